@@ -1,0 +1,102 @@
+// Guest physical memory: one shared mapping seen as an ArrayBuffer, split into regions around the
+// 32-bit PCI hole (RAM above PCI_HOLE_START is mapped from 4 GiB up). Everything outside the CPU's
+// own fast path touches guest memory through these bounds-checked accessors (shared/STYLE.md
+// habit 4): a guest-supplied address or length never indexes the buffer unchecked.
+
+import { TshvError } from '../common/errors.js';
+
+/** A guest physical address (a plain number < 2^52, branded so it is not mixed with offsets). */
+export type Gpa = number & { readonly __brand: 'Gpa' };
+export const gpa = (n: number): Gpa => n as Gpa;
+
+export interface MemoryRegion {
+  /** First guest physical address of the region. */
+  gpa: number;
+  sizeBytes: number;
+  /** Offset of the region in the backing buffer. */
+  offset: number;
+}
+
+export class GuestMemoryError extends TshvError {}
+
+export class GuestMemory {
+  /** The whole of guest RAM, regions back to back. */
+  readonly bytes: Uint8Array;
+  readonly regions: readonly MemoryRegion[];
+  readonly sizeBytes: number;
+  private readonly view: DataView;
+
+  constructor(bytes: Uint8Array, regions: readonly MemoryRegion[]) {
+    this.bytes = bytes;
+    this.regions = regions;
+    this.sizeBytes = bytes.byteLength;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  /** Lays out `sizeBytes` of RAM around a hole [holeStart, holeEnd). */
+  static layout(sizeBytes: number, holeStart: number, holeEnd: number): MemoryRegion[] {
+    if (sizeBytes <= holeStart) return [{ gpa: 0, sizeBytes, offset: 0 }];
+    return [
+      { gpa: 0, sizeBytes: holeStart, offset: 0 },
+      { gpa: holeEnd, sizeBytes: sizeBytes - holeStart, offset: holeStart },
+    ];
+  }
+
+  /** Offset in `bytes` of guest physical address `addr`, or -1 when it is not RAM. */
+  offsetOf(addr: number): number {
+    const r0 = this.regions[0];
+    if (r0 !== undefined && addr >= r0.gpa && addr < r0.gpa + r0.sizeBytes) return addr - r0.gpa + r0.offset;
+    for (let i = 1; i < this.regions.length; i++) {
+      const r = this.regions[i]!;
+      if (addr >= r.gpa && addr < r.gpa + r.sizeBytes) return addr - r.gpa + r.offset;
+    }
+    return -1;
+  }
+
+  /** Offset of [addr, addr+len) when it lies inside one region, else throws. */
+  private checkedOffset(addr: number, len: number): number {
+    if (!Number.isSafeInteger(addr) || !Number.isSafeInteger(len) || addr < 0 || len < 0) {
+      throw new GuestMemoryError(`Invalid guest memory access at ${addr} (${len} bytes)`);
+    }
+    for (const r of this.regions) {
+      if (addr >= r.gpa && addr + len <= r.gpa + r.sizeBytes) return addr - r.gpa + r.offset;
+    }
+    throw new GuestMemoryError(
+      `Guest memory access at 0x${addr.toString(16)} (${len} bytes) is outside guest RAM`,
+    );
+  }
+
+  /** True when [addr, addr+len) is RAM inside one region. */
+  isRange(addr: number, len: number): boolean {
+    if (!Number.isSafeInteger(addr) || !Number.isSafeInteger(len) || addr < 0 || len < 0) return false;
+    return this.regions.some((r) => addr >= r.gpa && addr + len <= r.gpa + r.sizeBytes);
+  }
+
+  /** A view of guest memory (no copy); throws when the range is not RAM. */
+  slice(addr: Gpa | number, len: number): Uint8Array {
+    const off = this.checkedOffset(addr, len);
+    return this.bytes.subarray(off, off + len);
+  }
+
+  write(addr: Gpa | number, data: Uint8Array): void {
+    this.bytes.set(data, this.checkedOffset(addr, data.byteLength));
+  }
+
+  read(addr: Gpa | number, len: number): Uint8Array {
+    return this.slice(addr, len).slice();
+  }
+
+  fill(addr: Gpa | number, len: number, value: number): void {
+    const off = this.checkedOffset(addr, len);
+    this.bytes.fill(value, off, off + len);
+  }
+
+  readU8(addr: Gpa | number): number { return this.view.getUint8(this.checkedOffset(addr, 1)); }
+  readU16(addr: Gpa | number): number { return this.view.getUint16(this.checkedOffset(addr, 2), true); }
+  readU32(addr: Gpa | number): number { return this.view.getUint32(this.checkedOffset(addr, 4), true); }
+  readU64(addr: Gpa | number): bigint { return this.view.getBigUint64(this.checkedOffset(addr, 8), true); }
+  writeU8(addr: Gpa | number, v: number): void { this.view.setUint8(this.checkedOffset(addr, 1), v); }
+  writeU16(addr: Gpa | number, v: number): void { this.view.setUint16(this.checkedOffset(addr, 2), v, true); }
+  writeU32(addr: Gpa | number, v: number): void { this.view.setUint32(this.checkedOffset(addr, 4), v >>> 0, true); }
+  writeU64(addr: Gpa | number, v: bigint): void { this.view.setBigUint64(this.checkedOffset(addr, 8), BigInt.asUintN(64, v), true); }
+}

@@ -1,0 +1,128 @@
+// The only place that talks to libc (through koffi, shared/STYLE.md layer 1). Each wrapper turns a
+// -1 return into a SysError naming the call and errno, so callers never see raw return codes.
+
+import { createRequire } from 'node:module';
+import { TshvError } from '../common/errors.js';
+
+const require = createRequire(import.meta.url);
+// koffi ships prebuilt binaries; it is CommonJS.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const koffi = require('koffi') as typeof import('koffi');
+
+export { koffi };
+
+const libc = koffi.load('libc.so.6');
+
+export class SysError extends TshvError {
+  readonly errno: number;
+  readonly call: string;
+  constructor(call: string, errno: number, what = '') {
+    super(`${call}${what ? ` (${what})` : ''} failed: ${errnoName(errno)}`);
+    this.call = call;
+    this.errno = errno;
+  }
+}
+
+const ERRNO_NAMES: Record<number, string> = {
+  1: 'EPERM', 2: 'ENOENT', 4: 'EINTR', 5: 'EIO', 9: 'EBADF', 11: 'EAGAIN', 12: 'ENOMEM', 13: 'EACCES',
+  14: 'EFAULT', 16: 'EBUSY', 17: 'EEXIST', 19: 'ENODEV', 22: 'EINVAL', 24: 'EMFILE', 25: 'ENOTTY',
+  28: 'ENOSPC', 38: 'ENOSYS', 95: 'EOPNOTSUPP',
+};
+export function errnoName(errno: number): string {
+  return `${ERRNO_NAMES[errno] ?? 'errno'} (${errno})`;
+}
+
+const c = {
+  memfd_create: libc.func('int memfd_create(const char *name, unsigned int flags)'),
+  ftruncate: libc.func('int ftruncate(int fd, int64_t length)'),
+  mmap: libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)'),
+  munmap: libc.func('int munmap(void *addr, size_t length)'),
+  madvise: libc.func('int madvise(uint64_t addr, size_t length, int advice)'),
+  close: libc.func('int close(int fd)'),
+};
+
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const MAP_SHARED = 0x01;
+export const MAP_PRIVATE = 0x02;
+export const MAP_ANONYMOUS = 0x20;
+export const MAP_NORESERVE = 0x4000;
+export const MFD_CLOEXEC = 1;
+export const MADV_DONTNEED = 4;
+export const MADV_REMOVE = 9;
+export const MADV_MERGEABLE = 12;
+
+function check(call: string, ret: number, what = ''): number {
+  if (ret < 0) throw new SysError(call, koffi.errno(), what);
+  return ret;
+}
+
+export function memfdCreate(name: string, flags = MFD_CLOEXEC): number {
+  return check('memfd_create', c.memfd_create(name, flags) as number, name);
+}
+
+export function ftruncate(fd: number, lengthBytes: number): void {
+  check('ftruncate', c.ftruncate(fd, lengthBytes) as number);
+}
+
+export function close(fd: number): void {
+  check('close', c.close(fd) as number);
+}
+
+/** A mapping seen from JS as an ArrayBuffer (koffi.view: no copy). */
+export interface Mapping {
+  readonly pointer: unknown;
+  readonly address: bigint;
+  readonly buffer: ArrayBuffer;
+  readonly lengthBytes: number;
+}
+
+export function mmap(lengthBytes: number, prot: number, flags: number, fd: number, offsetBytes = 0): Mapping {
+  const ptr = c.mmap(null, lengthBytes, prot, flags, fd, offsetBytes);
+  const address = koffi.address(ptr) as bigint;
+  if (address === 0xffffffffffffffffn || ptr === null) throw new SysError('mmap', koffi.errno(), `${lengthBytes} bytes`);
+  const buffer = koffi.view(ptr, lengthBytes) as ArrayBuffer;
+  return { pointer: ptr, address, buffer, lengthBytes };
+}
+
+export function munmap(m: Mapping): void {
+  check('munmap', c.munmap(m.pointer, m.lengthBytes) as number);
+}
+
+export function madvise(m: Mapping, offsetBytes: number, lengthBytes: number, advice: number): void {
+  check('madvise', c.madvise(m.address + BigInt(offsetBytes), lengthBytes, advice) as number);
+}
+
+// ioctl with a pointer argument (a Buffer the kernel reads and/or writes) or an integer argument.
+const ioctlPtr = libc.func('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)');
+const ioctlInt = libc.func('int ioctl(int fd, unsigned long request, unsigned long arg)');
+const openFn = libc.func('int open(const char *path, int flags, int mode)');
+
+export const O_RDWR = 2;
+export const O_CLOEXEC = 0o2000000;
+
+export function openPath(path: string, flags: number): number {
+  const fd = openFn(path, flags, 0) as number;
+  if (fd < 0) throw new SysError('open', koffi.errno(), path);
+  return fd;
+}
+
+/** ioctl(fd, request, buf); returns the non-negative result, throws SysError naming `name`. */
+export function ioctlBuf(fd: number, request: number, buf: Uint8Array, name: string): number {
+  const r = ioctlPtr(fd, request, buf) as number;
+  if (r < 0) throw new SysError(name, koffi.errno());
+  return r;
+}
+
+/** ioctl(fd, request, integer); returns the non-negative result, throws SysError naming `name`. */
+export function ioctlArg(fd: number, request: number, arg: number | bigint, name: string): number {
+  const r = ioctlInt(fd, request, arg) as number;
+  if (r < 0) throw new SysError(name, koffi.errno());
+  return r;
+}
+
+/** Raw variant for hot paths (KVM_RUN): returns -errno instead of throwing. */
+export function ioctlArgRaw(fd: number, request: number, arg: number): number {
+  const r = ioctlInt(fd, request, arg) as number;
+  return r < 0 ? -koffi.errno() : r;
+}
