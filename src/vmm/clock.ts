@@ -1,8 +1,19 @@
-// Machine time for the soft engine: guest time follows the host's monotonic clock (as QEMU's TCG
-// does without icount), and device timers fire from the run loop between CPU slices, never
-// reentrantly from inside a device access.
+// Machine time for the soft engine: a virtual clock (issue 2: "RDTSC tied to a virtual clock").
+// Guest time advances with the instructions the vCPUs execute (nsPerInstruction each, a 1 GHz
+// machine at one instruction per cycle by default) and jumps to the next timer deadline when every
+// vCPU is halted. TSC, PIT, PM timer, RTC and LAPIC timers all read this one clock, so they agree
+// with each other however fast or slow the emulation runs: no lost ticks, no "TSC unstable"
+// verdicts from the kernel's clocksource watchdog. When the guest is idle and virtual time is
+// ahead of the host's, the run loop sleeps so that an idle guest does not race ahead of real time
+// (`sleep 1` in the guest takes a second). Device timers fire from the run loop between CPU
+// quanta, never reentrantly from inside a device access.
 
 import type { DeviceClock, TimerHandle } from '../devices/device.js';
+
+/** What the clock needs to know of the vCPU executing right now. */
+export interface InstructionCounter {
+  instructionCount: number;
+}
 
 interface Timer extends TimerHandle {
   deadlineNs: number;
@@ -14,32 +25,54 @@ interface Timer extends TimerHandle {
 export class MachineClock implements DeviceClock {
   /** TSC frequency reported to the guest; 1 GHz keeps TSC <-> ns conversion exact and cheap. */
   readonly tscHz = 1_000_000_000;
-  private readonly startNs: bigint;
+  /** Guest nanoseconds one executed instruction stands for. */
+  readonly nsPerInstruction: number;
+  /** Virtual time at the start of the current quantum. */
+  private baseNs = 0;
+  private running: InstructionCounter | null = null;
+  private runningStartCount = 0;
+  private readonly hostStartNs: bigint;
   /** Pending timers, a binary min-heap on (deadlineNs, seq). */
   private heap: Timer[] = [];
   private seq = 0;
-  /** Time frozen while the machine is paused. */
-  private pausedAtNs = -1;
-  private pausedTotalNs = 0;
 
-  constructor() {
-    this.startNs = process.hrtime.bigint();
+  constructor(nsPerInstruction = 1) {
+    this.nsPerInstruction = nsPerInstruction;
+    this.hostStartNs = process.hrtime.bigint();
   }
 
+  /** Guest time: the quantum's start plus what the running vCPU has executed since. */
   nowNs(): number {
-    if (this.pausedAtNs >= 0) return this.pausedAtNs;
-    return Number(process.hrtime.bigint() - this.startNs) - this.pausedTotalNs;
+    const r = this.running;
+    if (r === null) return this.baseNs;
+    return this.baseNs + (r.instructionCount - this.runningStartCount) * this.nsPerInstruction;
   }
 
-  pause(): void {
-    if (this.pausedAtNs < 0) this.pausedAtNs = this.nowNs();
+  /** Host nanoseconds since the machine was created (for pacing an idle guest). */
+  hostNowNs(): number {
+    return Number(process.hrtime.bigint() - this.hostStartNs);
   }
 
-  resume(): void {
-    if (this.pausedAtNs < 0) return;
-    const real = Number(process.hrtime.bigint() - this.startNs);
-    this.pausedTotalNs = real - this.pausedAtNs;
-    this.pausedAtNs = -1;
+  /** A vCPU starts its quantum: its instructions now move guest time. */
+  beginQuantum(cpu: InstructionCounter): void {
+    this.running = cpu;
+    this.runningStartCount = cpu.instructionCount;
+  }
+
+  /** The vCPU's quantum ended; returns how many instructions it executed. */
+  endQuantum(): number {
+    const r = this.running;
+    this.running = null;
+    return r === null ? 0 : r.instructionCount - this.runningStartCount;
+  }
+
+  /** Moves guest time forward (never back). */
+  advanceTo(ns: number): void {
+    if (ns > this.baseNs) this.baseNs = ns;
+  }
+
+  advanceBy(ns: number): void {
+    this.baseNs += ns;
   }
 
   setTimer(deadlineNs: number, fn: () => void): TimerHandle {
@@ -57,7 +90,7 @@ export class MachineClock implements DeviceClock {
     return this.heap.length > 0 ? this.heap[0]!.deadlineNs : Infinity;
   }
 
-  /** Runs every timer whose deadline has passed; returns how many ran. */
+  /** Runs every timer whose deadline has passed (in guest time); returns how many ran. */
   runDue(): number {
     let ran = 0;
     const now = this.nowNs();

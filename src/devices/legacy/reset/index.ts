@@ -1,0 +1,2 @@
+export { ResetControl, type ResetControlConfig } from './device.js';
+export type { ResetControlState } from './persist.js';

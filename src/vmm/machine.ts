@@ -1,0 +1,277 @@
+// The PC-like machine on the soft CPU engine, built as a readable recipe (shared/STYLE.md habit 9):
+// memory, buses, interrupt controllers and timers, legacy devices, vCPUs, then the kernel. The
+// run loop gives each vCPU a slice in turn on this thread, fires device timers between slices,
+// and returns to Node's event loop often enough that console input and signals are handled.
+
+import { readFileSync } from 'node:fs';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { TshvError, errorMessage } from '../common/errors.js';
+import { Cpu } from '../cpu/cpu.js';
+import type { CpuBus } from '../cpu/bus.js';
+import { defaultCpuidConfig, type CpuidConfig } from '../cpu/cpuid.js';
+import { UnimplementedInstructionError, formatLinear } from '../cpu/fault.js';
+import { loadLinux, type LinuxBootInfo } from '../arch/x86/boot/loader.js';
+import {
+  ACPI_PM_BASE, COM1_IRQ, COM1_PORT, I8042_PORT, IOAPIC_BASE, LAPIC_BASE, PCI_HOLE_END, PCI_HOLE_START,
+  PIC_ELCR_PORT, PIC_MASTER_PORT, PIC_SLAVE_PORT, PIT_IRQ, PIT_PORT, RESET_PORT, RTC_IRQ, RTC_PORT,
+  SYSTEM_CONTROL_PORT_B, ACPI_SCI_IRQ,
+} from '../arch/x86/layout.js';
+import { MmioBus, PioBus } from '../devices/bus.js';
+import { ApicBus, isaIrqLines } from '../devices/legacy/apic-bus/index.js';
+import { Ioapic } from '../devices/legacy/ioapic/index.js';
+import { LocalApic } from '../devices/legacy/lapic/index.js';
+import { Pic } from '../devices/legacy/pic/index.js';
+import { Pit } from '../devices/legacy/pit/index.js';
+import { Serial16550, UART_IO_LENGTH } from '../devices/legacy/serial/index.js';
+import { CmosRtc, RTC_IO_LENGTH } from '../devices/legacy/rtc/index.js';
+import { ACPI_PM_IO_LENGTH, ACPI_PM_TIMER_VAL_EXT, AcpiPm } from '../devices/legacy/acpi-pm/index.js';
+import { I8042 } from '../devices/legacy/i8042/index.js';
+import { ResetControl } from '../devices/legacy/reset/index.js';
+import { PostCodePort, POST_CODE_PORT } from '../devices/legacy/debug-port/index.js';
+import { allocateGuestMemory, type GuestRamBacking } from '../memory/allocate.js';
+import { MachineClock } from './clock.js';
+import type { VmConfig } from './config.js';
+
+export type MachineExit =
+  | { kind: 'poweroff' }
+  | { kind: 'reset' }
+  | { kind: 'quit' }
+  | { kind: 'error'; message: string };
+
+export interface MachineIo {
+  /** Guest serial output. */
+  onSerialOutput(bytes: Uint8Array): void;
+  /** Called at the end of each run slice (flush batched output). */
+  onSliceEnd?(): void;
+}
+
+/** Instructions a vCPU runs before the loop looks at timers and the other vCPUs. */
+const CPU_QUANTUM = 20_000;
+/** The shortest quantum, so that a timer storm cannot starve the vCPUs. */
+const MIN_QUANTUM = 200;
+/** Wall time the loop runs before it returns to Node's event loop (input, signals). */
+const SLICE_MS = 20;
+const LAPIC_PAGE_BYTES = 0x1000;
+
+export class Machine {
+  readonly config: VmConfig;
+  readonly clock = new MachineClock();
+  readonly ram: GuestRamBacking;
+  readonly pio = new PioBus();
+  readonly mmio = new MmioBus();
+  readonly apicBus = new ApicBus();
+  readonly pic: Pic;
+  readonly ioapic: Ioapic;
+  readonly pit: Pit;
+  readonly lapics: LocalApic[];
+  readonly serial: Serial16550;
+  readonly rtc: CmosRtc;
+  readonly acpiPm: AcpiPm;
+  readonly cpus: Cpu[];
+  bootInfo: LinuxBootInfo | undefined;
+
+  private exit: MachineExit | undefined;
+  private wakeIdle: (() => void) | undefined;
+  private readonly io: MachineIo;
+
+  constructor(config: VmConfig, io: MachineIo) {
+    this.config = config;
+    this.io = io;
+    const memSizeBytes = config.memSizeMib * 1024 * 1024;
+    this.ram = allocateGuestMemory(config.memSizeMib, PCI_HOLE_START, PCI_HOLE_END);
+    try {
+      // Interrupt controllers first: every device gets its IRQ line from them.
+      this.ioapic = new Ioapic({ bus: this.apicBus });
+      this.pic = new Pic();
+      const tscToNs = (tsc: bigint): number => Number(tsc);
+      this.lapics = Array.from({ length: config.cpuCount }, (_, i) => new LocalApic({
+        apicId: i, clock: this.clock, bus: this.apicBus,
+        ...(i === 0 ? { extInt: this.pic } : {}),
+        tscToNs,
+        nowTsc: () => BigInt(Math.floor(this.clock.nowNs())) + (this.cpus[i]?.tscOffset ?? 0n),
+        onWake: () => this.wakeIdle?.(),
+      }));
+      this.pic.connectIntr(this.lapics[0]!.lint0);
+      const isa = isaIrqLines(this.pic, this.ioapic);
+      this.mmio.register(IOAPIC_BASE, 0x1000, this.ioapic, 'ioapic');
+      this.pio.register(PIC_MASTER_PORT, 2, this.pic.masterPio, 'pic-master');
+      this.pio.register(PIC_SLAVE_PORT, 2, this.pic.slavePio, 'pic-slave');
+      this.pio.register(PIC_ELCR_PORT, 2, this.pic.elcrPio, 'pic-elcr');
+
+      this.pit = new Pit({ clock: this.clock, irq: isa[PIT_IRQ]! });
+      this.pio.register(PIT_PORT, 4, this.pit.pio, 'pit');
+      this.pio.register(SYSTEM_CONTROL_PORT_B, 1, this.pit.portBPio, 'port61');
+
+      this.serial = new Serial16550({
+        irq: isa[COM1_IRQ]!, batchOutput: true, onTransmit: (bytes) => this.io.onSerialOutput(bytes),
+      });
+      this.pio.register(COM1_PORT, UART_IO_LENGTH, this.serial, 'com1');
+
+      const below4g = Math.min(memSizeBytes, PCI_HOLE_START);
+      this.rtc = new CmosRtc({
+        irq: isa[RTC_IRQ]!, clock: this.clock, memBelow4GiBBytes: below4g,
+        memAbove4GiBBytes: memSizeBytes - below4g, cpuCount: config.cpuCount,
+      });
+      this.pio.register(RTC_PORT, RTC_IO_LENGTH, this.rtc, 'rtc');
+
+      this.acpiPm = new AcpiPm({
+        sci: isa[ACPI_SCI_IRQ]!, clock: this.clock, onPowerOff: () => this.stop({ kind: 'poweroff' }),
+      });
+      this.pio.register(ACPI_PM_BASE, ACPI_PM_IO_LENGTH, this.acpiPm, 'acpi-pm');
+
+      const kbc = new I8042({ kbdIrq: isa[1]!, auxIrq: isa[12]!, onReset: () => this.stop({ kind: 'reset' }) });
+      this.pio.register(I8042_PORT, 1, kbc.dataPort, 'i8042-data');
+      this.pio.register(I8042_PORT + 4, 1, kbc.commandPort, 'i8042-command');
+      const rc = new ResetControl({ onReset: () => this.stop({ kind: 'reset' }) });
+      this.pio.register(RESET_PORT, 1, rc.resetControlPort, 'reset-control');
+      this.pio.register(0x92, 1, rc.systemControlPortA, 'port92');
+      this.pio.register(POST_CODE_PORT, 1, new PostCodePort(), 'post-code');
+
+      const cpuidConfig = defaultCpuidConfig(config.cpuCount);
+      this.cpus = this.lapics.map((lapic, i) => {
+        const cpu = new Cpu(i, this.cpuBus(lapic), lapic, this.clock);
+        (cpu as { cpuidConfig?: CpuidConfig }).cpuidConfig = cpuidConfig;
+        return cpu;
+      });
+    } catch (e) {
+      this.ram.dispose();
+      throw e;
+    }
+  }
+
+  /** The CPU's view of the machine: RAM, the shared MMIO bus with this vCPU's own LAPIC page, ports. */
+  private cpuBus(lapic: LocalApic): CpuBus {
+    const memory = this.ram.memory;
+    const mmio = this.mmio;
+    const pio = this.pio;
+    return {
+      ram: memory.bytes,
+      ramOffset: (pa: number) => memory.offsetOf(pa),
+      mmioRead: (pa, size) => (pa >= LAPIC_BASE && pa < LAPIC_BASE + LAPIC_PAGE_BYTES
+        ? lapic.mmioRead(pa - LAPIC_BASE, size) : mmio.mmioRead(pa, size)),
+      mmioWrite: (pa, size, value) => {
+        if (pa >= LAPIC_BASE && pa < LAPIC_BASE + LAPIC_PAGE_BYTES) lapic.mmioWrite(pa - LAPIC_BASE, size, value);
+        else mmio.mmioWrite(pa, size, value);
+      },
+      pioRead: (port, size) => pio.pioRead(port, size),
+      pioWrite: (port, size, value) => pio.pioWrite(port, size, value),
+    };
+  }
+
+  /** Loads the kernel, initrd, command line and ACPI tables, and puts vCPU 0 at the kernel entry. */
+  loadKernel(): void {
+    const kernel = readBootFile('kernel', this.config.kernelPath);
+    const initrd = this.config.initrdPath !== undefined ? readBootFile('initrd', this.config.initrdPath) : undefined;
+    this.bootInfo = loadLinux(this.ram.memory, this.cpus, {
+      kernel,
+      kernelName: this.config.kernelPath,
+      ...(initrd !== undefined ? { initrd } : {}),
+      cmdline: this.config.cmdline,
+      memSizeBytes: this.config.memSizeMib * 1024 * 1024,
+      cpuCount: this.config.cpuCount,
+      acpi: { pmTimer32Bit: ACPI_PM_TIMER_VAL_EXT },
+    });
+    for (const cpu of this.cpus) cpu.updateMode();
+  }
+
+  /** Host input for the guest's serial console. */
+  enqueueInput(bytes: Uint8Array): void {
+    this.serial.enqueueInput(bytes);
+    this.wakeIdle?.();
+  }
+
+  /** Ends run() at the next slice boundary. */
+  stop(exit: MachineExit): void {
+    this.exit ??= exit;
+    this.wakeIdle?.();
+  }
+
+  /** Runs until the guest powers off, resets, or stop() is called. */
+  async run(): Promise<MachineExit> {
+    const cpus = this.cpus;
+    const clock = this.clock;
+    const nsPerInsn = clock.nsPerInstruction;
+    while (this.exit === undefined) {
+      const sliceEnd = performance.now() + SLICE_MS;
+      let idle = false;
+      try {
+        do {
+          clock.runDue();
+          // Shorten the quantum so that the next timer fires close to its deadline.
+          let quantum = CPU_QUANTUM;
+          const next = clock.nextDeadlineNs();
+          if (next !== Infinity) {
+            quantum = Math.max(MIN_QUANTUM, Math.min(CPU_QUANTUM, Math.ceil((next - clock.nowNs()) / nsPerInsn)));
+          }
+          let most = 0;
+          for (const cpu of cpus) {
+            clock.beginQuantum(cpu);
+            let r;
+            try {
+              r = cpu.run(quantum);
+            } finally {
+              most = Math.max(most, clock.endQuantum());
+            }
+            if (r.kind === 'triple-fault') {
+              this.stop({ kind: 'error', message: `Triple fault on vCPU ${cpu.cpuIndex} at RIP ${formatLinear(r.rip)}` });
+            } else if (r.kind === 'fault') {
+              this.stop({ kind: 'error', message: `Unhandled CPU exception ${r.vector} on vCPU ${cpu.cpuIndex}` });
+            }
+            if (this.exit !== undefined) break;
+          }
+          // Every vCPU executed its instructions in the same stretch of guest time.
+          if (most > 0) clock.advanceBy(most * nsPerInsn);
+          else { idle = true; break; }
+        } while (this.exit === undefined && performance.now() < sliceEnd);
+      } catch (e) {
+        if (e instanceof UnimplementedInstructionError) this.stop({ kind: 'error', message: e.message });
+        else if (e instanceof TshvError) this.stop({ kind: 'error', message: e.message });
+        else this.stop({ kind: 'error', message: `Internal error in the CPU engine: ${errorMessage(e)}` });
+      }
+      this.serial.flushOutput();
+      this.io.onSliceEnd?.();
+      if (this.exit !== undefined) break;
+      if (idle) await this.idle();
+      else await yieldToEventLoop();
+    }
+    return this.exit ?? { kind: 'quit' };
+  }
+
+  /**
+   * Every vCPU is halted: guest time jumps to the next timer deadline. When that deadline is ahead
+   * of the host's clock we sleep until the host catches up (or input wakes us first), so an idle
+   * guest keeps to real time; when the emulation is behind real time the jump is immediate.
+   */
+  private async idle(): Promise<void> {
+    const clock = this.clock;
+    const next = clock.nextDeadlineNs();
+    const hostNow = clock.hostNowNs();
+    if (next <= hostNow) {
+      clock.advanceTo(next);
+      return;
+    }
+    const sleepMs = next === Infinity ? 1000 : Math.min((next - hostNow) / 1e6, 1000);
+    if (sleepMs >= 0.1) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => { this.wakeIdle = undefined; resolve(); }, sleepMs);
+        this.wakeIdle = () => { clearTimeout(t); this.wakeIdle = undefined; resolve(); };
+      });
+    }
+    // Guest time catches up with the host, but not past the deadline we slept for.
+    clock.advanceTo(Math.min(next, Math.max(clock.nowNs(), clock.hostNowNs())));
+  }
+
+  dispose(): void {
+    this.rtc.dispose();
+    this.acpiPm.dispose();
+    this.ram.dispose();
+  }
+}
+
+function readBootFile(what: 'kernel' | 'initrd', path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new TshvError(`Cannot read ${what} "${path}": ${errorMessage(e)}`);
+  }
+}
