@@ -6,7 +6,7 @@ import { TshvError } from '../common/errors.js';
 
 const require = createRequire(import.meta.url);
 // koffi ships prebuilt binaries; it is CommonJS.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+ 
 const koffi = require('koffi') as typeof import('koffi');
 
 export { koffi };
@@ -79,9 +79,9 @@ export interface Mapping {
 
 export function mmap(lengthBytes: number, prot: number, flags: number, fd: number, offsetBytes = 0): Mapping {
   const ptr = c.mmap(null, lengthBytes, prot, flags, fd, offsetBytes);
-  const address = koffi.address(ptr) as bigint;
+  const address = koffi.address(ptr);
   if (address === 0xffffffffffffffffn || ptr === null) throw new SysError('mmap', koffi.errno(), `${lengthBytes} bytes`);
-  const buffer = koffi.view(ptr, lengthBytes) as ArrayBuffer;
+  const buffer = koffi.view(ptr, lengthBytes);
   return { pointer: ptr, address, buffer, lengthBytes };
 }
 

@@ -8,7 +8,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { TshvError, errorMessage } from '../common/errors.js';
 import { Cpu } from '../cpu/cpu.js';
 import type { CpuBus } from '../cpu/bus.js';
-import { defaultCpuidConfig, type CpuidConfig } from '../cpu/cpuid.js';
+import { defaultCpuidConfig } from '../cpu/cpuid.js';
 import { UnimplementedInstructionError, formatLinear } from '../cpu/fault.js';
 import { loadLinux, type LinuxBootInfo } from '../arch/x86/boot/loader.js';
 import {
@@ -19,7 +19,7 @@ import {
 import { MmioBus, PioBus } from '../devices/bus.js';
 import { ApicBus, isaIrqLines } from '../devices/legacy/apic-bus/index.js';
 import { Ioapic } from '../devices/legacy/ioapic/index.js';
-import { LocalApic } from '../devices/legacy/lapic/index.js';
+import { LAPIC_TIMER_HZ, LocalApic } from '../devices/legacy/lapic/index.js';
 import { Pic } from '../devices/legacy/pic/index.js';
 import { Pit } from '../devices/legacy/pit/index.js';
 import { Serial16550, UART_IO_LENGTH } from '../devices/legacy/serial/index.js';
@@ -127,12 +127,9 @@ export class Machine {
       this.pio.register(0x92, 1, rc.systemControlPortA, 'port92');
       this.pio.register(POST_CODE_PORT, 1, new PostCodePort(), 'post-code');
 
-      const cpuidConfig = defaultCpuidConfig(config.cpuCount);
-      this.cpus = this.lapics.map((lapic, i) => {
-        const cpu = new Cpu(i, this.cpuBus(lapic), lapic, this.clock);
-        (cpu as { cpuidConfig?: CpuidConfig }).cpuidConfig = cpuidConfig;
-        return cpu;
-      });
+      // CPUID leaf 0x15 tells Linux the TSC and APIC timer rates, so it skips calibrating them.
+      const cpuidConfig = { ...defaultCpuidConfig(config.cpuCount, this.clock.tscHz), apicTimerHz: LAPIC_TIMER_HZ };
+      this.cpus = this.lapics.map((lapic, i) => new Cpu(i, this.cpuBus(lapic), lapic, this.clock, { cpuidConfig }));
     } catch (e) {
       this.ram.dispose();
       throw e;
@@ -170,6 +167,8 @@ export class Machine {
       memSizeBytes: this.config.memSizeMib * 1024 * 1024,
       cpuCount: this.config.cpuCount,
       acpi: { pmTimer32Bit: ACPI_PM_TIMER_VAL_EXT },
+      // The soft engine would spend seconds in the kernel's own LZ4 decompressor.
+      decompressOnHost: true,
     });
     for (const cpu of this.cpus) cpu.updateMode();
   }
@@ -203,14 +202,18 @@ export class Machine {
           if (next !== Infinity) {
             quantum = Math.max(MIN_QUANTUM, Math.min(CPU_QUANTUM, Math.ceil((next - clock.nowNs()) / nsPerInsn)));
           }
-          let most = 0;
+          // The vCPUs take turns on this thread and guest time moves on with each turn, so time
+          // (and so the TSC) is monotonic across vCPUs, as Linux's TSC sync check requires.
+          let executed = 0;
           for (const cpu of cpus) {
             clock.beginQuantum(cpu);
             let r;
             try {
               r = cpu.run(quantum);
             } finally {
-              most = Math.max(most, clock.endQuantum());
+              const n = clock.endQuantum();
+              clock.advanceBy(n * nsPerInsn);
+              executed += n;
             }
             if (r.kind === 'triple-fault') {
               this.stop({ kind: 'error', message: `Triple fault on vCPU ${cpu.cpuIndex} at RIP ${formatLinear(r.rip)}` });
@@ -219,9 +222,7 @@ export class Machine {
             }
             if (this.exit !== undefined) break;
           }
-          // Every vCPU executed its instructions in the same stretch of guest time.
-          if (most > 0) clock.advanceBy(most * nsPerInsn);
-          else { idle = true; break; }
+          if (executed === 0) { idle = true; break; }
         } while (this.exit === undefined && performance.now() < sliceEnd);
       } catch (e) {
         if (e instanceof UnimplementedInstructionError) this.stop({ kind: 'error', message: e.message });
@@ -235,6 +236,14 @@ export class Machine {
       else await yieldToEventLoop();
     }
     return this.exit ?? { kind: 'quit' };
+  }
+
+  /** One line of engine statistics (TSHV_STATS=1). */
+  stats(): string {
+    const insns = this.cpus.reduce((n, c) => n + c.instructionCount, 0);
+    const hostS = this.clock.hostNowNs() / 1e9;
+    return `${insns} instructions in ${hostS.toFixed(2)} s host time (${(insns / hostS / 1e6).toFixed(1)} M/s), ` +
+      `guest time ${(this.clock.nowNs() / 1e9).toFixed(3)} s`;
   }
 
   /**

@@ -34,6 +34,7 @@ export async function runVm(config: VmConfig): Promise<number> {
         exit = await machine.run();
       } finally {
         console.flush();
+        if (process.env['TSHV_STATS']) process.stderr.write(`tshv: ${machine.stats()}\n`);
         machine.dispose();
       }
       if (exit.kind === 'reset' && config.reboot) {
