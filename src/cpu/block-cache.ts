@@ -1,0 +1,91 @@
+// Decoded basic blocks, keyed by the physical address of their first byte and the code size
+// (16/32/64-bit decoding differs). A block is a run of pre-decoded instructions ending at a
+// branch or system instruction, at MAX_BLOCK_INSNS, or at a page boundary, so every block
+// lives in one physical page (an instruction that straddles into the next page ends its block
+// and registers the block on both pages). Writes to a page holding blocks drop them (the MMU
+// flags such pages in `codePages` and calls `invalidatePage`).
+//
+// A block also remembers the linear RIP it was decoded at: Insn.rip is linear, so a page mapped
+// at two linear addresses gets one block per address (the lookup checks rip and re-decodes).
+
+import type { DecodedInsn } from './decoder.js';
+
+export const MAX_BLOCK_INSNS = 64;
+export const PAGE_SHIFT = 12;
+
+export class Block {
+  readonly key: number;
+  readonly rip: number;
+  readonly insns: DecodedInsn[];
+  /** Cleared when the page was written: the run loop stops replaying it. */
+  valid = true;
+  /** Times executed (for a future JIT's hotness threshold). */
+  execCount = 0;
+  /**
+   * Direct links to the last two successor blocks, valid while the CPU's code generation
+   * (bumped on TLB flushes, INVLPG and mode changes) equals `linkGen`: following a link skips
+   * the translation and the hash lookup.
+   */
+  succ1: Block | null = null;
+  succ2: Block | null = null;
+  linkGen = -1;
+  constructor(key: number, rip: number, insns: DecodedInsn[]) {
+    this.key = key;
+    this.rip = rip;
+    this.insns = insns;
+  }
+}
+
+export class BlockCache {
+  private readonly blocks = new Map<number, Block>();
+  private readonly byPage = new Map<number, Block[]>();
+  /** Count of blocks dropped by self-modifying code (for tests and metrics). */
+  invalidations = 0;
+
+  static key(pa: number, codeBits: number): number {
+    return pa * 4 + (codeBits === 64 ? 2 : codeBits === 32 ? 1 : 0);
+  }
+
+  get(key: number, rip: number): Block | undefined {
+    const b = this.blocks.get(key);
+    return b !== undefined && b.rip === rip ? b : undefined;
+  }
+
+  /** Stores a block; `pages` are the physical page numbers its bytes come from. */
+  add(block: Block, pages: readonly number[], codePages: Uint8Array): void {
+    const old = this.blocks.get(block.key);
+    if (old !== undefined) old.valid = false;
+    this.blocks.set(block.key, block);
+    for (const pn of pages) {
+      let list = this.byPage.get(pn);
+      if (list === undefined) { list = []; this.byPage.set(pn, list); }
+      list.push(block);
+      if (pn < codePages.length) codePages[pn] = 1;
+    }
+  }
+
+  /** Drops the blocks decoded from physical page `pn` (page number = pa >>> 12). */
+  invalidatePage(pn: number, codePages: Uint8Array): void {
+    if (pn < codePages.length) codePages[pn] = 0;
+    const list = this.byPage.get(pn);
+    if (list === undefined) return;
+    this.byPage.delete(pn);
+    for (const b of list) {
+      if (!b.valid) continue;
+      b.valid = false;
+      this.invalidations++;
+      if (this.blocks.get(b.key) === b) this.blocks.delete(b.key);
+    }
+  }
+
+  clear(codePages: Uint8Array): void {
+    for (const b of this.blocks.values()) b.valid = false;
+    this.blocks.clear();
+    this.byPage.clear();
+    codePages.fill(0);
+  }
+
+  get size(): number {
+    return this.blocks.size;
+  }
+}

@@ -1,0 +1,642 @@
+// The soft vCPU: architectural state (CpuState) plus the operand, memory, stack and flag helpers
+// that instruction handlers use (the `Cpu` interface of insn.ts), and the run loop that replays
+// decoded blocks, delivers faults and polls for interrupts (SDM Vol. 3A ch. 6).
+
+import type { Cpu as CpuApi, Insn } from './insn.js';
+import { BASE_RIP } from './insn.js';
+import type { CpuBus, GuestClock, InterruptController } from './bus.js';
+import { CpuState, CpuMode, Cr0, Efer, Flag, Seg, ARITH_FLAGS } from './state.js';
+import { CpuFault, TripleFaultError, Vector, formatLinear } from './fault.js';
+import { computeArithFlags, computeCF, getRflags as lazyGetRflags, setArithFlags } from './flags.js';
+import { decode, type CodeFetcher, type DecodedInsn } from './decoder.js';
+import { Block, BlockCache, MAX_BLOCK_INSNS } from './block-cache.js';
+import type { LinearMemory } from './linear-memory.js';
+import { sharedOpTable, type OpTableImpl } from './op-table.js';
+import { Access, Mmu } from './mmu.js';
+import { deliverEvent } from './exceptions.js';
+import type { CpuidConfig } from './cpuid.js';
+
+/** Why `run()` returned. */
+export type RunExit =
+  | { kind: 'budget' }
+  /** HLT with no interrupt to wake it (IF=0, or nothing pending). */
+  | { kind: 'halt' }
+  | { kind: 'triple-fault'; rip: number }
+  /** The snippet runner's stop address was reached. */
+  | { kind: 'stop' }
+  /** A fault with no delivery wired (`deliverEvent` unset): RIP is at the faulting instruction. */
+  | { kind: 'fault'; vector: number; errorCode: number }
+  /** Waiting for INIT/SIPI (application processors). */
+  | { kind: 'wait-for-sipi' }
+  /** requestExit() was called (from a device callback or handler) since run() started. */
+  | { kind: 'exit-request' };
+
+/** How an event enters the IDT (SDM Vol. 3A §6.4): affects the pushed RIP and the DPL check. */
+export const enum EventKind { Exception = 0, External = 1, Software = 2, Nmi = 3 }
+
+/**
+ * Delivers an interrupt or exception through the IDT (helper B's exceptions.ts). Called with
+ * cpu.rip at the instruction to return to. May throw CpuFault (fault while delivering) or
+ * TripleFaultError.
+ */
+export type EventDelivery = (cpu: Cpu, vector: number, errorCode: number, kind: EventKind) => void;
+
+export interface CpuOptions {
+  /** Linear memory; default: helper B's Mmu with paging over `bus`. */
+  mem?: LinearMemory;
+  /** Event delivery; default: exceptions.ts. null: faults end run() with {kind:'fault'}. */
+  deliverEvent?: EventDelivery | null;
+  /** Opcode table; default: the shared table of op-table.ts. */
+  table?: OpTableImpl;
+  /**
+   * Decoded blocks shared by the vCPUs of one machine (same thread), with `codePages` shared
+   * too, so code one vCPU writes is dropped for all (Linux patches kernel text at run time
+   * while other CPUs run). Default: a private cache and the Mmu's own codePages.
+   */
+  blocks?: BlockCache;
+  /** One byte per 4 KiB page of RAM, shared with `blocks` (see LinearMemory.codePages). */
+  codePages?: Uint8Array;
+  /** CPUID identity/features (e.g. the vCPU count for topology leaves). */
+  cpuidConfig?: CpuidConfig;
+}
+
+let codeGenCounter = 0;
+function nextCodeGen(): number {
+  return ++codeGenCounter;
+}
+
+/** Most REP iterations one instruction runs before yielding (it resumes at the same RIP). */
+export const REP_CHUNK = 4096;
+
+const TWO32 = 4294967296;
+/** DR6.BS: the #DB came from single-stepping (SDM Vol. 3A §17.2.3). */
+const DR6_BS = 1 << 14;
+
+export class Cpu extends CpuState implements CpuApi, CodeFetcher {
+  hi = 0;
+  /** High half (signed int32) of the last rawOffset64. */
+  eaHi = 0;
+  readonly bus: CpuBus;
+  readonly irq: InterruptController;
+  readonly clock: GuestClock;
+  mem: LinearMemory;
+  /** CPUID identity and features (cpuid.ts); its defaults when unset. */
+  cpuidConfig?: CpuidConfig;
+  /** Interrupt/exception delivery (helper B); null means faults end run() with kind 'fault'. */
+  deliverEvent: EventDelivery | null = null;
+  instructionCount = 0;
+  /** Code size of the current mode: 16, 32 or 64. */
+  codeBits: 16 | 32 | 64 = 16;
+  /** Stack address size: 2, 4 or 8 bytes. */
+  stackSize: 2 | 4 | 8 = 2;
+  /** Decoding stops before this RIP and run() returns {kind:'stop'} when it is reached (-1: off). */
+  stopRip = -1;
+  /** Set by handlers that changed the mode or state the current block was decoded for. */
+  blockExit = false;
+  private exitRequested = false;
+  /**
+   * Changes when translations or the mode change: block links made before are not followed.
+   * Values come from one process-wide counter, so vCPUs sharing a BlockCache never follow each
+   * other's links (their translations differ).
+   */
+  codeGen = nextCodeGen();
+
+  readonly table: OpTableImpl;
+  readonly blocks: BlockCache;
+
+  // Code-fetch page cache: linear page -> RAM offset of its first byte.
+  private fetchPageLin = NaN;
+  private fetchPageOff = -1;
+  private fetchPagePa = 0;
+  /** Physical pages touched while decoding the current block. */
+  private decodePages: number[] = [];
+
+  constructor(cpuIndex: number, bus: CpuBus, irq: InterruptController, clock: GuestClock, options: CpuOptions = {}) {
+    super(cpuIndex);
+    this.bus = bus;
+    this.irq = irq;
+    this.clock = clock;
+    let mem = options.mem;
+    if (mem === undefined) {
+      const mmu = new Mmu(this, bus);
+      const lm: LinearMemory = mmu;
+      // Bulk REP MOVS/STOS path (LinearMemory.translateData) through the Mmu's page walk, until
+      // the Mmu provides its own.
+      if (lm.translateData === undefined) {
+        lm.translateData = (lin: number, write: boolean): number => mmu.translate(lin, write ? Access.Write : Access.Read, this.cpl === 3);
+      }
+      mem = lm;
+    }
+    this.mem = mem;
+    this.table = options.table ?? sharedOpTable();
+    this.blocks = options.blocks ?? new BlockCache();
+    if (options.cpuidConfig !== undefined) this.cpuidConfig = options.cpuidConfig;
+    if (options.codePages !== undefined) mem.codePages = options.codePages;
+    this.deliverEvent = options.deliverEvent !== undefined ? options.deliverEvent : deliverEvent;
+    mem.onCodeWrite = (pagePa: number) => this.invalidateCodePage(pagePa);
+    this.updateMode();
+  }
+
+  // ---------------------------------------------------------------- registers
+  getReg(size: 1 | 2 | 4, idx: number, rex: number): number {
+    const g = this.gpr;
+    if (size === 4) return g[idx << 1]!;
+    if (size === 2) return g[idx << 1]! & 0xffff;
+    if (rex === 0 && idx >= 4 && idx < 8) return (g[(idx - 4) << 1]! >>> 8) & 0xff;
+    return g[idx << 1]! & 0xff;
+  }
+
+  setReg(size: 1 | 2 | 4, idx: number, value: number, rex: number): void {
+    const g = this.gpr;
+    if (size === 4) { g[idx << 1] = value; g[(idx << 1) + 1] = 0; return; }
+    if (size === 2) { const k = idx << 1; g[k] = (g[k]! & 0xffff0000) | (value & 0xffff); return; }
+    if (rex === 0 && idx >= 4 && idx < 8) { const k = (idx - 4) << 1; g[k] = (g[k]! & 0xffff00ff) | ((value & 0xff) << 8); return; }
+    const k = idx << 1; g[k] = (g[k]! & 0xffffff00) | (value & 0xff);
+  }
+
+  getReg64(idx: number): number {
+    this.hi = this.gpr[(idx << 1) + 1]!;
+    return this.gpr[idx << 1]!;
+  }
+
+  setReg64(idx: number, lo: number, hi: number): void {
+    this.gpr[idx << 1] = lo;
+    this.gpr[(idx << 1) + 1] = hi;
+  }
+
+  /** Sets a register of any operand size (1/2/4 as setReg, 8 as setReg64 with hi). */
+  setRegN(size: number, idx: number, lo: number, hi: number, rex: number): void {
+    if (size === 8) { this.gpr[idx << 1] = lo; this.gpr[(idx << 1) + 1] = hi; }
+    else this.setReg(size as 1 | 2 | 4, idx, lo, rex);
+  }
+
+  // ---------------------------------------------------------------- addressing
+  /** Effective address (offset within the segment) of i's memory operand, before the segment base. */
+  offset(i: Insn): number {
+    const g = this.gpr;
+    const base = i.base; const index = i.index;
+    const as = i.addrSize;
+    if (as === 8) {
+      const lo = this.rawOffset64(i);
+      const hi = this.eaHi;
+      if (hi < -0x8000 || hi > 0x7fff) this.fault(i.seg === Seg.SS ? Vector.SS : Vector.GP, 0);
+      return hi * TWO32 + lo;
+    }
+    let sum = i.disp;
+    if (base >= 0) sum += base === BASE_RIP ? this.rip : g[base << 1]!;
+    if (index >= 0) sum += g[index << 1]! * i.scale;
+    return as === 4 ? sum >>> 0 : sum & 0xffff;
+  }
+
+  /**
+   * 64-bit effective address without checks (LEA, and the first step of offset()): returns the
+   * low 32 bits, with the high 32 bits as a signed int32 in `eaHi` (not `hi`, so computing an
+   * address never clobbers a 64-bit value a handler read just before).
+   */
+  rawOffset64(i: Insn): number {
+    const g = this.gpr;
+    const base = i.base; const index = i.index;
+    {
+      let bLo = 0; let bHi = 0;
+      if (base >= 0) {
+        if (base === BASE_RIP) { const r = this.rip; bLo = r >>> 0; bHi = Math.floor(r / TWO32) | 0; }
+        else { bLo = g[base << 1]!; bHi = g[(base << 1) + 1]!; }
+      }
+      let iLo = 0; let iHi = 0;
+      if (index >= 0) { iLo = g[index << 1]! * i.scale; iHi = Math.imul(g[(index << 1) + 1]!, i.scale); }
+      const d = i.disp;
+      let dLo: number; let dHi: number;
+      if (d === (d | 0)) { dLo = d >>> 0; dHi = d >> 31; } else { dLo = d >>> 0; dHi = Math.floor(d / TWO32) | 0; }
+      const total = bLo + iLo + dLo;
+      const lo = total >>> 0;
+      this.eaHi = (bHi + iHi + dHi + (total - lo) / TWO32) | 0;
+      return lo;
+    }
+  }
+
+  ea(i: Insn): number {
+    const off = this.offset(i);
+    const seg = i.seg;
+    if (this.codeBits === 64) {
+      if (seg < Seg.FS) return off;
+      return this.canonical(off + this.seg[seg]!.base, seg);
+    }
+    return (this.seg[seg]!.base + off) >>> 0;
+  }
+
+  /** Wraps a 64-bit sum to canonical number form, or faults if it is not canonical. */
+  canonical(addr: number, seg: number): number {
+    if (addr >= 0x800000000000 || addr < -0x800000000000) {
+      // Fold sums that wrapped past 2^64 (base near the top + offset) back into range.
+      const wrapped = addr >= 0x800000000000 ? addr - 18446744073709551616 : addr + 18446744073709551616;
+      if (wrapped >= 0x800000000000 || wrapped < -0x800000000000) this.fault(seg === Seg.SS ? Vector.SS : Vector.GP, 0);
+      return wrapped;
+    }
+    return addr;
+  }
+
+  readRm(i: Insn, size: 1 | 2 | 4): number {
+    if (!i.hasMem) return this.getReg(size, i.rm, i.rex);
+    const lin = this.ea(i);
+    return size === 4 ? this.mem.read32(lin) : size === 2 ? this.mem.read16(lin) : this.mem.read8(lin);
+  }
+
+  writeRm(i: Insn, size: 1 | 2 | 4, value: number): void {
+    if (!i.hasMem) { this.setReg(size, i.rm, value, i.rex); return; }
+    const lin = this.ea(i);
+    if (size === 4) this.mem.write32(lin, value); else if (size === 2) this.mem.write16(lin, value); else this.mem.write8(lin, value);
+  }
+
+  readRm64(i: Insn): number {
+    if (!i.hasMem) return this.getReg64(i.rm);
+    const lo = this.mem.read64(this.ea(i));
+    this.hi = this.mem.hi;
+    return lo;
+  }
+
+  writeRm64(i: Insn, lo: number, hi: number): void {
+    if (!i.hasMem) { this.setReg64(i.rm, lo, hi); return; }
+    this.mem.write64(this.ea(i), lo, hi);
+  }
+
+  // ---------------------------------------------------------------- memory
+  read8(lin: number): number { return this.mem.read8(lin); }
+  read16(lin: number): number { return this.mem.read16(lin); }
+  read32(lin: number): number { return this.mem.read32(lin); }
+  read64(lin: number): number { const lo = this.mem.read64(lin); this.hi = this.mem.hi; return lo; }
+  write8(lin: number, value: number): void { this.mem.write8(lin, value); }
+  write16(lin: number, value: number): void { this.mem.write16(lin, value); }
+  write32(lin: number, value: number): void { this.mem.write32(lin, value); }
+  write64(lin: number, lo: number, hi: number): void { this.mem.write64(lin, lo, hi); }
+  readSystem32(lin: number): number { return this.mem.readSystem32(lin); }
+  readSystem64(lin: number): number { const lo = this.mem.readSystem64(lin); this.hi = this.mem.hi; return lo; }
+  writeSystem32(lin: number, value: number): void { this.mem.writeSystem32(lin, value); }
+
+  // ---------------------------------------------------------------- stack
+  /** Linear address of SS:rSP + delta in the current stack size. */
+  private stackLin(delta: number): number {
+    const g = this.gpr;
+    if (this.stackSize === 8) {
+      const lo = g[8]!; const hi = g[9]! | 0;
+      return this.canonical(hi * TWO32 + lo + delta, Seg.SS);
+    }
+    if (this.stackSize === 4) return (this.seg[Seg.SS]!.base + ((g[8]! + delta) >>> 0)) >>> 0;
+    return (this.seg[Seg.SS]!.base + ((g[8]! + delta) & 0xffff)) >>> 0;
+  }
+
+  /** Adds delta to rSP in the current stack size. */
+  adjustSp(delta: number): void {
+    const g = this.gpr;
+    if (this.stackSize === 8) {
+      const total = g[8]! + delta;
+      const lo = total >>> 0;
+      g[9] = (g[9]! + Math.floor((total - lo) / TWO32)) | 0;
+      g[8] = lo;
+    } else if (this.stackSize === 4) g[8] = (g[8]! + delta) >>> 0;
+    else g[8] = (g[8]! & 0xffff0000) | ((g[8]! + delta) & 0xffff);
+  }
+
+  push(size: 2 | 4 | 8, lo: number, hi: number): void {
+    const lin = this.stackLin(-size);
+    if (size === 8) this.mem.write64(lin, lo, hi);
+    else if (size === 4) this.mem.write32(lin, lo);
+    else this.mem.write16(lin, lo);
+    this.adjustSp(-size);
+  }
+
+  pop(size: 2 | 4 | 8): number {
+    const lin = this.stackLin(0);
+    let v: number;
+    if (size === 8) { v = this.mem.read64(lin); this.hi = this.mem.hi; }
+    else if (size === 4) v = this.mem.read32(lin);
+    else v = this.mem.read16(lin);
+    this.adjustSp(size);
+    return v;
+  }
+
+  /** Reads the stack at rSP + delta without popping (ENTER, RET imm, POP [rsp]). */
+  peek(size: 2 | 4 | 8, delta: number): number {
+    const lin = this.stackLin(delta);
+    if (size === 8) { const v = this.mem.read64(lin); this.hi = this.mem.hi; return v; }
+    return size === 4 ? this.mem.read32(lin) : this.mem.read16(lin);
+  }
+
+  // ---------------------------------------------------------------- flags
+  getRflags(): number { return lazyGetRflags(this); }
+
+  setRflags(value: number, mask: number): void {
+    const arithMask = mask & ARITH_FLAGS;
+    if (arithMask !== 0) {
+      const cur = arithMask === ARITH_FLAGS ? 0 : computeArithFlags(this);
+      setArithFlags(this, (cur & ~arithMask) | (value & arithMask));
+    }
+    const restMask = mask & ~ARITH_FLAGS;
+    if (restMask !== 0) {
+      const before = this.flagsRest;
+      this.flagsRest = ((before & ~restMask) | (value & restMask) | 0x2) & ~ARITH_FLAGS;
+      if (((before ^ this.flagsRest) & Flag.VM) !== 0) this.updateMode();
+    }
+  }
+
+  getCF(): boolean { return computeCF(this); }
+
+  // ---------------------------------------------------------------- control
+  fault(vector: number, errorCode?: number): never {
+    // CpuFault is deliberately not an Error (no stack capture on the hot fault path; fault.ts).
+    // eslint-disable-next-line @typescript-eslint/only-throw-error
+    throw new CpuFault(vector, errorCode ?? -1);
+  }
+
+  jump(target: number): void {
+    if (this.codeBits === 64) {
+      if (target >= 0x800000000000 || target < -0x800000000000) this.fault(Vector.GP, 0);
+    } else if (this.mode !== CpuMode.Real && (target >>> 0) > this.seg[Seg.CS]!.limit) {
+      this.fault(Vector.GP, 0);
+    }
+    this.rip = target;
+  }
+
+  updateMode(): void {
+    const cs = this.seg[Seg.CS]!;
+    let mode: CpuMode;
+    if ((this.cr0 & Cr0.PE) === 0) mode = CpuMode.Real;
+    else if ((this.flagsRest & Flag.VM) !== 0) mode = CpuMode.Virtual8086;
+    else if ((this.efer & Efer.LMA) !== 0) {
+      mode = (cs.attr & 0x2000) !== 0 ? CpuMode.Long64 : (cs.attr & 0x4000) !== 0 ? CpuMode.Compat32 : CpuMode.Compat16;
+    } else mode = (cs.attr & 0x4000) !== 0 ? CpuMode.Protected32 : CpuMode.Protected16;
+    this.mode = mode;
+    this.codeBits = mode === CpuMode.Long64 ? 64 : mode === CpuMode.Protected32 || mode === CpuMode.Compat32 ? 32 : 16;
+    this.cpl = mode === CpuMode.Real ? 0 : mode === CpuMode.Virtual8086 ? 3 : cs.selector & 3;
+    this.updateStackSize();
+    this.blockExit = true;
+    this.codeGen = nextCodeGen();
+    this.fetchPageLin = NaN;
+  }
+
+  /** Recomputes the stack size after SS changed (MOV SS, POP SS, LSS, far transfers). */
+  updateStackSize(): void {
+    this.stackSize = this.mode === CpuMode.Long64 ? 8 : (this.seg[Seg.SS]!.attr & 0x4000) !== 0 ? 4 : 2;
+  }
+
+  flushTlb(all: boolean): void {
+    this.mem.flushTlb(all);
+    this.fetchPageLin = NaN;
+    this.blockExit = true;
+    this.codeGen = nextCodeGen();
+  }
+
+  invlpg(lin: number): void {
+    this.mem.invlpg(lin);
+    this.fetchPageLin = NaN;
+    this.blockExit = true;
+    this.codeGen = nextCodeGen();
+  }
+
+  /** Drops every decoded block (e.g. after a snapshot restore). */
+  flushCode(): void {
+    this.blocks.clear(this.mem.codePages);
+    this.fetchPageLin = NaN;
+    this.blockExit = true;
+    this.codeGen = nextCodeGen();
+  }
+
+  /**
+   * Drops decoded code in a physical range written behind the MMU's back (device DMA, loaders
+   * writing bus.ram directly). The machine must call this for such writes (or flush all).
+   */
+  invalidatePhysRange(pa: number, bytes: number): void {
+    const cp = this.mem.codePages;
+    const first = Math.floor(pa / 4096); const last = Math.floor((pa + Math.max(bytes, 1) - 1) / 4096);
+    for (let pn = first; pn <= last && pn < cp.length; pn++) {
+      if (cp[pn] !== 0) this.blocks.invalidatePage(pn, cp);
+    }
+  }
+
+  /** Called by the MMU when guest code writes to a physical page holding decoded blocks. */
+  invalidateCodePage(pagePa: number): void {
+    this.blocks.invalidatePage(Math.floor(pagePa / 4096), this.mem.codePages);
+  }
+
+  // ---------------------------------------------------------------- fetch and decode
+  fetchCode8(lin: number): number {
+    const page = Math.floor(lin / 4096);
+    if (page !== this.fetchPageLin) {
+      const pa = this.mem.translateCode(lin);
+      const pagePa = pa - (pa % 4096);
+      this.fetchPageLin = page;
+      this.fetchPagePa = pagePa;
+      this.fetchPageOff = this.bus.ramOffset(pagePa);
+      if (this.decodePages.indexOf(pagePa / 4096) < 0) this.decodePages.push(pagePa / 4096);
+    }
+    const inPage = lin - page * 4096;
+    if (this.fetchPageOff >= 0) return this.bus.ram[this.fetchPageOff + inPage]!;
+    return this.bus.mmioRead(this.fetchPagePa + inPage, 1) & 0xff;
+  }
+
+  private codeLin(rip: number): number {
+    return this.codeBits === 64 ? rip : (this.seg[Seg.CS]!.base + rip) >>> 0;
+  }
+
+  /** Finds or decodes the block at the current RIP. Throws CpuFault if its first fetch faults. */
+  private blockAt(rip: number): Block {
+    const lin = this.codeLin(rip);
+    const pa = this.mem.translateCode(lin);
+    const key = BlockCache.key(pa, this.codeBits);
+    const cached = this.blocks.get(key, rip);
+    if (cached !== undefined) return cached;
+    this.decodePages = [];
+    this.fetchPageLin = NaN;
+    const insns: DecodedInsn[] = [];
+    const csBase = this.seg[Seg.CS]!.base;
+    const pageEnd = lin - (lin % 4096) + 4096;
+    let r = rip;
+    let l = lin;
+    const cacheable = this.bus.ramOffset(pa - (pa % 4096)) >= 0;
+    for (;;) {
+      let i: DecodedInsn;
+      try {
+        i = decode(this, this.table, r, csBase, this.codeBits);
+      } catch (e) {
+        if (insns.length === 0) throw e;
+        break; // decode it (and fault) when execution gets there
+      }
+      insns.push(i);
+      const len = i.length;
+      r = this.codeBits === 64 ? r + len : this.codeBits === 32 ? (r + len) >>> 0 : (r + len) & 0xffff;
+      i.next = r;
+      l += len;
+      if (i.endsBlock || insns.length >= MAX_BLOCK_INSNS || l >= pageEnd || r === this.stopRip) break;
+    }
+    const block = new Block(key, rip, insns);
+    if (cacheable) this.blocks.add(block, this.decodePages, this.mem.codePages);
+    return block;
+  }
+
+  // ---------------------------------------------------------------- run loop
+  /**
+   * Makes run() return {kind:'exit-request'} at the next block boundary (e.g. a device handler
+   * called from an OUT wants the VMM loop to act before the budget is used up).
+   */
+  requestExit(): void {
+    this.exitRequested = true;
+    this.blockExit = true;
+  }
+
+  /** Runs one instruction. */
+  step(): RunExit {
+    return this.run(1);
+  }
+
+  /** Runs up to `budget` instructions. */
+  run(budget: number): RunExit {
+    const end = this.instructionCount + budget;
+    let prev: Block | null = null;
+    while (this.instructionCount < end) {
+      if (this.waitForSipi) {
+        const v = this.irq.takeStartup();
+        if (v < 0) return { kind: 'wait-for-sipi' };
+        this.startup(v);
+      }
+      if (this.rip === this.stopRip) return { kind: 'stop' };
+      if (this.exitRequested) { this.exitRequested = false; return { kind: 'exit-request' }; }
+      // Events between instructions (SDM Vol. 3A §6.9 priorities: NMI before INTR).
+      if (!this.interruptShadow && this.deliverEvent !== null) {
+        if (this.irq.takeNmi()) {
+          prev = null;
+          this.halted = false;
+          const exit = this.deliver(Vector.NMI, -1, EventKind.Nmi);
+          if (exit !== null) return exit;
+        } else if ((this.flagsRest & Flag.IF) !== 0 && this.irq.hasInterrupt()) {
+          prev = null;
+          this.halted = false;
+          const exit = this.deliver(this.irq.acknowledge(), -1, EventKind.External);
+          if (exit !== null) return exit;
+        }
+      }
+      if (this.halted) return { kind: 'halt' };
+      // Follow the previous block's link when it still applies (same code generation, same RIP).
+      let block: Block | null = null;
+      const rip = this.rip;
+      if (prev !== null && prev.linkGen === this.codeGen) {
+        const s1: Block | null = prev.succ1;
+        if (s1 !== null && s1.rip === rip && s1.valid) block = s1;
+        else {
+          const s2: Block | null = prev.succ2;
+          if (s2 !== null && s2.rip === rip && s2.valid) block = s2;
+        }
+      }
+      if (block === null) {
+        try {
+          block = this.blockAt(rip);
+        } catch (e) {
+          prev = null;
+          const exit = this.handleThrown(e, null);
+          if (exit !== null) return exit;
+          continue;
+        }
+        if (prev !== null) {
+          if (prev.linkGen !== this.codeGen) { prev.linkGen = this.codeGen; prev.succ1 = block; prev.succ2 = null; }
+          else { prev.succ2 = prev.succ1; prev.succ1 = block; }
+        }
+      }
+      if ((this.flagsRest & Flag.TF) !== 0) {
+        // Single-step (SDM Vol. 3A §17.3.1.4): with TF set when an instruction starts, a #DB
+        // trap follows it (DR6.BS), delivered with RIP at the next instruction.
+        const before = this.instructionCount;
+        const exit = this.runBlock(block, before + 1);
+        if (exit !== null) return exit;
+        prev = null;
+        if (this.instructionCount === before + 1 && (this.flagsRest & Flag.TF) !== 0) {
+          this.dr[6] = (this.dr[6]! | DR6_BS) >>> 0;
+          const trap = this.deliver(Vector.DB, -1, EventKind.Exception);
+          if (trap !== null) return trap;
+        }
+        continue;
+      }
+      const exit = this.runBlock(block, end);
+      if (exit !== null) return exit;
+      prev = this.blockExit ? null : block;
+    }
+    return { kind: 'budget' };
+  }
+
+  /** Executes (part of) one block; returns an exit when a fault could not be delivered. */
+  private runBlock(block: Block, end: number): RunExit | null {
+    let i: DecodedInsn | null = null;
+    try {
+      block.execCount++;
+      const insns = block.insns;
+      this.blockExit = false;
+      // Instructions that set the interrupt shadow (STI, MOV/POP SS, LSS) end their block, so a
+      // shadow can only be pending here, at the start: it lasts for the first instruction.
+      let shadow = this.interruptShadow;
+      const n = insns.length;
+      for (let k = 0; k < n; k++) {
+        i = insns[k]!;
+        const next = i.next;
+        this.rip = next;
+        i.exec(this, i);
+        this.instructionCount++;
+        if (shadow) { this.interruptShadow = false; shadow = false; }
+        if (this.rip !== next || this.blockExit || !block.valid || this.instructionCount >= end) break;
+      }
+      return null;
+    } catch (e) {
+      this.blockExit = true;
+      return this.handleThrown(e, i);
+    }
+  }
+
+  /** A fault restores RIP to the faulting instruction and is delivered; other errors propagate. */
+  private handleThrown(e: unknown, i: DecodedInsn | null): RunExit | null {
+    if (e instanceof CpuFault) {
+      if (i !== null) this.rip = i.rip;
+      return this.deliver(e.vector, e.errorCode, EventKind.Exception);
+    }
+    if (e instanceof TripleFaultError) return { kind: 'triple-fault', rip: this.rip };
+    if (i !== null) this.rip = i.rip; // leave RIP at the instruction that failed, for diagnosis
+    throw e;
+  }
+
+  /**
+   * Delivers an event, escalating to #DF and triple fault per SDM Vol. 3A §6.15 Table 6-5 when
+   * delivery itself faults. Returns an exit when the event cannot be delivered.
+   */
+  private deliver(vector: number, errorCode: number, kind: EventKind): RunExit | null {
+    if (this.deliverEvent === null) return { kind: 'fault', vector, errorCode };
+    let v = vector; let ec = errorCode; let k = kind;
+    for (;;) {
+      try {
+        this.deliverEvent(this, v, ec, k);
+        this.blockExit = true;
+        return null;
+      } catch (e) {
+        if (e instanceof TripleFaultError) return { kind: 'triple-fault', rip: this.rip };
+        if (!(e instanceof CpuFault)) throw e;
+        const first = k === EventKind.Exception ? v : -1;
+        if (first === Vector.DF) return { kind: 'triple-fault', rip: this.rip };
+        const second = e.vector;
+        const contributory = (x: number): boolean => x === 0 || (x >= 10 && x <= 13);
+        const df = (contributory(first) && contributory(second)) || (first === Vector.PF && (contributory(second) || second === Vector.PF));
+        if (df) { v = Vector.DF; ec = 0; }
+        else { v = second; ec = e.errorCode; }
+        k = EventKind.Exception;
+      }
+    }
+  }
+
+  /** SIPI: start in real mode at vector * 0x1000 (SDM Vol. 3A §8.4.4). */
+  private startup(vector: number): void {
+    this.waitForSipi = false;
+    this.halted = false;
+    const cs = this.seg[Seg.CS]!;
+    cs.selector = (vector << 8) & 0xffff;
+    cs.base = vector << 12;
+    this.rip = 0;
+    this.updateMode();
+  }
+
+  describe(): string {
+    return `cpu${this.cpuIndex} rip=${formatLinear(this.rip)} mode=${this.mode} insns=${this.instructionCount}`;
+  }
+}

@@ -1,0 +1,65 @@
+// A paging-free LinearMemory over one RAM array (linear = physical), for the snippet runner and
+// unit tests: addresses outside the array raise #PF like an unmapped page would.
+
+import { CpuFault, PfErr, Vector } from '../fault.js';
+import type { CpuState } from '../state.js';
+import type { LinearMemory } from '../linear-memory.js';
+
+export class FlatMemory implements LinearMemory {
+  hi = 0;
+  codePages: Uint8Array;
+  onCodeWrite: (pagePa: number) => void = () => {};
+  private readonly ram: Uint8Array;
+  private readonly state: CpuState;
+
+  constructor(ram: Uint8Array, state: CpuState) {
+    this.ram = ram;
+    this.state = state;
+    this.codePages = new Uint8Array(Math.ceil(ram.length / 4096));
+  }
+
+  private check(lin: number, size: number, err: number): number {
+    if (lin < 0 || lin + size > this.ram.length) {
+      this.state.cr2 = lin < 0 || lin + size > this.ram.length ? (lin < 0 || lin >= this.ram.length ? lin : this.ram.length) : lin;
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- CpuFault is not an Error (fault.ts)
+      throw new CpuFault(Vector.PF, err | (this.state.cpl === 3 ? PfErr.U : 0));
+    }
+    return lin;
+  }
+
+  private wrote(lin: number, size: number): void {
+    const a = Math.floor(lin / 4096); const b = Math.floor((lin + size - 1) / 4096);
+    if (this.codePages[a] !== 0) this.onCodeWrite(a * 4096);
+    if (b !== a && this.codePages[b] !== 0) this.onCodeWrite(b * 4096);
+  }
+
+  read8(lin: number): number { return this.ram[this.check(lin, 1, 0)]!; }
+  read16(lin: number): number { const a = this.check(lin, 2, 0); const r = this.ram; return r[a]! | (r[a + 1]! << 8); }
+  read32(lin: number): number {
+    const a = this.check(lin, 4, 0); const r = this.ram;
+    return (r[a]! | (r[a + 1]! << 8) | (r[a + 2]! << 16) | (r[a + 3]! << 24)) >>> 0;
+  }
+  read64(lin: number): number {
+    this.check(lin, 8, 0);
+    const lo = this.read32(lin); this.hi = this.read32(lin + 4); return lo;
+  }
+  write8(lin: number, v: number): void { const a = this.check(lin, 1, PfErr.W); this.ram[a] = v; this.wrote(a, 1); }
+  write16(lin: number, v: number): void {
+    const a = this.check(lin, 2, PfErr.W); const r = this.ram; r[a] = v; r[a + 1] = v >>> 8; this.wrote(a, 2);
+  }
+  write32(lin: number, v: number): void {
+    const a = this.check(lin, 4, PfErr.W); const r = this.ram;
+    r[a] = v; r[a + 1] = v >>> 8; r[a + 2] = v >>> 16; r[a + 3] = v >>> 24; this.wrote(a, 4);
+  }
+  write64(lin: number, lo: number, hi: number): void {
+    this.check(lin, 8, PfErr.W);
+    this.write32(lin, lo); this.write32(lin + 4, hi);
+  }
+  readSystem32(lin: number): number { return this.read32(lin); }
+  readSystem64(lin: number): number { return this.read64(lin); }
+  writeSystem32(lin: number, v: number): void { this.write32(lin, v); }
+  translateCode(lin: number): number { return this.check(lin, 1, PfErr.I); }
+  translateData(lin: number, write: boolean): number { return this.check(lin, 1, write ? PfErr.W : 0); }
+  flushTlb(): void {}
+  invlpg(): void {}
+}
