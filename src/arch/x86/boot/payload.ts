@@ -6,11 +6,14 @@
 // arch/x86/boot/compressed/mkpiggy.c reads the decompressed size from the payload's last 4 bytes
 // (gzip's own ISIZE; the other formats get it appended by scripts/Makefile.lib size_append).
 
+import { spawnSync } from 'node:child_process';
 import { gunzipSync } from 'node:zlib';
 import { HDR_PAYLOAD_LENGTH, HDR_PAYLOAD_OFFSET, HDR_SETUP_SECTS, type BzImage } from './bzimage.js';
 
 const LZ4_LEGACY_MAGIC = 0x184c2102;
 const GZIP_MAGIC = 0x8b1f;
+/** xz stream header magic FD 37 7A 58 5A 00 (Debian's generic kernel: CONFIG_KERNEL_XZ). */
+const XZ_MAGIC = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
 const LZ4_MIN_MATCH = 4;
 /** Sanity bound on the decompressed size (a vmlinux is tens of MiB). */
 const MAX_VMLINUX_BYTES = 512 * 0x10_0000;
@@ -39,7 +42,22 @@ export function decompressBzImagePayload(bz: BzImage): Uint8Array | undefined {
     const out = gunzipSync(payload);
     return out.byteLength === outBytes ? new Uint8Array(out.buffer, out.byteOffset, out.byteLength) : undefined;
   }
+  if (XZ_MAGIC.every((b, k) => payload[k] === b)) return xzDecode(payload.subarray(0, payload.byteLength - 4), outBytes);
   return undefined;
+}
+
+/**
+ * xz through the host's `xz` tool (xz-utils, on every Debian system): node has no xz decoder, and
+ * writing one is not worth it for a boot-time convenience. The kernel's payload is a plain .xz
+ * stream (with the x86 BCJ filter, which xz handles); the size appended after it is not part of
+ * the stream. undefined when xz is missing or the output does not have the announced size.
+ */
+function xzDecode(stream: Uint8Array, outBytes: number): Uint8Array | undefined {
+  const r = spawnSync('xz', ['--decompress', '--stdout', '--single-stream'], {
+    input: stream, maxBuffer: MAX_VMLINUX_BYTES + 1, stdio: ['pipe', 'pipe', 'ignore'],
+  });
+  if (r.status !== 0 || r.error !== undefined || !(r.stdout instanceof Buffer) || r.stdout.byteLength !== outBytes) return undefined;
+  return new Uint8Array(r.stdout.buffer, r.stdout.byteOffset, r.stdout.byteLength);
 }
 
 /**
