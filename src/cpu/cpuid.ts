@@ -20,6 +20,11 @@ export interface CpuidFeatures {
    * entry) and buffer-clearing VERWs, which only cost time on a soft CPU.
    */
   archCapabilities: boolean;
+  /**
+   * Leaf 1 EDX bit 23: MMX (implemented in sse/mmx.ts and checked against the host). glibc counts
+   * a CPU as x86-64 baseline only with MMX, and refuses binaries marked for that level without it.
+   */
+  mmx: boolean;
 }
 
 export interface CpuidConfig {
@@ -36,7 +41,7 @@ export interface CpuidConfig {
 }
 
 export const DEFAULT_CPUID_FEATURES: CpuidFeatures = {
-  mtrr: true, tscDeadline: true, erms: true, rdtscp: true, archCapabilities: true,
+  mtrr: true, tscDeadline: true, erms: true, rdtscp: true, archCapabilities: true, mmx: true,
 };
 
 /** The default identity; tscHz should be the GuestClock's (bus.ts), which RDTSC counts at. */
@@ -55,7 +60,7 @@ const MAX_EXT_LEAF = 0x80000008;
 const EDX1_FPU = 1 << 0, EDX1_DE = 1 << 2, EDX1_PSE = 1 << 3, EDX1_TSC = 1 << 4, EDX1_MSR = 1 << 5, EDX1_PAE = 1 << 6;
 const EDX1_CX8 = 1 << 8, EDX1_APIC = 1 << 9, EDX1_SEP = 1 << 11, EDX1_MTRR = 1 << 12, EDX1_PGE = 1 << 13;
 const EDX1_CMOV = 1 << 15, EDX1_PAT = 1 << 16, EDX1_CLFSH = 1 << 19, EDX1_FXSR = 1 << 24;
-const EDX1_SSE = 1 << 25, EDX1_SSE2 = 1 << 26, EDX1_HTT = 1 << 28;
+const EDX1_MMX = 1 << 23, EDX1_SSE = 1 << 25, EDX1_SSE2 = 1 << 26, EDX1_HTT = 1 << 28;
 // Leaf 1 ECX (Table 3-10).
 const ECX1_TSC_DEADLINE = 1 << 24, ECX1_HYPERVISOR = 1 << 31;
 // Leaf 7 (Table 3-8).
@@ -103,6 +108,7 @@ export function cpuid(state: CpuState, leaf: number, subleaf: number, config: Cp
       r.ecx = ECX1_HYPERVISOR | (f.tscDeadline ? ECX1_TSC_DEADLINE : 0);
       r.edx = EDX1_FPU | EDX1_DE | EDX1_PSE | EDX1_TSC | EDX1_MSR | EDX1_PAE | EDX1_CX8 | EDX1_APIC | EDX1_SEP |
         (f.mtrr ? EDX1_MTRR : 0) | EDX1_PGE | EDX1_CMOV | EDX1_PAT | EDX1_CLFSH | EDX1_FXSR | EDX1_SSE | EDX1_SSE2 |
+        (f.mmx ? EDX1_MMX : 0) |
         (config.cpuCount > 1 ? EDX1_HTT : 0);
       r.ecx >>>= 0; r.edx >>>= 0;
       break;

@@ -3,7 +3,7 @@
 
 import type { Cpu } from '../insn.js';
 import { MXCSR_RC_SHIFT, Rc } from '../sse/mxcsr.js';
-import { env, f64ToF32, i64ToF64, loadEnv, out, roundIntegral, roundToF64 } from '../sse/softfloat.js';
+import { env, f64ToF32, i64ToF64, loadEnv, out, roundIntegral } from '../sse/softfloat.js';
 import { dbl, doubleBitsToF80, f80, f80ToDoubleBits } from './f80.js';
 import { FSW_C1, FSW_DE, FSW_IE, FSW_OE, FSW_PE, FSW_UE, raise } from './stack.js';
 
@@ -13,6 +13,12 @@ const buf = new Float64Array(1);
 const w = new Uint32Array(buf.buffer);
 const f32 = new Float32Array(1);
 const f32w = new Uint32Array(f32.buffer);
+
+/**
+ * The operand as read, an SNaN not yet quieted: arithmetic picks among NaN operands by their
+ * kind (SDM Vol. 1 Table 4-7), which quieting at load time would hide.
+ */
+export const rawBits = { lo: 0, hi: 0 };
 
 export function bitsValue(): number {
   w[0] = bits.lo; w[1] = bits.hi;
@@ -28,17 +34,20 @@ export function readReal32(cpu: Cpu, lin: number): void {
   const b = cpu.read32(lin) >>> 0;
   if ((b & 0x7fffffff) > 0x7f800000) {
     if ((b & 0x00400000) === 0) raise(cpu, FSW_IE);
-    bits.hi = ((b & 0x80000000) | 0x7ff80000 | ((b & 0x3fffff) >>> 3)) >>> 0;
-    bits.lo = (b << 29) >>> 0;
+    rawBits.hi = ((b & 0x80000000) | 0x7ff00000 | ((b & 0x7fffff) >>> 3)) >>> 0;
+    bits.hi = (rawBits.hi | 0x00080000) >>> 0;
+    bits.lo = rawBits.lo = (b << 29) >>> 0;
     return;
   }
   if ((b & 0x7f800000) === 0 && (b & 0x007fffff) !== 0) raise(cpu, FSW_DE);
   f32w[0] = b;
   setBitsFrom(f32[0]!);
+  rawBits.lo = bits.lo; rawBits.hi = bits.hi;
 }
 export function readReal64(cpu: Cpu, lin: number): void {
   const lo = cpu.read64(lin) >>> 0;
   let hi = cpu.hi >>> 0;
+  rawBits.lo = lo; rawBits.hi = hi;
   const h = hi & 0x7fffffff;
   if (h > 0x7ff00000 || (h === 0x7ff00000 && lo !== 0)) {
     if ((hi & 0x00080000) === 0) raise(cpu, FSW_IE);
@@ -49,9 +58,8 @@ export function readReal64(cpu: Cpu, lin: number): void {
   bits.lo = lo; bits.hi = hi;
 }
 /**
- * m80real: an SNaN is quieted with IE. The registers hold doubles, so the rounding the x87 would
- * do when the value is later stored to m64 happens here; its flags (PE/UE/OE, and C1 for rounded
- * up) are left in `m80Rounding` for the caller to attach to the register (see stack.ts pending).
+ * m80real: an SNaN is quieted with IE. The register gets the value rounded to nearest double;
+ * the exact image is left in raw80 for the caller to record beside it (registers.ts).
  */
 export function readReal80(cpu: Cpu, lin: number): void {
   const lo = cpu.read64(lin) >>> 0;
@@ -64,33 +72,21 @@ export function readReal80(cpu: Cpu, lin: number): void {
   f80ToDoubleBits(lo, hi, se);
   bits.lo = dbl.lo; bits.hi = dbl.hi;
   raw80.lo = lo; raw80.hi = hi; raw80.se = se;
-  m80Rounding = 0;
-  if (!dbl.inexact) return;
-  const rc = (cpu.fpuControl >>> 10) & 3;
-  if (rc === Rc.Nearest) {
-    m80Rounding = FSW_PE | (dbl.overflow ? FSW_OE : 0) | (dbl.tiny ? FSW_UE : 0) | (dbl.up ? FSW_C1 : 0);
-    return;
-  }
-  // Directed rounding: redo the conversion exactly under FCW.RC.
-  loadEnv(0x1f80 | (rc << MXCSR_RC_SHIFT));
-  const e = se & 0x7fff;
-  roundToF64((se & 0x8000) !== 0, (BigInt(hi) << 32n) | BigInt(lo), (e === 0 ? 1 : e) - 16383 - 63);
-  bits.lo = out.lo; bits.hi = out.hi;
-  m80Rounding = (env.flags & (FSW_PE | FSW_OE | FSW_UE)) | (env.up ? FSW_C1 : 0);
 }
-/** The 80-bit image read by the last readReal80 (SNaN quieted), to record beside the register. */
+/** The 80-bit image read by the last readReal80 (SNaN quieted). */
 export const raw80 = { lo: 0, hi: 0, se: 0 };
+
 /** The last m64int read by readInt (exact), for the register's 80-bit image. */
 export let lastInt64 = 0n;
-/** Flags of the double rounding done by the last readReal80 (FSW bits, C1 = rounded up). */
-export let m80Rounding = 0;
+/** Whether the last m64int read does not fit a double (its exact value is in lastInt64). */
+export let int64Inexact = false;
 
 /**
- * m16int/m32int/m64int. Beyond 2^53 an m64int does not fit a double: it is rounded under FCW.RC
- * and the flags go to `m80Rounding`, to be reported when the register is stored (as for m80).
+ * m16int/m32int/m64int. Beyond 2^53 an m64int does not fit a double: the register gets it rounded
+ * and the caller records the exact value as the register's image (int64Inexact, lastInt64).
  */
 export function readInt(cpu: Cpu, lin: number, size: 2 | 4 | 8): number {
-  m80Rounding = 0;
+  int64Inexact = false;
   if (size === 2) return (cpu.read16(lin) << 16) >> 16;
   if (size === 4) return cpu.read32(lin) | 0;
   const lo = cpu.read64(lin) >>> 0;
@@ -98,7 +94,7 @@ export function readInt(cpu: Cpu, lin: number, size: 2 | 4 | 8): number {
   lastInt64 = (BigInt(hi | 0) << 32n) | BigInt(lo);
   loadEnv(0x1f80 | (((cpu.fpuControl >>> 10) & 3) << MXCSR_RC_SHIFT));
   i64ToF64(lo, hi);
-  if (env.flags !== 0) m80Rounding = FSW_PE | (env.up ? FSW_C1 : 0);
+  int64Inexact = env.flags !== 0;
   w[0] = out.lo; w[1] = out.hi;
   return buf[0]!;
 }
@@ -164,9 +160,32 @@ export function readBcd(cpu: Cpu, lin: number): number {
     v = v * 100n + BigInt((b >>> 4) * 10 + (b & 15));
   }
   const neg = (cpu.read8(lin + 9) & 0x80) !== 0;
+  lastBcd = neg ? -v : v; // exact, for the register's 80-bit image
   const n = Number(v);
-  if (BigInt(n) !== v) raise(cpu, FSW_PE); // beyond 2^53: rounded to double
   return neg ? -n : n;
+}
+/** The value of the last readBcd, exact. */
+export let lastBcd = 0n;
+/**
+ * FBSTP of an integer magnitude already rounded by the caller (null: NaN, infinity or beyond 18
+ * digits, which store the BCD indefinite with IE).
+ */
+export function writeBcdInt(cpu: Cpu, lin: number, mag: bigint | null, neg: boolean): void {
+  if (mag === null || mag >= 1000000000000000000n) {
+    raise(cpu, FSW_IE);
+    for (let k = 0; k < 7; k++) cpu.write8(lin + k, 0);
+    cpu.write8(lin + 7, 0xc0);
+    cpu.write8(lin + 8, 0xff);
+    cpu.write8(lin + 9, 0xff);
+    return;
+  }
+  let v = mag;
+  for (let k = 0; k < 9; k++) {
+    const d = Number(v % 100n);
+    v /= 100n;
+    cpu.write8(lin + k, ((Math.floor(d / 10) << 4) | (d % 10)) & 0xff);
+  }
+  cpu.write8(lin + 9, neg ? 0x80 : 0);
 }
 /** FBSTP: rounds per FCW.RC; beyond 18 digits or NaN stores the BCD indefinite with IE. */
 export function writeBcd(cpu: Cpu, lin: number, x: number): void {

@@ -12,11 +12,11 @@ import { doubleBitsToF80, f80 } from './f80.js';
 import { composeFsw } from './fxsave.js';
 import { copyRecord, fprWords, imageOf, invalidateRecord, recordedRaw80, recordRaw80, setImage, swapRecords } from './registers.js';
 import {
-  bits, bitsValue, lastInt64, m80Rounding, raw80, readBcd, readInt, readReal32, readReal64, readReal80, writeBcd, writeInt, writeReal32, writeReal64, writeReal80,
+  bits, bitsValue, int64Inexact, rawBits, lastBcd, lastInt64, raw80, readBcd, readInt, readReal32, readReal64, readReal80, writeBcd, writeBcdInt, writeInt, writeReal32, writeReal64, writeReal80,
 } from './mem-formats.js';
 import {
   FSW_B, FSW_C0, FSW_C1, FSW_C2, FSW_C3, FSW_CC, FSW_ES, FSW_IE, FSW_OE, FSW_PE, FSW_SF, FSW_UE, FSW_ZE, fninit, isEmpty, phys, pop, push, pushBits,
-  applyPendingRounding, raise, setPendingRounding, setSt, st, x87Begin, x87CheckNm,
+  raise, setSt, st, x87Begin, x87CheckNm,
 } from './stack.js';
 
 /** Operands and result of x87Arith as binary64 bit patterns (NaN payloads matter). */
@@ -90,30 +90,17 @@ function x87Env(cpu: Cpu): void {
   if (((cpu.fpuControl >>> 8) & 3) === 0) env.precBits = 24;
 }
 /**
- * Flags of a softfloat operation into FSW (same bit positions as MXCSR). DE is left out: the
- * registers hold 80-bit values, for which double denormals are normal numbers; memory operands
- * report DE when they are read. C1 tells whether the result was rounded up.
+ * Flags of a softfloat operation into FSW (same bit positions as MXCSR). Only special operands
+ * (infinities, invalid operations) take the double path, so only IE and ZE can arise; DE is left
+ * out because memory operands report it when read.
  */
 function x87Flags(cpu: Cpu): void {
-  const f = env.flags & (FSW_IE | FSW_ZE | 0x38);
-  pendingFlags = 0;
-  if ((f & (FSW_UE | FSW_OE)) !== 0) {
-    // A result outside the double range is exact in the x87's 15-bit exponent: the rounding (and
-    // its UE/OE/PE/C1) belongs to the later store to m64.
-    const deferred = FSW_UE | FSW_OE | FSW_PE;
-    pendingFlags = (f & deferred) | (env.up ? FSW_C1 : 0);
-    if ((f & ~deferred) !== 0) raise(cpu, f & ~deferred);
-    return;
-  }
+  const f = env.flags & (FSW_IE | FSW_ZE);
   if (f !== 0) raise(cpu, f);
-  if ((f & FSW_PE) !== 0 && env.up) cpu.fpuStatus |= FSW_C1;
 }
-/** Flags x87Flags deferred for the destination register (see setPendingRounding). */
-let pendingFlags = 0;
 function setResult(cpu: Cpu, i: number): void {
   if (extResult) { setImage(cpu, phys(cpu, i), x80.lo, x80.hi, x80.se); return; }
   setStBits(cpu, i, res.lo, res.hi);
-  if (pendingFlags !== 0) setPendingRounding(cpu, phys(cpu, i), res.lo, res.hi, pendingFlags);
 }
 
 /** x87 NaN rules (SDM Vol. 1 Table 4-7): a QNaN beats an SNaN, else the larger significand. */
@@ -126,7 +113,9 @@ function x87Nan(cpu: Cpu, a: { lo: number; hi: number }, b: { lo: number; hi: nu
     if (aS !== bS) pickA = !aS;
     else {
       const ah = a.hi & 0xfffff, bh = b.hi & 0xfffff;
-      pickA = ah > bh || (ah === bh && (a.lo >>> 0) >= (b.lo >>> 0));
+      const al = a.lo >>> 0, bl = b.lo >>> 0;
+      // Equal significands: the positive one (observed on hardware).
+      pickA = ah > bh || (ah === bh && (al > bl || (al === bl && (a.hi >>> 31) < (b.hi >>> 31))));
     }
   }
   const o = pickA ? a : b;
@@ -140,7 +129,6 @@ function x87Nan(cpu: Cpu, a: { lo: number; hi: number }, b: { lo: number; hi: nu
  * The IEEE double arithmetic of softfloat.ts gives results and flags under FCW.RC.
  */
 export function x87Arith(cpu: Cpu, r: number): void {
-  pendingFlags = 0;
   extResult = false;
   if (isNaN64(opA.lo, opA.hi) || isNaN64(opB.lo, opB.hi)) { x87Nan(cpu, opA, opB); return; }
   const swap = r === 5 || r === 7;
@@ -174,7 +162,6 @@ export function x87Arith(cpu: Cpu, r: number): void {
 }
 /** FSQRT with the same conventions (operand in opA). */
 function x87Sqrt(cpu: Cpu): void {
-  pendingFlags = 0;
   extResult = false;
   if (isNaN64(opA.lo, opA.hi)) { x87Nan(cpu, opA, opA); return; }
   if (!isSpecial80(imgA) && (imgA.se & 0x8000) !== 0 && !isZero80(imgA)) { // sqrt of a negative
@@ -247,7 +234,7 @@ function memArith(cpu: Cpu, r: number, b: number): void {
   setResult(cpu, 0);
 }
 function memArithBits(cpu: Cpu, r: number): void {
-  bitsToOp(bits.lo, bits.hi, opB, imgB);
+  bitsToOp(rawBits.lo, rawBits.hi, opB, imgB);
   memArith(cpu, r, bitsValue());
 }
 function memArithInt(cpu: Cpu, r: number, v: number): void {
@@ -420,18 +407,17 @@ function d9Group4(cpu: Cpu, k: number): void {
   }
   cpu.fault(Vector.UD);
 }
-/** FXAM class codes in C3,C2,C0 (SDM Vol. 2 FXAM); C1 is the sign. Double denormals are x87 normals. */
+/** FXAM class codes in C3,C2,C0 (SDM Vol. 2 FXAM): from the 80-bit image; C1 = sign. */
 function fxam(cpu: Cpu): void {
   const p = phys(cpu, 0);
-  const v = cpu.fpr[p]!;
-  const sign = (fprWords(cpu)[2 * p + 1]! >>> 31) !== 0;
+  imageOf(cpu, p);
+  const e = f80.se & 0x7fff, intBit = (f80.hi & 0x80000000) !== 0, frac = ((f80.hi & 0x7fffffff) | f80.lo) !== 0;
   let cc: number;
   if (isEmpty(cpu, 0)) cc = FSW_C3 | FSW_C0;
-  else if (v !== v) cc = FSW_C0;
-  else if (v - v !== 0) cc = FSW_C2 | FSW_C0;
-  else if (v === 0) cc = FSW_C3;
-  else cc = FSW_C2;
-  cpu.fpuStatus = (cpu.fpuStatus & ~FSW_CC) | cc | (sign ? FSW_C1 : 0);
+  else if (e === 0x7fff) cc = !intBit ? 0 : frac ? FSW_C0 : FSW_C2 | FSW_C0; // unsupported, NaN, infinity
+  else if (e === 0) cc = intBit || frac ? FSW_C3 | FSW_C2 : FSW_C3; // denormal, zero
+  else cc = intBit ? FSW_C2 : 0; // normal, unnormal (unsupported)
+  cpu.fpuStatus = (cpu.fpuStatus & ~FSW_CC) | cc | ((f80.se & 0x8000) !== 0 ? FSW_C1 : 0);
 }
 function d9Constants(cpu: Cpu, k: number): void {
   if (k >= 1 && k <= 5) { // irrational: the 64-bit image, rounded under FCW.RC
@@ -466,7 +452,13 @@ function d9Group6(cpu: Cpu, k: number): void {
     case 3: { const x = st(cpu, 0), y = st(cpu, 1); setSt(cpu, 1, Math.atan2(y, x)); pop(cpu); return; } // FPATAN
     case 4: { // FXTRACT: ST(0) <- exponent, push the significand (exponent 0), on the image
       const x = stToOp(cpu, 0, opA);
-      if (isEmpty(cpu, 0) || x !== x) { setStBits(cpu, 0, opA.lo, opA.hi); push(cpu, NaN); return; }
+      if (isEmpty(cpu, 0) || x !== x) { // NaN (quieted) in both, or the indefinite after underflow
+        const lo = opA.lo, hi = (opA.hi | 0x00080000) >>> 0;
+        if (!isEmpty(cpu, 0) && (opA.hi & 0x00080000) === 0) raise(cpu, FSW_IE);
+        setStBits(cpu, 0, lo, hi);
+        pushBits(cpu, lo, hi);
+        return;
+      }
       if (isZero80(imgA)) { raise(cpu, FSW_ZE); setSt(cpu, 0, -Infinity); push(cpu, x); return; }
       if (isSpecial80(imgA)) { setSt(cpu, 0, Infinity); push(cpu, x); return; }
       let sig = (BigInt(imgA.hi >>> 0) << 32n) | BigInt(imgA.lo >>> 0);
@@ -516,7 +508,8 @@ function d9Group7(cpu: Cpu, k: number): void {
 /** FSCALE: ST(0) * 2^trunc(ST(1)) on the image, rounded only when it leaves the 80-bit range. */
 function fscale(cpu: Cpu): void {
   const x = stToOp(cpu, 0, opA);
-  const y = st(cpu, 1);
+  const y = stToOp(cpu, 1, opB);
+  if (x !== x || y !== y) { x87Nan(cpu, opA, opB); setStBits(cpu, 0, res.lo, res.hi); return; }
   if (isEmpty(cpu, 0) || isEmpty(cpu, 1) || x !== x || y !== y || isSpecial80(imgA) || y - y !== 0 || isZero80(imgA)) {
     const v = x * 2 ** Math.trunc(y);
     if (x === 0 && y === Infinity) raise(cpu, FSW_IE);
@@ -623,6 +616,19 @@ function fist(cpu: Cpu, lin: number, size: 2 | 4 | 8, truncate: boolean): void {
   else cpu.write64(lin, Number(v & 0xffffffffn), Number(v >> 32n));
 }
 
+/** FBSTP from the image, rounded under FCW.RC (C1 = rounded up, SDM Vol. 2 FBSTP). */
+function fbstp(cpu: Cpu, lin: number): void {
+  const x = stToOp(cpu, 0, opA);
+  if (isEmpty(cpu, 0) || x !== x || isSpecial80(imgA)) { writeBcd(cpu, lin, x); return; }
+  const neg = (imgA.se & 0x8000) !== 0, e = imgA.se & 0x7fff;
+  const sig = (BigInt(imgA.hi >>> 0) << 32n) | BigInt(imgA.lo >>> 0);
+  const exp = (e === 0 ? 1 : e) - 16383 - 63;
+  x80.flags = 0; x80.up = false;
+  const mag = isZero80(imgA) ? 0n : exp >= 0 ? (exp > 64 ? null : sig << BigInt(exp)) : roundToInteger(neg, sig, exp, (cpu.fpuControl >>> 10) & 3);
+  if (mag !== null && mag < 1000000000000000000n && x80.flags !== 0) { raise(cpu, FSW_PE); if (x80.up) cpu.fpuStatus |= FSW_C1; }
+  writeBcdInt(cpu, lin, mag, neg);
+}
+
 /** FST m64/m32 of the finite image in f80, rounded under FCW.RC; false when it is a zero (exact). */
 function storeImage(cpu: Cpu, lin: number, size: 32 | 64): boolean {
   if ((f80.lo | f80.hi) === 0) return false;
@@ -651,7 +657,7 @@ function storeReal(cpu: Cpu, lin: number, size: 64 | 80): void {
     if (recordedRaw80(cpu, p)) {
       if (size === 80) { cpu.write64(lin, f80.lo, f80.hi); cpu.write16(lin + 8, f80.se); return; }
       if ((f80.se & 0x7fff) !== 0x7fff && storeImage(cpu, lin, 64)) return;
-    } else if (size === 64) applyPendingRounding(cpu, p, lo, hi);
+    }
   }
   if (size === 64) writeReal64(cpu, lin, lo, hi); else writeReal80(cpu, lin, lo, hi);
 }
@@ -699,18 +705,24 @@ function opDF(cpu: Cpu, i: Insn): void {
   switch (r) {
     case 0: { const v = readInt(cpu, lin, 2); cpu.fpuStatus &= ~FSW_C1; push(cpu, v); return; }
     case 1: case 2: case 3: fist(cpu, lin, 2, r === 1); if (r !== 2) pop(cpu); return;
-    case 4: { const v = readBcd(cpu, lin); cpu.fpuStatus &= ~FSW_C1; push(cpu, v); return; }
+    case 4: { // FBLD: 18 digits exceed a double but not the 64-bit significand
+      const v = readBcd(cpu, lin);
+      cpu.fpuStatus &= ~FSW_C1;
+      push(cpu, v);
+      if (!isEmptyAfterOverflow(cpu)) { intImage(lastBcd); setImage(cpu, cpu.fpuTop, x80.lo, x80.hi, x80.se); }
+      return;
+    }
     case 5: {
       const v = readInt(cpu, lin, 8);
       cpu.fpuStatus &= ~FSW_C1;
       push(cpu, v);
-      if (m80Rounding !== 0 && !isEmptyAfterOverflow(cpu)) { // beyond 2^53: keep the exact integer
+      if (int64Inexact && !isEmptyAfterOverflow(cpu)) { // beyond 2^53: keep the exact integer
         intImage(lastInt64);
         setImage(cpu, cpu.fpuTop, x80.lo, x80.hi, x80.se);
       }
       return;
     }
-    case 6: writeBcd(cpu, lin, st(cpu, 0)); pop(cpu); return;
+    case 6: fbstp(cpu, lin); pop(cpu); return;
     default: fist(cpu, lin, 8, false); pop(cpu); return;
   }
 }

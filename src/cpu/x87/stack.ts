@@ -13,7 +13,8 @@
 import { Vector } from '../fault.js';
 import type { Cpu } from '../insn.js';
 import { Cr0 } from '../state.js';
-import { fprWords, invalidateRecord } from './registers.js';
+import { f80 } from './f80.js';
+import { fprWords, imageOf, invalidateRecord } from './registers.js';
 
 /** FSW bits (SDM Vol. 1 Figure 8-4). */
 export const FSW_IE = 1 << 0, FSW_DE = 1 << 1, FSW_ZE = 1 << 2, FSW_OE = 1 << 3, FSW_UE = 1 << 4, FSW_PE = 1 << 5;
@@ -110,8 +111,10 @@ export function fullTagWord(cpu: Cpu): number {
   for (let p = 0; p < 8; p++) {
     let t = 3;
     if (((cpu.fpuTagValid >>> p) & 1) !== 0) {
-      const v = cpu.fpr[p]!;
-      t = v === 0 ? 1 : v - v !== 0 ? 2 : 0;
+      imageOf(cpu, p);
+      const e = f80.se & 0x7fff;
+      if (e === 0) t = (f80.lo | f80.hi) === 0 ? 1 : 2; // zero, or denormal (special)
+      else t = e === 0x7fff || (f80.hi & 0x80000000) === 0 ? 2 : 0; // NaN/infinity/unnormal, or valid
     }
     tw |= t << (2 * p);
   }
@@ -132,31 +135,4 @@ export function fninit(cpu: Cpu): void {
   cpu.fpuLastOpcode = 0;
   cpu.fpuLastIp = 0;
   cpu.fpuLastDp = 0;
-}
-
-/**
- * Deferred rounding of FLD m80: the double register already holds the value rounded to double,
- * but hardware reports that rounding (PE/UE/OE, C1) only when the value is stored to m64/m32.
- * We remember the flags with the register's bits and apply them on such a store while the
- * register still holds the same bits.
- */
-interface Pending { lo: Uint32Array; hi: Uint32Array; flags: Uint16Array }
-const pendingByCpu = new WeakMap<Float64Array, Pending>();
-export function setPendingRounding(cpu: Cpu, p: number, lo: number, hi: number, flags: number): void {
-  let e = pendingByCpu.get(cpu.fpr);
-  if (e === undefined) {
-    if (flags === 0) return;
-    e = { lo: new Uint32Array(8), hi: new Uint32Array(8), flags: new Uint16Array(8) };
-    pendingByCpu.set(cpu.fpr, e);
-  }
-  e.lo[p] = lo; e.hi[p] = hi; e.flags[p] = flags;
-}
-/** On a store of physical register p holding bits (lo, hi): report its deferred rounding. */
-export function applyPendingRounding(cpu: Cpu, p: number, lo: number, hi: number): void {
-  const e = pendingByCpu.get(cpu.fpr);
-  if (e === undefined) return;
-  const f = e.flags[p]!;
-  if (f === 0 || e.lo[p] !== lo || e.hi[p] !== hi) return;
-  if ((f & FSW_C1) !== 0) cpu.fpuStatus |= FSW_C1; else cpu.fpuStatus &= ~FSW_C1;
-  raise(cpu, f & 0x3f);
 }

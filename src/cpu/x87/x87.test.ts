@@ -124,3 +124,13 @@ test('extended precision: 1/3 at PC = extended keeps 64 bits; FLDPI follows FCW.
   assert.equal(readF64(st.data, 64), Math.PI);
   assert.equal(readU16(st.data, 72) & 0x0220, 0x0020, 'PE, C1 = 0: pi rounds down to the double');
 });
+
+test('FPREM1 is exact and reports quotient bits; NaN operands: QNaN beats SNaN', () => {
+  // fld [rbx+8] (3); fld [rbx] (11); fprem1; fnstsw [rbx+80]; fstp qword [rbx+64]
+  const r = run([0xdd, 0x43, 8, 0xdd, 0x03, 0xd9, 0xf5, 0xdd, 0x7b, 80, 0xdd, 0x5b, 64], [[0, f64(11)], [8, f64(3)]]);
+  assert.equal(readF64(r.data, 64), -1); // 11 - 4*3
+  assert.equal(readU16(r.data, 80) & 0x4700, 0x0100, 'q = 4: C0 = Q2 = 1, C3 = Q1 = 0, C1 = Q0 = 0, C2 = 0 (complete)');
+  // fld [rbx] (QNaN -, payload 0x1234); fadd qword [rbx+8] (SNaN +): the QNaN wins
+  const n = run([0xdd, 0x03, 0xdc, 0x43, 8, 0xdd, 0x5b, 64], [[0, [0x34, 0x12, 0, 0, 0, 0, 0xf8, 0xff]], [8, [0, 0, 0, 0, 0, 0, 0xf4, 0x7f]]]);
+  assert.equal(hex(n.data, 64, 72), '341200000000f8ff');
+});
