@@ -7,8 +7,9 @@
 // Vol. 2 "Flags Affected") and which it reads. A step that would read an undefined flag is not
 // chosen, and the final comparison covers only flags still defined at the end.
 
-import { RAX, RBX, RCX, RDI, RDX, RSI, R8, R9, encode, regName, type OpSize } from './diff-asm.js';
-import { AF, ARITH, CF, DF, IF, OF, PF, SF, ZF, baseInput, interestingValues, setReg, type CaseList, type Rng } from './diff-case-kit.js';
+import { RAX, RBX, RCX, RDI, RDX, RSI, R8, R9, R10, encode, memName, regName, type MemOperand, type OpSize } from './diff-asm.js';
+import { AF, ARITH, CF, DATA_ADDRESS, DF, IF, OF, PF, SF, ZF, baseInput, interestingValues, setReg, type CaseList, type Rng } from './diff-case-kit.js';
+import { MEM_BASE_OFFSET } from './diff-cases-int.js';
 
 interface Step {
   text: string;
@@ -22,6 +23,8 @@ interface Step {
 }
 
 const POOL = [RAX, RCX, RDX, RBX, RSI, RDI, R8, R9];
+/** Base register of memory steps (not in POOL, so it keeps pointing into the data page). */
+const MEM_BASE = R10;
 /** Flags each condition code reads (SDM Vol. 1 Appendix B). */
 const COND_READS = [OF, OF, CF, CF, ZF, ZF, CF | ZF, CF | ZF, SF, SF, PF, PF, SF | OF, SF | OF, ZF | SF | OF, ZF | SF | OF];
 const COND = ['o', 'no', 'b', 'ae', 'e', 'ne', 'be', 'a', 's', 'ns', 'p', 'np', 'l', 'ge', 'le', 'g'];
@@ -33,7 +36,46 @@ function randomStep(rng: Rng): Step {
   const b = rng.pick(POOL);
   const byteRegs = size === 1;
   const n = (r: number, s: OpSize = size): string => regName(r, s);
-  switch (rng.below(13)) {
+  const m: MemOperand = { base: MEM_BASE, disp: rng.pick([0, 8, 0x10, 0x18, 0x20, 0x40]) };
+  switch (rng.below(17)) {
+    case 13: {
+      const ops = ['add', 'or', 'adc', 'sbb', 'and', 'sub', 'xor', 'cmp'];
+      const k = rng.below(8);
+      const logic = k === 1 || k === 4 || k === 6;
+      const toMem = rng.below(2) === 0;
+      return {
+        text: toMem ? `${ops[k]} ${memName(m)}, ${n(b)}` : `${ops[k]} ${n(a)}, ${memName(m)}`,
+        bytes: encode({ size, op: [k * 8 + (toMem ? 0 : 2) + (size === 1 ? 0 : 1)], reg: toMem ? b : a, rm: m, byteRegs }),
+        writes: logic ? ARITH & ~AF : ARITH, undef: logic ? AF : 0, reads: k === 2 || k === 3 ? CF : 0,
+      };
+    }
+    case 14: {
+      const k = rng.below(4);
+      const names = ['inc', 'dec', 'neg', 'not'];
+      const exts = [0, 1, 3, 2];
+      const op = k < 2 ? (size === 1 ? 0xfe : 0xff) : size === 1 ? 0xf6 : 0xf7;
+      return {
+        text: `${names[k]} ${memName(m)}`, bytes: encode({ size, op: [op], reg: exts[k] ?? 0, rm: m }),
+        writes: k < 2 ? ARITH & ~CF : k === 2 ? ARITH : 0, undef: 0, reads: 0,
+      };
+    }
+    case 15: {
+      const k = rng.pick([0, 2, 4, 5, 7]);
+      const names = ['rol', 'ror', 'rcl', 'rcr', 'shl', 'shr', '', 'sar'];
+      const rotate = k < 4;
+      return {
+        text: `${names[k]} ${memName(m)}, 1`, bytes: encode({ size, op: [size === 1 ? 0xd0 : 0xd1], reg: k, rm: m }),
+        writes: rotate ? CF | OF : ARITH & ~AF, undef: rotate ? 0 : AF, reads: k === 2 ? CF : 0,
+      };
+    }
+    case 16: {
+      const k = rng.below(4);
+      const wbt = wide === 8 ? 8 : wide === 4 ? 4 : 2;
+      return {
+        text: `${['bt', 'bts', 'btr', 'btc'][k]} ${memName(m)}, imm8`, bytes: encode({ size: wbt, op: [0x0f, 0xba], reg: 4 + k, rm: m, imm: rng.below(256), immBytes: 1 }),
+        writes: CF, undef: OF | SF | AF | PF, reads: 0,
+      };
+    }
     case 0: case 1: {
       const ops = ['add', 'or', 'adc', 'sbb', 'and', 'sub', 'xor', 'cmp'];
       const k = rng.below(8);
@@ -120,16 +162,18 @@ function randomStep(rng: Rng): Step {
   }
 }
 
-export function addSequenceCases(list: CaseList, count = 1200): void {
+export function addSequenceCases(list: CaseList, count = 1000, longCount = 200): void {
   const rng = list.rng;
-  for (let k = 0; k < count; k++) {
+  for (let k = 0; k < count + longCount; k++) {
     const input = baseInput(rng);
+    input.gpr[MEM_BASE] = BigInt(DATA_ADDRESS + MEM_BASE_OFFSET);
     for (const r of POOL) if (rng.below(2)) setReg(input.gpr, r, 8, rng.pick(interestingValues(rng, rng.pick([1, 2, 4, 8] as const))));
     input.rflags = (rng.u32() & ARITH) | 0x2 | IF;
     let defined = ARITH;
     const steps: Step[] = [];
-    const length = 2 + rng.below(5);
-    for (let tries = 0; steps.length < length && tries < 50; tries++) {
+    // Short sequences, then long ones (10-30 instructions, several blocks with the Jcc steps).
+    const length = k < count ? 2 + rng.below(5) : 10 + rng.below(21);
+    for (let tries = 0; steps.length < length && tries < 200; tries++) {
       const step = randomStep(rng);
       if ((step.reads & ~defined) !== 0) continue;
       defined = (defined | step.writes) & ~step.undef;
@@ -137,6 +181,6 @@ export function addSequenceCases(list: CaseList, count = 1200): void {
     }
     // The marker of a Jcc must not be the last instruction's target outside the code: end with a NOP.
     const code = Uint8Array.from([...steps.flatMap((s) => Array.from(s.bytes)), 0x90]);
-    list.add({ mnemonic: 'seq', form: steps.map((s) => s.text).join('; '), code, input, flagsMask: defined | DF, shown: POOL });
+    list.add({ mnemonic: 'seq', form: steps.map((s) => s.text).join('; '), code, input, flagsMask: defined | DF, shown: [...POOL, MEM_BASE] });
   }
 }

@@ -338,10 +338,54 @@ function specialCases(list: CaseList): void {
   }
 }
 
+/**
+ * NaN operands, systematically, for the scalar double and packed single arithmetic (SDM Vol. 1
+ * §4.8.3.5 Table 4-7: SSE returns the first source NaN, quieted, else the second; MIN/MAX return
+ * the second source when either is a NaN; an invalid operation gives the negative default QNaN).
+ */
+function nanCases(list: CaseList): void {
+  const rng = list.rng;
+  const d = [0x7ff8000000000000n, 0xfff8000000001234n, 0x7ff4000000000000n, 0xfff0000000000001n, 0x4008000000000000n, 0x7ff0000000000000n];
+  const f = [0x7fc00000n, 0xffc01234n, 0x7fa00000n, 0xff800001n, 0x40400000n, 0x7f800000n];
+  const sd: [string, number][] = [['addsd', 0x58], ['mulsd', 0x59], ['subsd', 0x5c], ['minsd', 0x5d], ['divsd', 0x5e], ['maxsd', 0x5f], ['sqrtsd', 0x51], ['cvtsd2ss', 0x5a]];
+  const ps: [string, number][] = [['addps', 0x58], ['mulps', 0x59], ['subps', 0x5c], ['minps', 0x5d], ['divps', 0x5e], ['maxps', 0x5f], ['sqrtps', 0x51]];
+  for (const [mn, op] of sd) {
+    for (let k = 0; k < 8; k++) {
+      const input = baseInput(rng);
+      input.xmm[1] = (rng.u64() << 64n) | rng.pick(d);
+      input.xmm[2] = (rng.u64() << 64n) | rng.pick(d);
+      list.add({ mnemonic: mn, form: `${mn} xmm1, xmm2 (NaN operands)`, code: encode({ prefixes: [0xf2], op: [0x0f, op], reg: 1, rm: 2 }), input, shown: [], shownXmm: [1, 2] });
+    }
+  }
+  for (const [mn, op] of ps) {
+    for (let k = 0; k < 4; k++) {
+      const input = baseInput(rng);
+      let a = 0n;
+      let b = 0n;
+      for (let lane = 0; lane < 4; lane++) {
+        a |= rng.pick(f) << BigInt(32 * lane);
+        b |= rng.pick(f) << BigInt(32 * lane);
+      }
+      input.xmm[3] = a;
+      input.xmm[4] = b;
+      list.add({ mnemonic: mn, form: `${mn} xmm3, xmm4 (NaN operands)`, code: encode({ op: [0x0f, op], reg: 3, rm: 4 }), input, shown: [], shownXmm: [3, 4] });
+    }
+  }
+  for (const [mn, pfx, op] of [['ucomisd', 0x66, 0x2e], ['comisd', 0x66, 0x2f]] as const) {
+    for (const a of d.slice(0, 4)) {
+      const input = baseInput(rng);
+      input.xmm[0] = a;
+      input.xmm[5] = rng.pick(d);
+      list.add({ mnemonic: mn, form: `${mn} xmm0, xmm5 (NaN operands)`, code: encode({ prefixes: [pfx], op: [0x0f, op], reg: 0, rm: 5 }), input, shown: [], shownXmm: [0, 5] });
+    }
+  }
+}
+
 export function addSseCases(list: CaseList): void {
   for (const o of xmmOps()) {
     xmmRegRegCases(list, o);
     xmmMemCases(list, o);
   }
   specialCases(list);
+  nanCases(list);
 }

@@ -230,6 +230,25 @@ export function addX87Cases(list: CaseList): void {
     const value = BigInt(rng.below(2) ? rng.below(100000) : rng.below(1 << 30)) * (rng.below(2) ? 1n : -1n);
     add('fbstp', 'fild qword [a]; fbstp [r]', [0xdf, 0x2b, 0xdf, 0x73, 0x30, ...FNSTSW], BigInt.asUintN(64, value), 0n, rng.pick(EXT_WORDS));
   }
+  // NaN operands, systematically (SDM Vol. 1 §4.8.3.5 and Table 8-10: an SNaN is quieted, of two
+  // NaNs the one with the larger significand wins, a NaN operand beats the invalid-operation QNaN).
+  const nans = [0x7ff8000000000000n, 0xfff8000000001234n, 0x7ff4000000000000n, 0xfff0000000000001n];
+  const normal = 0x4008000000000000n;
+  for (const [mn, ext] of memOps) {
+    for (const [a, b] of [[nans[0], normal], [normal, nans[1]], [nans[2], normal], [normal, nans[3]], [nans[1], nans[2]], [nans[3], nans[0]]] as [bigint, bigint][]) {
+      add(mn, `fld a; ${mn} qword [b]; fstp m80 (NaN operands)`, [...FLD_A, 0xdc, 0x43 | (ext << 3), 0x08, ...FSTP_R80, ...FNSTSW], a, b, 0x037f);
+    }
+  }
+  for (const nan of nans) {
+    add('fsqrt', 'fld a; fsqrt; fstp m80 (NaN)', [...FLD_A, 0xd9, 0xfa, ...FSTP_R80, ...FNSTSW], nan, 0n, 0x037f);
+    add('frndint', 'fld a; frndint; fstp m80 (NaN)', [...FLD_A, 0xd9, 0xfc, ...FSTP_R80, ...FNSTSW], nan, 0n, 0x037f);
+    add('fscale', 'fld b; fld a; fscale; fstp m80; fstp m80 (NaN)', [...FLD_B, ...FLD_A, 0xd9, 0xfd, ...FSTP_R80, ...FSTP_R80, ...FNSTSW], nan, normal, 0x037f);
+    add('fscale', 'fld b; fld a; fscale; fstp m80; fstp st0 (NaN scale)', [...FLD_B, ...FLD_A, 0xd9, 0xfd, ...FSTP_R80, 0xdd, 0xd8, ...FNSTSW], normal, nan, 0x037f);
+    add('fxtract', 'fld a; fxtract; fstp m80; fstp m64 (NaN)', [...FLD_A, 0xd9, 0xf4, ...FSTP_R80, ...FSTP_R64, ...FNSTSW], nan, 0n, 0x037f);
+    add('fprem', 'fld b; fld a; fprem; fstp m80; fstp st0 (NaN)', [...FLD_B, ...FLD_A, 0xd9, 0xf8, ...FSTP_R80, 0xdd, 0xd8, ...FNSTSW], nan, normal, 0x037f);
+    add('fst', 'fld a; fstp dword [r] (NaN)', [...FLD_A, 0xd9, 0x5b, 0x10, ...FNSTSW], nan, 0n, 0x037f);
+    add('fistp', 'fld a; fistp dword [r] (NaN)', [...FLD_A, 0xdb, 0x5b, 0x30, ...FNSTSW], nan, 0n, 0x037f);
+  }
   // FXSAVE after some x87 work: the 512-byte image, minus FIP/FDP/FOP and MXCSR_MASK's upper half.
   for (let k = 0; k < 6; k++) {
     const { input, data } = x87Input(rng, pickF64(rng), pickF64(rng), rng.pick(CONTROL_WORDS));

@@ -7,6 +7,7 @@ import { CaseList, type DiffCase } from './diff-case-kit.js';
 import { addAddressingCases } from './diff-cases-addr.js';
 import { addControlFlowCases, addInvalidEncodingCases, addPrefixCases, addSelfModifyingCases, prefixFuzzCases } from './diff-cases-control.js';
 import { addIntegerAluCases } from './diff-cases-int.js';
+import { addMmxCases } from './diff-cases-mmx.js';
 import { addMiscIntegerCases } from './diff-cases-misc.js';
 import { addProtected32Cases } from './diff-cases-p32.js';
 import { addReal16Cases } from './diff-cases-r16.js';
@@ -32,6 +33,7 @@ export function generateDiffCases(seed = DIFF_SEED): DiffCase[] {
   addAddressingCases(list);
   addSseCases(list);
   addX87Cases(list);
+  addMmxCases(list);
   addProtected32Cases(list);
   addReal16Cases(list);
   prefixFuzzCases(list, list.cases);

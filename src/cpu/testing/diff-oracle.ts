@@ -81,6 +81,7 @@ export function buildOracle(): Oracle {
     setupProblem: (dataAddress) => {
       // Exit status 3 is the oracle's "cannot set up" (see main() in oracle.c).
       const proc = spawnSync(binaryPath, [], { input: encodeCases([], dataAddress) });
+      if (proc.error) return `cannot execute ${binaryPath} (${proc.error.message}; is ${tmpdir()} mounted noexec? set TMPDIR)`;
       return proc.status === 3 ? proc.stderr.toString().trim() : undefined;
     },
     dispose: () => rmSync(dir, { recursive: true, force: true }),

@@ -46,7 +46,8 @@ void test('the case generator is deterministic and large', () => {
   assert.equal(a.length, b.length);
   assert.ok(a.length > 5000, `only ${a.length} cases`);
   for (let k = 0; k < a.length; k += 97) assert.deepEqual(a[k], b[k]);
-  for (const c of a) assert.ok(c.code.length > 0 && c.code.length <= 15 * 4, c.form);
+  // Single instructions and short snippets; random sequences may be longer (the oracle takes 2 KiB).
+  for (const c of a) assert.ok(c.code.length > 0 && c.code.length <= (c.mnemonic === 'seq' ? 512 : 60), c.form);
 });
 
 void test('the native oracle runs instructions on the host CPU', { skip: unavailable ?? false }, () => {

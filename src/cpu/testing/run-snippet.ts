@@ -44,7 +44,7 @@ export const FIXED_CLOCK: GuestClock = { nowNs: () => 0, tscHz: 1_000_000_000 };
 /** Creates a soft CPU over a flat RAM array with no event delivery (faults end run()). */
 export function makeTestCpu(ram: Uint8Array, shared?: { blocks: BlockCache; codePages: Uint8Array }, cpuIndex = 0): { cpu: Cpu; mem: FlatMemory } {
   const bus = makeRamBus(ram);
-  const cpu = new Cpu(cpuIndex, bus, NO_INTERRUPTS, FIXED_CLOCK, {
+  const cpu = new Cpu(cpuIndex, bus, { ...NO_INTERRUPTS }, FIXED_CLOCK, { // own copy: tests may patch it
     mem: { hi: 0 } as unknown as FlatMemory, // replaced below (FlatMemory needs the state)
     deliverEvent: null,
     ...(shared !== undefined ? { blocks: shared.blocks } : {}),
