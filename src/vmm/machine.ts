@@ -7,27 +7,26 @@ import { readFileSync } from 'node:fs';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { TshvError, errorMessage } from '../common/errors.js';
 import { Cpu } from '../cpu/cpu.js';
+import { BlockCache } from '../cpu/block-cache.js';
 import type { CpuBus } from '../cpu/bus.js';
 import { defaultCpuidConfig } from '../cpu/cpuid.js';
 import { UnimplementedInstructionError, formatLinear } from '../cpu/fault.js';
 import { loadLinux, type LinuxBootInfo } from '../arch/x86/boot/loader.js';
 import {
-  ACPI_PM_BASE, COM1_IRQ, COM1_PORT, I8042_PORT, IOAPIC_BASE, LAPIC_BASE, PCI_HOLE_END, PCI_HOLE_START,
-  PIC_ELCR_PORT, PIC_MASTER_PORT, PIC_SLAVE_PORT, PIT_IRQ, PIT_PORT, RESET_PORT, RTC_IRQ, RTC_PORT,
-  SYSTEM_CONTROL_PORT_B, ACPI_SCI_IRQ,
+  IOAPIC_BASE, LAPIC_BASE, PCI_HOLE_END, PCI_HOLE_START, PIC_ELCR_PORT, PIC_MASTER_PORT, PIC_SLAVE_PORT, PIT_IRQ,
+  PIT_PORT, SYSTEM_CONTROL_PORT_B,
 } from '../arch/x86/layout.js';
-import { MmioBus, PioBus } from '../devices/bus.js';
+import type { MmioBus, PioBus } from '../devices/bus.js';
 import { ApicBus, isaIrqLines } from '../devices/legacy/apic-bus/index.js';
 import { Ioapic } from '../devices/legacy/ioapic/index.js';
 import { LAPIC_TIMER_HZ, LocalApic } from '../devices/legacy/lapic/index.js';
 import { Pic } from '../devices/legacy/pic/index.js';
 import { Pit } from '../devices/legacy/pit/index.js';
-import { Serial16550, UART_IO_LENGTH } from '../devices/legacy/serial/index.js';
-import { CmosRtc, RTC_IO_LENGTH } from '../devices/legacy/rtc/index.js';
-import { ACPI_PM_IO_LENGTH, ACPI_PM_TIMER_VAL_EXT, AcpiPm } from '../devices/legacy/acpi-pm/index.js';
-import { I8042 } from '../devices/legacy/i8042/index.js';
-import { ResetControl } from '../devices/legacy/reset/index.js';
-import { PostCodePort, POST_CODE_PORT } from '../devices/legacy/debug-port/index.js';
+import type { Serial16550 } from '../devices/legacy/serial/index.js';
+import type { CmosRtc } from '../devices/legacy/rtc/index.js';
+import { ACPI_PM_TIMER_VAL_EXT, type AcpiPm } from '../devices/legacy/acpi-pm/index.js';
+import { Platform } from './platform.js';
+import type { VmEngine } from './engine.js';
 import { allocateGuestMemory, type GuestRamBacking } from '../memory/allocate.js';
 import { MachineClock } from './clock.js';
 import type { VmConfig } from './config.js';
@@ -53,12 +52,13 @@ const MIN_QUANTUM = 200;
 const SLICE_MS = 20;
 const LAPIC_PAGE_BYTES = 0x1000;
 
-export class Machine {
+export class Machine implements VmEngine {
   readonly config: VmConfig;
   readonly clock = new MachineClock();
   readonly ram: GuestRamBacking;
-  readonly pio = new PioBus();
-  readonly mmio = new MmioBus();
+  readonly platform: Platform;
+  readonly pio: PioBus;
+  readonly mmio: MmioBus;
   readonly apicBus = new ApicBus();
   readonly pic: Pic;
   readonly ioapic: Ioapic;
@@ -93,43 +93,42 @@ export class Machine {
       }));
       this.pic.connectIntr(this.lapics[0]!.lint0);
       const isa = isaIrqLines(this.pic, this.ioapic);
+      this.pit = new Pit({ clock: this.clock, irq: isa[PIT_IRQ]! });
+      // The device set both engines share (platform.ts), then the soft engine's own interrupt
+      // controllers and PIT on the same buses.
+
+      this.platform = new Platform({
+        clock: this.clock, isaIrqs: isa, memSizeBytes, cpuCount: config.cpuCount,
+        onSerialOutput: (bytes) => this.io.onSerialOutput(bytes),
+        onPowerOff: () => this.stop({ kind: 'poweroff' }),
+        onReset: () => this.stop({ kind: 'reset' }),
+      });
+      this.pio = this.platform.pio;
+      this.mmio = this.platform.mmio;
+      this.serial = this.platform.serial;
+      this.rtc = this.platform.rtc;
+      this.acpiPm = this.platform.acpiPm;
       this.mmio.register(IOAPIC_BASE, 0x1000, this.ioapic, 'ioapic');
       this.pio.register(PIC_MASTER_PORT, 2, this.pic.masterPio, 'pic-master');
       this.pio.register(PIC_SLAVE_PORT, 2, this.pic.slavePio, 'pic-slave');
       this.pio.register(PIC_ELCR_PORT, 2, this.pic.elcrPio, 'pic-elcr');
-
-      this.pit = new Pit({ clock: this.clock, irq: isa[PIT_IRQ]! });
       this.pio.register(PIT_PORT, 4, this.pit.pio, 'pit');
       this.pio.register(SYSTEM_CONTROL_PORT_B, 1, this.pit.portBPio, 'port61');
 
-      this.serial = new Serial16550({
-        irq: isa[COM1_IRQ]!, batchOutput: true, onTransmit: (bytes) => this.io.onSerialOutput(bytes),
-      });
-      this.pio.register(COM1_PORT, UART_IO_LENGTH, this.serial, 'com1');
-
-      const below4g = Math.min(memSizeBytes, PCI_HOLE_START);
-      this.rtc = new CmosRtc({
-        irq: isa[RTC_IRQ]!, clock: this.clock, memBelow4GiBBytes: below4g,
-        memAbove4GiBBytes: memSizeBytes - below4g, cpuCount: config.cpuCount,
-      });
-      this.pio.register(RTC_PORT, RTC_IO_LENGTH, this.rtc, 'rtc');
-
-      this.acpiPm = new AcpiPm({
-        sci: isa[ACPI_SCI_IRQ]!, clock: this.clock, onPowerOff: () => this.stop({ kind: 'poweroff' }),
-      });
-      this.pio.register(ACPI_PM_BASE, ACPI_PM_IO_LENGTH, this.acpiPm, 'acpi-pm');
-
-      const kbc = new I8042({ kbdIrq: isa[1]!, auxIrq: isa[12]!, onReset: () => this.stop({ kind: 'reset' }) });
-      this.pio.register(I8042_PORT, 1, kbc.dataPort, 'i8042-data');
-      this.pio.register(I8042_PORT + 4, 1, kbc.commandPort, 'i8042-command');
-      const rc = new ResetControl({ onReset: () => this.stop({ kind: 'reset' }) });
-      this.pio.register(RESET_PORT, 1, rc.resetControlPort, 'reset-control');
-      this.pio.register(0x92, 1, rc.systemControlPortA, 'port92');
-      this.pio.register(POST_CODE_PORT, 1, new PostCodePort(), 'post-code');
-
       // CPUID leaf 0x15 tells Linux the TSC and APIC timer rates, so it skips calibrating them.
       const cpuidConfig = { ...defaultCpuidConfig(config.cpuCount, this.clock.tscHz), apicTimerHz: LAPIC_TIMER_HZ };
-      this.cpus = this.lapics.map((lapic, i) => new Cpu(i, this.cpuBus(lapic), lapic, this.clock, { cpuidConfig }));
+      // One decoded-code cache for all vCPUs: Linux patches kernel text while other CPUs run, and a
+      // private cache would keep replaying the old code. With several vCPUs taking turns on this
+      // thread, PAUSE (a spin-wait) ends a vCPU's turn so that the lock holder can run.
+      const blocks = new BlockCache();
+      // Indexed by physical page number, so it spans up to the end of the highest RAM region.
+      const ramEnd = Math.max(...this.ram.memory.regions.map((r) => r.gpa + r.sizeBytes));
+      const codePages = new Uint8Array(Math.ceil(ramEnd / 4096));
+      this.cpus = this.lapics.map((lapic, i) => {
+        const cpu = new Cpu(i, this.cpuBus(lapic), lapic, this.clock, { cpuidConfig, blocks, codePages });
+        cpu.pauseExits = config.cpuCount > 1;
+        return cpu;
+      });
     } catch (e) {
       this.ram.dispose();
       throw e;
@@ -271,13 +270,12 @@ export class Machine {
   }
 
   dispose(): void {
-    this.rtc.dispose();
-    this.acpiPm.dispose();
+    this.platform.dispose();
     this.ram.dispose();
   }
 }
 
-function readBootFile(what: 'kernel' | 'initrd', path: string): Uint8Array {
+export function readBootFile(what: 'kernel' | 'initrd', path: string): Uint8Array {
   try {
     return readFileSync(path);
   } catch (e) {
