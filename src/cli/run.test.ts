@@ -114,3 +114,18 @@ test('an unknown --accel is a one-line error', () => {
 test('an unknown command is a one-line error', () => {
   assertCleanError(tshv(['fly']), /Unknown command "fly"/);
 });
+
+test('a missing disk image is a one-line error', () => {
+  assertCleanError(tshv(['run', '--kernel', poweroff, '--disk', join(dir, 'nodisk.img')]), /Cannot attach disk ".*nodisk.img": no such file/);
+});
+
+test('a malformed --disk is a one-line error', () => {
+  assertCleanError(tshv(['run', '--kernel', poweroff, '--disk', ',ro']), /Cannot parse --disk/);
+});
+
+test('a guest with a disk attached still powers off cleanly', () => {
+  const disk = file('disk.img', new Uint8Array(1024 * 1024));
+  const r = tshv(['run', '--kernel', poweroff, '--accel', 'soft', '--disk', `${disk},serial=abc`]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, 'hello from tiny\n');
+});

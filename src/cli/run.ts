@@ -3,9 +3,10 @@
 import { TshvError } from '../common/errors.js';
 import { ensureDefaultGuest } from '../guest/build.js';
 import {
-  DEFAULT_CMDLINE, DEFAULT_MEM_MIB, checkReadableFile, parseAccel, parseCpuCount, parseMemSizeMib, type VmConfig,
+  DEFAULT_CMDLINE, DEFAULT_MEM_MIB, checkDiskFile, checkReadableFile, parseAccel, parseCpuCount, parseMemSizeMib, type VmConfig,
 } from '../vmm/config.js';
 import { parseCommandArgs } from './main.js';
+import { parseDiskOption } from '../devices/virtio/block/config.js';
 
 export async function parseRunConfig(args: string[]): Promise<VmConfig> {
   const { values, positionals } = parseCommandArgs('run', args, {
@@ -16,6 +17,7 @@ export async function parseRunConfig(args: string[]): Promise<VmConfig> {
     memory: { type: 'string', default: String(DEFAULT_MEM_MIB) },
     accel: { type: 'string', default: 'auto' },
     'no-reboot': { type: 'boolean', default: false },
+    disk: { type: 'string', multiple: true },
   });
   if (positionals.length > 0) throw new TshvError(`tshv run: unexpected argument "${positionals[0]}"`, 2);
   const cpuCount = parseCpuCount(values.cpus ?? '1');
@@ -40,6 +42,9 @@ export async function parseRunConfig(args: string[]): Promise<VmConfig> {
     reboot: !(values['no-reboot'] ?? false),
   };
   if (initrdPath !== undefined) config.initrdPath = initrdPath;
+  const disks = (values.disk ?? []).map(parseDiskOption);
+  for (const d of disks) checkDiskFile(d.path, d.readOnly);
+  if (disks.length > 0) config.disks = disks;
   return config;
 }
 

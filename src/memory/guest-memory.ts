@@ -25,6 +25,12 @@ export class GuestMemory {
   readonly regions: readonly MemoryRegion[];
   readonly sizeBytes: number;
   private readonly view: DataView;
+  /**
+   * Told of every write that does not come from a vCPU's own stores (device DMA, loaders), so that
+   * the soft CPU can drop code it decoded from those pages. Writes through `slice()` views are not
+   * seen: writers use `writableSlice()`.
+   */
+  onWrite: ((addr: number, len: number) => void) | undefined;
 
   constructor(bytes: Uint8Array, regions: readonly MemoryRegion[]) {
     this.bytes = bytes;
@@ -78,8 +84,16 @@ export class GuestMemory {
     return this.bytes.subarray(off, off + len);
   }
 
+  /** A view to write into (device DMA): like slice(), and reported to onWrite. */
+  writableSlice(addr: Gpa | number, len: number): Uint8Array {
+    const view = this.slice(addr, len);
+    this.onWrite?.(addr, len);
+    return view;
+  }
+
   write(addr: Gpa | number, data: Uint8Array): void {
     this.bytes.set(data, this.checkedOffset(addr, data.byteLength));
+    this.onWrite?.(addr, data.byteLength);
   }
 
   read(addr: Gpa | number, len: number): Uint8Array {
@@ -89,6 +103,7 @@ export class GuestMemory {
   fill(addr: Gpa | number, len: number, value: number): void {
     const off = this.checkedOffset(addr, len);
     this.bytes.fill(value, off, off + len);
+    this.onWrite?.(addr, len);
   }
 
   readU8(addr: Gpa | number): number { return this.view.getUint8(this.checkedOffset(addr, 1)); }

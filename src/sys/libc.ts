@@ -126,3 +126,87 @@ export function ioctlArgRaw(fd: number, request: number, arg: number): number {
   const r = ioctlInt(fd, request, arg) as number;
   return r < 0 ? -koffi.errno() : r;
 }
+
+// --- Threads, signals and eventfds (for the KVM engine's vCPU workers and virtio plumbing) ---
+// gettid/tgkill are glibc >= 2.30 wrappers; pthread_sigmask acts on the calling OS thread, which
+// inside a worker_thread is that worker's own thread.
+
+const t = {
+  gettid: libc.func('int gettid(void)'),
+  getpid: libc.func('int getpid(void)'),
+  tgkill: libc.func('int tgkill(int tgid, int tid, int sig)'),
+  pthread_sigmask: libc.func('int pthread_sigmask(int how, const uint8_t *set, _Out_ uint8_t *oldset)'),
+  sigtimedwait: libc.func('int sigtimedwait(const uint8_t *set, void *info, const uint8_t *timeout)'),
+  eventfd: libc.func('int eventfd(unsigned int initval, int flags)'),
+  read: libc.func('int64_t read(int fd, _Out_ uint8_t *buf, size_t count)'),
+  write: libc.func('int64_t write(int fd, const uint8_t *buf, size_t count)'),
+};
+
+/** glibc's sigset_t is 1024 bits; the kernel's (what KVM_SET_SIGNAL_MASK takes) is the first 64. */
+export const SIGSET_BYTES = 128;
+export const SIG_BLOCK = 0;
+export const SIG_UNBLOCK = 1;
+export const SIG_SETMASK = 2;
+export const EFD_CLOEXEC = 0o2000000;
+export const EFD_NONBLOCK = 0o4000;
+
+/** A sigset_t with the given signals set (bit s-1 for signal s, as the kernel lays it out). */
+export function sigset(signals: number[]): Uint8Array {
+  const b = new Uint8Array(SIGSET_BYTES);
+  for (const s of signals) b[(s - 1) >> 3]! |= 1 << ((s - 1) & 7);
+  return b;
+}
+
+export function gettid(): number { return t.gettid() as number; }
+export function getpid(): number { return t.getpid() as number; }
+
+/** Sends `sig` to one thread of process `tgid`. */
+export function tgkill(tgid: number, tid: number, sig: number): void {
+  check('tgkill', t.tgkill(tgid, tid, sig) as number, `thread ${tid}, signal ${sig}`);
+}
+
+/** pthread_sigmask for the calling thread; returns the previous mask. */
+export function threadSigmask(how: number, set: Uint8Array): Uint8Array {
+  const old = new Uint8Array(SIGSET_BYTES);
+  const r = t.pthread_sigmask(how, set, old) as number;
+  if (r !== 0) throw new SysError('pthread_sigmask', r);
+  return old;
+}
+
+const ZERO_TIMESPEC = new Uint8Array(16);
+/** Consumes one pending signal of `set` without waiting; returns it, or 0 when none was pending. */
+export function sigtimedwaitNow(set: Uint8Array): number {
+  const r = t.sigtimedwait(set, null, ZERO_TIMESPEC) as number;
+  return r > 0 ? r : 0;
+}
+
+export function eventfd(initval = 0, flags = EFD_CLOEXEC | EFD_NONBLOCK): number {
+  return check('eventfd', t.eventfd(initval, flags) as number);
+}
+
+/** read(2); returns bytes read, or -errno (EAGAIN on an empty non-blocking fd). */
+export function readRaw(fd: number, buf: Uint8Array): number {
+  const r = t.read(fd, buf, buf.byteLength) as number;
+  return r < 0 ? -koffi.errno() : r;
+}
+
+/** write(2); returns bytes written, or -errno. */
+export function writeRaw(fd: number, buf: Uint8Array): number {
+  const r = t.write(fd, buf, buf.byteLength) as number;
+  return r < 0 ? -koffi.errno() : r;
+}
+
+// --- fallocate(2), for disk back ends (issue 4: discard and write-zeroes punch holes) ---
+const fa = {
+  fallocate: libc.func('int fallocate(int fd, int mode, int64_t offset, int64_t len)'),
+};
+/** fallocate(2) mode bits (linux/falloc.h). */
+export const FALLOC_FL_KEEP_SIZE = 0x01;
+export const FALLOC_FL_PUNCH_HOLE = 0x02;
+export const FALLOC_FL_ZERO_RANGE = 0x10;
+
+/** fallocate(fd, mode, offset, len); returns 0 or -errno (EOPNOTSUPP on file systems without holes). */
+export function fallocateRaw(fd: number, mode: number, offsetBytes: number, lengthBytes: number): number {
+  const r = fa.fallocate(fd, mode, offsetBytes, lengthBytes) as number;
+  return r < 0 ? -koffi.errno() : 0;
+}

@@ -4,6 +4,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { TshvError } from '../common/errors.js';
+import type { BlockConfig } from '../devices/virtio/block/config.js';
 
 export type Accel = 'soft' | 'kvm' | 'auto';
 
@@ -16,6 +17,8 @@ export interface VmConfig {
   accel: Accel;
   /** Restart the machine when the guest reboots (false: exit instead, like QEMU's -no-reboot). */
   reboot: boolean;
+  /** virtio-blk disks, in order (/dev/vda, /dev/vdb, ...). */
+  disks?: BlockConfig[];
 }
 
 export const MAX_CPUS = 32;
@@ -63,5 +66,21 @@ export function checkReadableFile(what: 'kernel' | 'initrd', path: string): void
     accessSync(path, constants.R_OK);
   } catch {
     throw new TshvError(`Cannot read ${what} "${path}": permission denied`);
+  }
+}
+
+/** Checks a disk image before the machine is built: exists, regular file, readable (and writable unless ro). */
+export function checkDiskFile(path: string, readOnly: boolean): void {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new TshvError(`Cannot attach disk "${path}": no such file`);
+  }
+  if (!st.isFile()) throw new TshvError(`Cannot attach disk "${path}": not a regular file`);
+  try {
+    accessSync(path, readOnly ? constants.R_OK : constants.R_OK | constants.W_OK);
+  } catch {
+    throw new TshvError(`Cannot attach disk "${path}": permission denied${readOnly ? '' : ' (use ,ro for a read-only disk)'}`);
   }
 }

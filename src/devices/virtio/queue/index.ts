@@ -1,0 +1,2 @@
+export * from './descriptor-chain.js';
+export * from './virtqueue.js';

@@ -1,0 +1,2 @@
+export * from './driver-mock.js';
+export * from './test-platform.js';

@@ -1,0 +1,1 @@
+export * from './virtio-pci.js';

@@ -1,0 +1,2 @@
+export * from './disk-backend.js';
+export * from './raw-file.js';

@@ -1,0 +1,60 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RawFileDisk } from './raw-file.js';
+import { DiskError } from './disk-backend.js';
+
+function withImage(bytes: number, fn: (path: string) => void): void {
+  const dir = mkdtempSync(join(tmpdir(), 'tshv-raw-'));
+  try {
+    const path = join(dir, 'disk.img');
+    const data = new Uint8Array(bytes);
+    for (let i = 0; i < bytes; i++) data[i] = (i * 7 + 3) & 0xff;
+    writeFileSync(path, data);
+    fn(path);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('raw file: read, write, flush, size', () => {
+  withImage(1 << 20, (path) => {
+    const d = RawFileDisk.open(path);
+    assert.equal(d.sizeBytes, 1 << 20);
+    const buf = new Uint8Array(4);
+    d.read(10, buf);
+    assert.deepEqual([...buf], [73, 80, 87, 94]);
+    d.write(512, Uint8Array.from([1, 2, 3]));
+    d.flush();
+    d.close();
+    assert.deepEqual([...readFileSync(path).subarray(512, 515)], [1, 2, 3]);
+  });
+});
+
+test('raw file: out-of-range and read-only accesses fail with DiskError', () => {
+  withImage(4096, (path) => {
+    const d = RawFileDisk.open(path, { readOnly: true });
+    assert.throws(() => d.read(4000, new Uint8Array(200)), DiskError);
+    assert.throws(() => d.write(0, new Uint8Array(1)), DiskError);
+    assert.throws(() => d.discard(0, 512), DiskError);
+    d.close();
+  });
+});
+
+test('raw file: discard and write-zeroes read back as zeroes and punch holes', () => {
+  withImage(1 << 20, (path) => {
+    const d = RawFileDisk.open(path);
+    const before = statSync(path).blocks;
+    d.discard(0, 512 * 1024);
+    d.writeZeroes(512 * 1024, 4096, false);
+    const buf = new Uint8Array(512 * 1024 + 4096);
+    d.read(0, buf);
+    assert.ok(buf.every((b) => b === 0));
+    d.close();
+    assert.equal(statSync(path).size, 1 << 20);
+    // Most file systems (ext4, xfs, tmpfs, btrfs) punch the hole; fallback writes zeroes.
+    assert.ok(statSync(path).blocks <= before);
+  });
+});

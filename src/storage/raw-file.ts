@@ -1,0 +1,117 @@
+// Raw disk images: the file is the disk, byte for byte. Reads and writes go straight to the file
+// with positional I/O (no host-side cache of our own; the page cache is the host's), flush is
+// fdatasync(2), discard and write-zeroes punch holes with fallocate(2) so the image stays sparse.
+
+import { closeSync, fdatasyncSync, fstatSync, openSync, readSync, writeSync, constants as fsConstants } from 'node:fs';
+import { TshvError, errorMessage } from '../common/errors.js';
+import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, fallocateRaw } from '../sys/libc.js';
+import { DiskError, type DiskBackend } from './disk-backend.js';
+
+const ZERO_CHUNK_BYTES = 64 * 1024;
+const EOPNOTSUPP = 95;
+
+export interface RawFileOptions {
+  readOnly?: boolean;
+}
+
+export class RawFileDisk implements DiskBackend {
+  readonly sizeBytes: number;
+  readonly readOnly: boolean;
+  readonly path: string;
+  private fd: number;
+  private zeroes: Uint8Array | undefined;
+  /** Hole punching is unsupported on this file system: fall back to writing zeroes. */
+  private noPunch = false;
+
+  private constructor(path: string, fd: number, sizeBytes: number, readOnly: boolean) {
+    this.path = path;
+    this.fd = fd;
+    this.sizeBytes = sizeBytes;
+    this.readOnly = readOnly;
+  }
+
+  static open(path: string, options: RawFileOptions = {}): RawFileDisk {
+    const readOnly = options.readOnly ?? false;
+    let fd: number;
+    try {
+      fd = openSync(path, (readOnly ? fsConstants.O_RDONLY : fsConstants.O_RDWR));  // libuv opens with O_CLOEXEC
+    } catch (e) {
+      throw new TshvError(`Cannot open disk image ${path}: ${errorMessage(e)}`);
+    }
+    const st = fstatSync(fd);
+    if (!st.isFile() && !st.isBlockDevice()) {
+      closeSync(fd);
+      throw new TshvError(`Cannot open disk image ${path}: not a regular file or block device`);
+    }
+    return new RawFileDisk(path, fd, st.size, readOnly);
+  }
+
+  private checkRange(offsetBytes: number, lengthBytes: number): void {
+    if (this.fd < 0) throw new DiskError(`Disk ${this.path} is closed`, 'EBADF');
+    if (offsetBytes < 0 || lengthBytes < 0 || offsetBytes + lengthBytes > this.sizeBytes) {
+      throw new DiskError(`Disk ${this.path}: access ${offsetBytes}+${lengthBytes} is beyond ${this.sizeBytes} bytes`, 'ERANGE');
+    }
+  }
+
+  private checkWritable(): void {
+    if (this.readOnly) throw new DiskError(`Disk ${this.path} is read-only`, 'EROFS');
+  }
+
+  read(offsetBytes: number, dst: Uint8Array): void {
+    this.checkRange(offsetBytes, dst.byteLength);
+    let done = 0;
+    while (done < dst.byteLength) {
+      const n = readSync(this.fd, dst, done, dst.byteLength - done, offsetBytes + done);
+      if (n === 0) {
+        // The file shrank under us: the missing tail reads as zeroes, like a hole.
+        dst.fill(0, done);
+        return;
+      }
+      done += n;
+    }
+  }
+
+  write(offsetBytes: number, src: Uint8Array): void {
+    this.checkWritable();
+    this.checkRange(offsetBytes, src.byteLength);
+    let done = 0;
+    while (done < src.byteLength) {
+      done += writeSync(this.fd, src, done, src.byteLength - done, offsetBytes + done);
+    }
+  }
+
+  flush(): void {
+    if (this.readOnly) return;
+    fdatasyncSync(this.fd);
+  }
+
+  discard(offsetBytes: number, lengthBytes: number): void {
+    this.writeZeroes(offsetBytes, lengthBytes, true);
+  }
+
+  writeZeroes(offsetBytes: number, lengthBytes: number, mayUnmap: boolean): void {
+    this.checkWritable();
+    this.checkRange(offsetBytes, lengthBytes);
+    if (lengthBytes === 0) return;
+    if (!this.noPunch) {
+      const mode = mayUnmap ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE : FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+      const r = fallocateRaw(this.fd, mode, offsetBytes, lengthBytes);
+      if (r === 0) return;
+      if (r !== -EOPNOTSUPP) throw new DiskError(`Disk ${this.path}: fallocate failed (errno ${-r})`, 'EIO');
+      if (mayUnmap) this.noPunch = true;
+    }
+    this.zeroes ??= new Uint8Array(ZERO_CHUNK_BYTES);
+    for (let done = 0; done < lengthBytes; ) {
+      const n = Math.min(ZERO_CHUNK_BYTES, lengthBytes - done);
+      this.write(offsetBytes + done, this.zeroes.subarray(0, n));
+      done += n;
+    }
+  }
+
+  close(): void {
+    if (this.fd >= 0) {
+      closeSync(this.fd);
+      this.fd = -1;
+    }
+  }
+}
