@@ -100,6 +100,8 @@ const openFn = libc.func('int open(const char *path, int flags, int mode)');
 
 export const O_RDWR = 2;
 export const O_CLOEXEC = 0o2000000;
+/** open(2) flag: reads and writes return EAGAIN instead of blocking (TAP fds, issue 4). */
+export const O_NONBLOCK = 0o4000;
 
 export function openPath(path: string, flags: number): number {
   const fd = openFn(path, flags, 0) as number;
@@ -209,4 +211,23 @@ export const FALLOC_FL_ZERO_RANGE = 0x10;
 export function fallocateRaw(fd: number, mode: number, offsetBytes: number, lengthBytes: number): number {
   const r = fa.fallocate(fd, mode, offsetBytes, lengthBytes) as number;
   return r < 0 ? -koffi.errno() : 0;
+}
+
+// --- poll(2), for readiness of non-blocking fds (a TAP watched from a worker thread, issue 4) ---
+const pl = {
+  poll: libc.func('int poll(_Inout_ uint8_t *fds, unsigned long nfds, int timeout)'),
+};
+export const POLLIN = 0x001;
+/** struct pollfd (int fd, short events, short revents) for one fd. */
+const POLLFD_BYTES = 8;
+
+/** Waits up to `timeoutMs` (-1: forever) for `fd` to become readable; 1 when it is, 0 on timeout, -errno on error. */
+export function pollReadable(fd: number, timeoutMs: number): number {
+  const pfd = new Uint8Array(POLLFD_BYTES);
+  const v = new DataView(pfd.buffer);
+  v.setInt32(0, fd, true);
+  v.setInt16(4, POLLIN, true);
+  const r = pl.poll(pfd, 1, timeoutMs) as number;
+  if (r < 0) return -koffi.errno();
+  return r > 0 && (v.getInt16(6, true) & POLLIN) !== 0 ? 1 : 0;
 }

@@ -4,3 +4,6 @@ export * from './queue/index.js';
 export * from './rng/index.js';
 export * from './transport/index.js';
 export * from './virtio-device.js';
+export * from './net/index.js';
+export * from './console/index.js';
+export * from './balloon/index.js';

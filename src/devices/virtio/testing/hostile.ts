@@ -131,13 +131,13 @@ export interface ScenarioOutcome {
   dropped: number;
 }
 
-/** Brings the device up (or not), plays the scenario, notifies queue 0, and reports. Never throws from the device. */
-export function runScenario(rig: HostileRig, s: HostileScenario): ScenarioOutcome {
+/** Brings the device up (or not), plays the scenario, notifies the queue (default 0), and reports. Never throws from the device. */
+export function runScenario(rig: HostileRig, s: HostileScenario, queueIndex = 0): ScenarioOutcome {
   rig.drv.init({ skipDriverOk: s.beforeDriverOk === true });
-  const q = rig.drv.queues[0]!;
+  const q = rig.drv.queues[queueIndex]!;
   const droppedBefore = rig.transport.metrics.droppedNotifications;
   s.build(rig.drv, q);
-  rig.drv.notify(0);
+  rig.drv.notify(queueIndex);
   const used = takeUsedRaw(rig, q);
   return {
     needsReset: needsReset(rig),
@@ -181,9 +181,11 @@ export interface FuzzReport {
  * Random operations against the device: descriptors with random addresses (RAM, edges, the
  * hole, beyond), lengths, flags and links; random heads and available indices; request-shaped
  * payloads; notifications of any queue; status writes including resets; random BAR writes.
- * Throws (with seed and step) the first time an invariant breaks.
+ * Throws (with seed and step) the first time an invariant breaks. `queueIndex` picks the queue
+ * driven (default 0; e.g. a NIC's transmit queue).
  */
-export function fuzz(rig: HostileRig, seed: number, operations: number): FuzzReport {
+export function fuzz(rig: HostileRig, seed: number, operations: number, queueIndex = 0): FuzzReport {
+  const qi = queueIndex;
   const rnd = prng(seed);
   const int = (n: number): number => Math.floor(rnd() * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
@@ -193,8 +195,10 @@ export function fuzz(rig: HostileRig, seed: number, operations: number): FuzzRep
   const lengths = [0, 1, 15, 16, 17, 512, 4096, 65536, 0x7fff_ffff, 0xffff_ffff];
   const newSession = (): MockQueue => {
     report.sessions++;
-    rig.drv.init({ skipDriverOk: int(8) === 0, queueSizes: [pick([rig.drv.queues[0]?.size ?? 256, 2, 8, 64, 256])] });
-    return rig.drv.queues[0]!;
+    const queueSizes: number[] = [];
+    queueSizes[qi] = pick([rig.drv.queues[qi]?.size ?? 256, 2, 8, 64, 256]);
+    rig.drv.init({ skipDriverOk: int(8) === 0, queueSizes });
+    return rig.drv.queues[qi]!;
   };
   let q = newSession();
   for (let step = 0; step < operations; step++) {
@@ -242,9 +246,9 @@ export function fuzz(rig: HostileRig, seed: number, operations: number): FuzzRep
       } else if (op < 48) {
         rig.memory.writeU16(q.avail + 2, int(0x10000));
       } else if (op < 50) {
-        rig.drv.setUsedEvent(0, int(0x10000));
+        rig.drv.setUsedEvent(qi, int(0x10000));
       } else if (op < 75) {
-        rig.drv.notify(0);
+        rig.drv.notify(qi);
       } else if (op < 78) {
         rig.mmio.mmioWrite(rig.drv.notifyAt + int(16) * NOTIFY_OFF_MULTIPLIER, 2, int(0x10000));
       } else if (op < 82) {
@@ -276,8 +280,8 @@ export function fuzz(rig: HostileRig, seed: number, operations: number): FuzzRep
           if (int(2) === 0) bufs.push({ len: data, write: false, data: new Uint8Array(data).fill(int(256)) });
           else bufs.push({ len: data, write: true, data: new Uint8Array(data) });
           if (int(6) !== 0) bufs.push({ len: 1, write: true, data: Uint8Array.of(0xff) });
-          rig.drv.post(0, bufs, int(3) === 0 ? { indirect: true } : {});
-          if (int(2) === 0) rig.drv.notify(0);
+          rig.drv.post(qi, bufs, int(3) === 0 ? { indirect: true } : {});
+          if (int(2) === 0) rig.drv.notify(qi);
         }
       } else {
         q = newSession();
@@ -287,8 +291,8 @@ export function fuzz(rig: HostileRig, seed: number, operations: number): FuzzRep
         report.needsResetSeen++;
         if (int(4) === 0) q = newSession();
       }
-      if (rig.drv.queues[0] !== q) q = newSession();
-      report.usedSeen += rig.drv.takeUsed(0).length;
+      if (rig.drv.queues[qi] !== q) q = newSession();
+      report.usedSeen += rig.drv.takeUsed(qi).length;
     } catch (e) {
       fail(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
     }

@@ -1,0 +1,4 @@
+export * from './device.js';
+export * from './metrics.js';
+export * from './persist.js';
+export * from './request.js';

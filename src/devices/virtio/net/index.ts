@@ -1,0 +1,5 @@
+export * from './config.js';
+export * from './device.js';
+export * from './metrics.js';
+export * from './persist.js';
+export * from './request.js';

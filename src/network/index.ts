@@ -1,0 +1,3 @@
+export * from './mac.js';
+export * from './tap.js';
+export * from './tap-watcher.js';
