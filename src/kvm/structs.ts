@@ -169,18 +169,22 @@ export function encodeIoeventfd(o: { addr: bigint; len: number; fd: number; flag
   return b;
 }
 
-/** struct kvm_irq_routing_entry (32 bytes) in struct kvm_irq_routing (nr u32, flags u32, entries). */
+/**
+ * struct kvm_irq_routing_entry in struct kvm_irq_routing (nr u32, flags u32, entries): gsi, type,
+ * flags, pad (u32 each), then a 32-byte union (its largest member is `u32 pad[8]`): 48 bytes.
+ */
+export const KVM_IRQ_ROUTING_ENTRY_BYTES = 48;
 export type KvmIrqRoute =
   | { gsi: number; type: 'irqchip'; irqchip: number; pin: number }
   | { gsi: number; type: 'msi'; addressLo: number; addressHi: number; data: number };
 export const KVM_IRQ_ROUTING_IRQCHIP = 1;
 export const KVM_IRQ_ROUTING_MSI = 2;
 export function encodeIrqRouting(routes: KvmIrqRoute[]): Uint8Array {
-  const b = new Uint8Array(8 + 32 * routes.length);
+  const b = new Uint8Array(8 + KVM_IRQ_ROUTING_ENTRY_BYTES * routes.length);
   const v = dv(b);
   v.setUint32(0, routes.length, true);
   routes.forEach((r, i) => {
-    const o = 8 + i * 32;
+    const o = 8 + i * KVM_IRQ_ROUTING_ENTRY_BYTES;
     v.setUint32(o, r.gsi, true);
     if (r.type === 'irqchip') {
       v.setUint32(o + 4, KVM_IRQ_ROUTING_IRQCHIP, true);
@@ -229,5 +233,66 @@ export function encodeSignalMask(blockedSignals: number[]): Uint8Array {
   let mask = 0n;
   for (const s of blockedSignals) mask |= 1n << BigInt(s - 1);
   setU64(v, 4, mask);
+  return b;
+}
+
+/** The kernel's 64-bit sigset from a glibc sigset_t (its first 8 bytes), for KVM_SET_SIGNAL_MASK. */
+export function encodeSignalMaskFromSigset(sigset: Uint8Array): Uint8Array {
+  const b = new Uint8Array(4 + 8);
+  dv(b).setUint32(0, 8, true);
+  b.set(sigset.subarray(0, 8), 4);
+  return b;
+}
+
+/** struct kvm_irqchip: chip_id u32, pad u32, 512-byte union (pic or ioapic state). */
+export const KVM_IRQCHIP_PIC_MASTER = 0;
+export const KVM_IRQCHIP_PIC_SLAVE = 1;
+export const KVM_IRQCHIP_IOAPIC = 2;
+export function encodeIrqchipHeader(chipId: number): Uint8Array {
+  const b = new Uint8Array(SIZEOF.kvm_irqchip);
+  dv(b).setUint32(0, chipId, true);
+  return b;
+}
+
+/** struct kvm_mp_state: one u32. */
+export function encodeMpState(state: number): Uint8Array {
+  const b = new Uint8Array(SIZEOF.kvm_mp_state);
+  dv(b).setUint32(0, state, true);
+  return b;
+}
+export function decodeMpState(b: Uint8Array): number { return dv(b).getUint32(0, true); }
+
+/** struct kvm_clock_data: clock u64 (ns of kvmclock), flags u32, then padding/realtime/host_tsc. */
+export function encodeClockData(clockNs: bigint): Uint8Array {
+  const b = new Uint8Array(SIZEOF.kvm_clock_data);
+  setU64(dv(b), 0, clockNs);
+  return b;
+}
+export function decodeClockData(b: Uint8Array): bigint { return u64(dv(b), 0); }
+
+/**
+ * Everything KVM keeps of one vCPU, for snapshots. regs/sregs are interpreted (cpu-state.ts
+ * converts them to and from CpuState); the other states are kernel-defined blobs of SIZEOF bytes
+ * that a restore hands back unchanged.
+ */
+export interface KvmVcpuStateBlobs {
+  regs: KvmRegs;
+  sregs: KvmSregs;
+  msrs: { index: number; data: bigint }[];
+  mpState: number;
+  lapic: Uint8Array;
+  fpu: Uint8Array;
+  xsave: Uint8Array | undefined;
+  xcrs: Uint8Array | undefined;
+  vcpuEvents: Uint8Array;
+  debugregs: Uint8Array;
+}
+
+/** struct kvm_dirty_log: slot u32, padding u32, dirty_bitmap pointer (u64). */
+export function encodeDirtyLog(slot: number, bitmapAddress: bigint): Uint8Array {
+  const b = new Uint8Array(SIZEOF.kvm_dirty_log);
+  const v = dv(b);
+  v.setUint32(0, slot, true);
+  setU64(v, 8, bitmapAddress);
   return b;
 }

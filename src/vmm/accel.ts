@@ -5,6 +5,7 @@
 
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import type { Accel } from './config.js';
+import { measureKvmExitMicros } from './kvm-calibrate.js';
 
 export type Engine = 'soft' | 'kvm';
 
@@ -22,7 +23,15 @@ export interface KvmProbe {
   /** The host CPU advertises VMX or SVM and KVM is not a software (PVM) implementation. */
   hardware: boolean;
   detail: string;
+  /** Measured cost of one PIO exit (kvm-calibrate.ts), when the other checks said hardware. */
+  exitMicros?: number;
 }
+
+/**
+ * Above this many microseconds per PIO exit, `auto` takes KVM for a software implementation.
+ * Hardware virtualization costs 1–3 µs here from JavaScript; kvm_pvm on our machines 7–20 µs.
+ */
+export const SOFTWARE_KVM_EXIT_MICROS = 6;
 
 export function probeKvm(devPath = '/dev/kvm'): KvmProbe {
   if (!existsSync(devPath)) return { usable: false, hardware: false, detail: `${devPath} does not exist` };
@@ -44,7 +53,14 @@ export function probeKvm(devPath = '/dev/kvm'): KvmProbe {
   if (!/\b(vmx|svm)\b/.test(flags)) {
     return { usable: true, hardware: false, detail: 'the host CPU has no VMX/SVM, so KVM is emulated' };
   }
-  return { usable: true, hardware: true, detail: 'hardware virtualization available' };
+  // Module name and CPU flags say hardware; a short calibration checks what an exit costs.
+  let exitMicros: number;
+  try {
+    exitMicros = measureKvmExitMicros(devPath);
+  } catch (e) {
+    return { usable: false, hardware: false, detail: `${devPath} does not run a test guest (${e instanceof Error ? e.message : String(e)})` };
+  }
+  return { usable: true, hardware: true, detail: 'hardware virtualization available', exitMicros };
 }
 
 export function chooseAccel(requested: Accel, probe: KvmProbe = probeKvm()): AccelChoice {
@@ -58,5 +74,11 @@ export function chooseAccel(requested: Accel, probe: KvmProbe = probeKvm()): Acc
   }
   if (!probe.usable) return { engine: 'soft', reason: `soft engine: ${probe.detail}` };
   if (!probe.hardware) return { engine: 'soft', reason: `soft engine: ${probe.detail}` };
+  if (probe.exitMicros !== undefined && probe.exitMicros > SOFTWARE_KVM_EXIT_MICROS) {
+    return {
+      engine: 'soft',
+      reason: `soft engine: a KVM exit costs ${probe.exitMicros.toFixed(1)} µs here (over ${SOFTWARE_KVM_EXIT_MICROS} µs: a software KVM)`,
+    };
+  }
   return { engine: 'kvm', reason: 'KVM: hardware virtualization available' };
 }

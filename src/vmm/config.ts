@@ -5,6 +5,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { TshvError } from '../common/errors.js';
 import type { BlockConfig } from '../devices/virtio/block/config.js';
+import type { NetConfig } from '../devices/virtio/net/config.js';
 
 export type Accel = 'soft' | 'kvm' | 'auto';
 
@@ -19,6 +20,8 @@ export interface VmConfig {
   reboot: boolean;
   /** virtio-blk disks, in order (/dev/vda, /dev/vdb, ...). */
   disks?: BlockConfig[];
+  /** virtio-net NICs with TAP back ends, in order (eth0, eth1, ...). */
+  nics?: NetConfig[];
 }
 
 export const MAX_CPUS = 32;

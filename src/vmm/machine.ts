@@ -3,7 +3,6 @@
 // run loop gives each vCPU a slice in turn on this thread, fires device timers between slices,
 // and returns to Node's event loop often enough that console input and signals are handled.
 
-import { readFileSync } from 'node:fs';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { TshvError, errorMessage } from '../common/errors.js';
 import { Cpu } from '../cpu/cpu.js';
@@ -26,23 +25,21 @@ import type { Serial16550 } from '../devices/legacy/serial/index.js';
 import type { CmosRtc } from '../devices/legacy/rtc/index.js';
 import { ACPI_PM_TIMER_VAL_EXT, type AcpiPm } from '../devices/legacy/acpi-pm/index.js';
 import { Platform } from './platform.js';
-import type { VmEngine } from './engine.js';
+import { createPciPlatform, type PciPlatform } from '../devices/pci/index.js';
+import {
+  addVirtioBalloon, addVirtioBlk, addVirtioNet, addVirtioRng, deviceClockTimer, madviseReleaser,
+  type AttachedVirtio, type VirtioBalloon, type VirtioBlock, type VirtioNet,
+} from '../devices/virtio/index.js';
+import { TapWatcher } from '../network/tap-watcher.js';
+import type { TapDevice } from '../network/tap.js';
+import { readBootFile, type MachineExit, type MachineIo, type VmEngine } from './engine.js';
 import { allocateGuestMemory, type GuestRamBacking } from '../memory/allocate.js';
 import { MachineClock } from './clock.js';
 import type { VmConfig } from './config.js';
 
-export type MachineExit =
-  | { kind: 'poweroff' }
-  | { kind: 'reset' }
-  | { kind: 'quit' }
-  | { kind: 'error'; message: string };
-
-export interface MachineIo {
-  /** Guest serial output. */
-  onSerialOutput(bytes: Uint8Array): void;
-  /** Called at the end of each run slice (flush batched output). */
-  onSliceEnd?(): void;
-}
+// The engine-neutral contract (engine.ts), re-exported for this module's existing importers.
+export type { MachineExit, MachineIo } from './engine.js';
+export { readBootFile } from './engine.js';
 
 /** Instructions a vCPU runs before the loop looks at timers and the other vCPUs. */
 const CPU_QUANTUM = 20_000;
@@ -68,6 +65,11 @@ export class Machine implements VmEngine {
   readonly rtc: CmosRtc;
   readonly acpiPm: AcpiPm;
   readonly cpus: Cpu[];
+  /** PCI host bridge and the virtio devices on it (issue 4). */
+  readonly pci: PciPlatform;
+  readonly disks: AttachedVirtio<VirtioBlock>[] = [];
+  readonly nics: { nic: AttachedVirtio<VirtioNet>; watcher: TapWatcher }[] = [];
+  readonly balloon: AttachedVirtio<VirtioBalloon>;
   bootInfo: LinuxBootInfo | undefined;
 
   private exit: MachineExit | undefined;
@@ -115,6 +117,20 @@ export class Machine implements VmEngine {
       this.pio.register(PIT_PORT, 4, this.pit.pio, 'pit');
       this.pio.register(SYSTEM_CONTROL_PORT_B, 1, this.pit.portBPio, 'port61');
 
+      // PCI and virtio; MSI-X messages go to the local APICs through the APIC bus.
+      this.pci = createPciPlatform({
+        pio: this.pio, mmio: this.mmio, memory: this.ram.memory, msi: (address, data) => { this.apicBus.deliverMsi(address, data); },
+      });
+      for (const disk of config.disks ?? []) this.disks.push(addVirtioBlk(this.pci, disk, { timer: deviceClockTimer(this.clock) }));
+      addVirtioRng(this.pci);
+      // A frame arriving while every vCPU is halted wakes the run loop (TapWatcher); frames are
+      // then read at slice boundaries (pollDevices).
+      (config.nics ?? []).forEach((net, i) => {
+        const nic = addVirtioNet(this.pci, { macSeed: `${config.kernelPath}/${i}`, ...net }, { timer: deviceClockTimer(this.clock) });
+        this.nics.push({ nic, watcher: new TapWatcher((nic.device.backend as TapDevice).fd, () => this.wakeIdle?.()) });
+      });
+      this.balloon = addVirtioBalloon(this.pci, { releasePages: madviseReleaser(this.ram.memory, this.ram.mapping) });
+
       // CPUID leaf 0x15 tells Linux the TSC and APIC timer rates, so it skips calibrating them.
       const cpuidConfig = { ...defaultCpuidConfig(config.cpuCount, this.clock.tscHz), apicTimerHz: LAPIC_TIMER_HZ };
       // One decoded-code cache for all vCPUs: Linux patches kernel text while other CPUs run, and a
@@ -129,7 +145,11 @@ export class Machine implements VmEngine {
         cpu.pauseExits = config.cpuCount > 1;
         return cpu;
       });
+      // Device DMA and loaders write guest RAM behind the vCPUs' backs: drop code decoded there.
+      const cpu0 = this.cpus[0]!;
+      this.ram.memory.onWrite = (addr, len) => cpu0.invalidatePhysRange(addr, len);
     } catch (e) {
+      for (const d of this.disks) d.device.disk.close();
       this.ram.dispose();
       throw e;
     }
@@ -165,7 +185,7 @@ export class Machine implements VmEngine {
       cmdline: this.config.cmdline,
       memSizeBytes: this.config.memSizeMib * 1024 * 1024,
       cpuCount: this.config.cpuCount,
-      acpi: { pmTimer32Bit: ACPI_PM_TIMER_VAL_EXT },
+      acpi: { pmTimer32Bit: ACPI_PM_TIMER_VAL_EXT, extraSbTerms: this.pci.acpi.sbTerms, extraTables: this.pci.acpi.tables },
       // The soft engine would spend seconds in the kernel's own LZ4 decompressor.
       decompressOnHost: true,
     });
@@ -176,6 +196,14 @@ export class Machine implements VmEngine {
   enqueueInput(bytes: Uint8Array): void {
     this.serial.enqueueInput(bytes);
     this.wakeIdle?.();
+  }
+
+  /** Host-side device work between slices: received network frames. */
+  private pollDevices(): void {
+    for (const { nic, watcher } of this.nics) {
+      nic.device.poll();
+      if (nic.device.rxReady) watcher.arm();
+    }
   }
 
   /** Ends run() at the next slice boundary. */
@@ -229,6 +257,7 @@ export class Machine implements VmEngine {
         else this.stop({ kind: 'error', message: `Internal error in the CPU engine: ${errorMessage(e)}` });
       }
       this.serial.flushOutput();
+      this.pollDevices();
       this.io.onSliceEnd?.();
       if (this.exit !== undefined) break;
       if (idle) await this.idle();
@@ -270,15 +299,9 @@ export class Machine implements VmEngine {
   }
 
   dispose(): void {
+    for (const d of this.disks) d.device.disk.close();
+    for (const { nic, watcher } of this.nics) void watcher.dispose().finally(() => nic.device.dispose());
     this.platform.dispose();
     this.ram.dispose();
-  }
-}
-
-export function readBootFile(what: 'kernel' | 'initrd', path: string): Uint8Array {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw new TshvError(`Cannot read ${what} "${path}": ${errorMessage(e)}`);
   }
 }

@@ -2,20 +2,20 @@
 // and restarts the machine when the guest reboots (unless --no-reboot).
 
 import { TshvError } from '../common/errors.js';
-import { chooseAccel } from './accel.js';
+import { chooseAccel, probeKvm } from './accel.js';
 import type { VmConfig } from './config.js';
 import { StdioConsole } from './console.js';
-import { Machine, type MachineExit } from './machine.js';
+import type { MachineExit, VmEngine } from './engine.js';
 
 export async function runVm(config: VmConfig): Promise<number> {
-  const choice = chooseAccel(config.accel);
-  if (choice.engine === 'kvm') {
-    throw new TshvError(`${choice.reason}; the KVM engine cannot boot Linux guests yet (use --accel soft)`);
-  }
+  // TSHV_KVM_DEVICE points the KVM engine at another device node (tests of the error paths).
+  const kvmDevice = process.env['TSHV_KVM_DEVICE'] ?? '/dev/kvm';
+  const probe = probeKvm(kvmDevice);
+  const choice = chooseAccel(config.accel, probe);
   process.stderr.write(`tshv: ${choice.reason}\n`);
   if (choice.warning !== undefined) process.stderr.write(`tshv: warning: ${choice.warning}\n`);
 
-  let machine: Machine | undefined;
+  let machine: VmEngine | undefined;
   const console = new StdioConsole(() => machine?.stop({ kind: 'quit' }));
   const onSignal = (): void => machine?.stop({ kind: 'quit' });
   process.on('SIGINT', onSignal);
@@ -23,10 +23,16 @@ export async function runVm(config: VmConfig): Promise<number> {
   process.on('SIGHUP', onSignal);
   try {
     for (;;) {
-      machine = new Machine(config, {
-        onSerialOutput: (bytes) => console.write(bytes),
-        onSliceEnd: () => console.flush(),
-      });
+      const io = { onSerialOutput: (bytes: Uint8Array) => console.write(bytes), onSliceEnd: () => console.flush() };
+      // Each engine is loaded only when used: a KVM run does not load the soft CPU, and back.
+      if (choice.engine === 'kvm') {
+        const { KvmMachine } = await import('./kvm-engine.js');
+        // On a software KVM the kernel's own decompressor alone runs for minutes (kvm-engine.ts).
+        machine = new KvmMachine(config, io, { devPath: kvmDevice, decompressOnHost: !probe.hardware });
+      } else {
+        const { Machine } = await import('./machine.js');
+        machine = new Machine(config, io);
+      }
       let exit: MachineExit;
       try {
         machine.loadKernel();
