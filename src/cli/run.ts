@@ -7,6 +7,7 @@ import {
 } from '../vmm/config.js';
 import { parseCommandArgs } from './main.js';
 import { parseDiskOption } from '../devices/virtio/block/config.js';
+import { parseNetOption } from '../devices/virtio/net/config.js';
 
 export async function parseRunConfig(args: string[]): Promise<VmConfig> {
   const { values, positionals } = parseCommandArgs('run', args, {
@@ -18,6 +19,7 @@ export async function parseRunConfig(args: string[]): Promise<VmConfig> {
     accel: { type: 'string', default: 'auto' },
     'no-reboot': { type: 'boolean', default: false },
     disk: { type: 'string', multiple: true },
+    net: { type: 'string', multiple: true },
   });
   if (positionals.length > 0) throw new TshvError(`tshv run: unexpected argument "${positionals[0]}"`, 2);
   const cpuCount = parseCpuCount(values.cpus ?? '1');
@@ -45,6 +47,8 @@ export async function parseRunConfig(args: string[]): Promise<VmConfig> {
   const disks = (values.disk ?? []).map(parseDiskOption);
   for (const d of disks) checkDiskFile(d.path, d.readOnly);
   if (disks.length > 0) config.disks = disks;
+  const nics = (values.net ?? []).map(parseNetOption);
+  if (nics.length > 0) config.nics = nics;
   return config;
 }
 
