@@ -1,0 +1,205 @@
+// Shared pieces of the benchmarks: build, the QEMU peer, the default guest, a VM process whose
+// console we watch (with the host time at which each pattern appeared), and statistics.
+// Plain node, no build of its own: it imports the project's compiled output (dist/ by default).
+
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+
+export const ROOT = new URL('..', import.meta.url).pathname;
+export const QEMU = '/usr/bin/qemu-system-x86_64';
+export const READY_LINE = 'tshv-guest: ready';
+
+/** Common options: --runs N, --memory MIB, --dist DIR (compiled output), --no-build, --flavour. */
+export function parseBenchArgs(name, defaults) {
+  const { values } = parseArgs({
+    options: {
+      runs: { type: 'string', default: String(defaults.runs) },
+      memory: { type: 'string', default: '512' },
+      dist: { type: 'string', default: join(ROOT, 'dist') },
+      'no-build': { type: 'boolean', default: false },
+      'timeout-s': { type: 'string', default: '900' },
+      only: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(`usage: node bench/${name}.mjs [--runs N] [--memory MIB] [--dist DIR] [--no-build] [--only tshv|qemu] [--timeout-s S]
+  --runs N      runs per engine, interleaved tshv, qemu, tshv, qemu... (default ${defaults.runs})
+  --memory MIB  guest RAM for both engines (default 512)
+  --dist DIR    the project's compiled output to run tshv from (default dist/)
+  --no-build    do not run the project build first (implied by --dist)
+  --only E      run one engine only (no ratio)
+  --timeout-s S give up on one run after S seconds (default 900)`);
+    process.exit(0);
+  }
+  const runs = Number(values.runs);
+  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer, not "${values.runs}"`);
+  const memMib = Number(values.memory);
+  if (!Number.isInteger(memMib) || memMib < 64) throw new Error(`--memory must be an integer >= 64, not "${values.memory}"`);
+  const only = values.only;
+  if (only !== undefined && only !== 'tshv' && only !== 'qemu') throw new Error(`--only must be tshv or qemu, not "${only}"`);
+  const distGiven = process.argv.some((a) => a === '--dist' || a.startsWith('--dist='));
+  return {
+    runs, memMib, only,
+    dist: resolve(values.dist),
+    build: !values['no-build'] && !distGiven,
+    timeoutMs: Number(values['timeout-s']) * 1000,
+  };
+}
+
+/** The project build (tsc into dist/). Type errors elsewhere still emit JS: warn and go on. */
+export function buildProject() {
+  console.error('bench: building the project (tsc)...');
+  const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  if (r.status !== 0) {
+    if (!existsSync(join(ROOT, 'dist', 'bin', 'tshv.js'))) throw new Error('the project build failed');
+    console.error('bench: warning: tsc reported errors; running the JavaScript it emitted anyway');
+  }
+}
+
+/** Installs Debian's qemu-system-x86 when QEMU is missing (as root; otherwise says how). */
+export function ensureQemu() {
+  if (existsSync(QEMU)) return;
+  if (process.getuid?.() !== 0) throw new Error(`${QEMU} is missing: run "apt-get install -y qemu-system-x86" as root`);
+  console.error('bench: installing qemu-system-x86...');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  const r = spawnSync('apt-get', ['install', '-y', '-qq', 'qemu-system-x86'], { stdio: 'inherit', env });
+  if (r.status !== 0 || !existsSync(QEMU)) throw new Error('could not install qemu-system-x86');
+}
+
+/** The default guest (kernel, initrd), built by the project's guest builder if needed. */
+export async function defaultGuest(dist) {
+  const { ensureDefaultGuest } = await import(pathToFileURL(join(dist, 'guest', 'build.js')).href);
+  return await ensureDefaultGuest({ onProgress: (line) => console.error(`bench: ${line}`) });
+}
+
+/** argv for one engine: same kernel, initrd, command line, memory and one CPU. */
+export function vmCommand(engine, { dist, kernelPath, initrdPath, append, memMib }) {
+  if (engine === 'tshv') {
+    return [process.execPath, [join(dist, 'bin', 'tshv.js'), 'run', '--kernel', kernelPath, '--initrd', initrdPath,
+      '--append', append, '--memory', String(memMib), '--cpus', '1', '--no-reboot']];
+  }
+  // shared/reference/qemu-peer.md
+  return [QEMU, ['-accel', 'tcg', '-cpu', 'qemu64', '-M', 'pc', '-m', String(memMib), '-smp', '1',
+    '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-no-reboot',
+    '-kernel', kernelPath, '-initrd', initrdPath, '-append', append]];
+}
+
+/**
+ * A VM process with its console on a pipe. `waitFor(re)` resolves with the match, the host time
+ * (ms since spawn, performance.now()-based) of the chunk in which it completed, and the CPU time
+ * the process had used by then (cpuS, seconds).
+ */
+export class VmProcess {
+  constructor(engine, options) {
+    const [cmd, args] = vmCommand(engine, options);
+    this.engine = engine;
+    this.output = '';
+    this.exit = undefined;
+    this.watchers = [];
+    this.t0 = performance.now();
+    this.child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const onData = (chunk) => {
+      this.output += chunk.toString('latin1');
+      this.check();
+    };
+    this.child.stdout.on('data', onData);
+    this.child.stderr.on('data', onData);
+    this.child.stdin.on('error', () => {});
+    this.exited = new Promise((res) => {
+      this.child.on('exit', (code, signal) => {
+        this.exit = { code, signal, atMs: performance.now() - this.t0 };
+        this.check();
+        res(this.exit);
+      });
+    });
+  }
+
+  waitFor(re, timeoutMs) {
+    return new Promise((res, rej) => {
+      const w = { re, res, rej };
+      w.timer = setTimeout(() => {
+        this.watchers = this.watchers.filter((x) => x !== w);
+        rej(new Error(`${this.engine}: timed out after ${timeoutMs} ms waiting for ${re}; console tail:\n${this.output.slice(-1500)}`));
+      }, timeoutMs);
+      this.watchers.push(w);
+      this.check();
+    });
+  }
+
+  check() {
+    const now = performance.now() - this.t0;
+    for (const w of [...this.watchers]) {
+      const m = w.re.exec(this.output);
+      if (m) {
+        clearTimeout(w.timer);
+        this.watchers = this.watchers.filter((x) => x !== w);
+        w.res({ match: m, atMs: now, cpuS: this.cpuSeconds() });
+      } else if (this.exit) {
+        clearTimeout(w.timer);
+        this.watchers = this.watchers.filter((x) => x !== w);
+        w.rej(new Error(`${this.engine} exited (${JSON.stringify(this.exit)}) before ${w.re}; console tail:\n${this.output.slice(-1500)}`));
+      }
+    }
+  }
+
+  async waitExit(timeoutMs) {
+    let timer;
+    const t = new Promise((_, rej) => { timer = setTimeout(() => rej(new Error(`${this.engine}: still running after ${timeoutMs} ms`)), timeoutMs); });
+    try {
+      return await Promise.race([this.exited, t]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * CPU time (user + system, all threads) the process has used so far, in seconds, from
+   * /proc/PID/stat (proc(5): utime and stime, fields 14 and 15, in clock ticks of 1/100 s on
+   * Linux x86-64). Less sensitive to the machine's load than wall time. NaN when unavailable.
+   */
+  cpuSeconds() {
+    try {
+      const stat = readFileSync(`/proc/${this.child.pid}/stat`, 'latin1');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // fields[0] is field 3 (state): utime is field 14, stime field 15.
+      return (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      return NaN;
+    }
+  }
+
+  kill() {
+    if (!this.exit) this.child.kill('SIGKILL');
+  }
+}
+
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  if (n === 0) return NaN;
+  return n % 2 === 1 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+export function fmtS(ms) {
+  return Number.isFinite(ms) ? (ms / 1000).toFixed(2) : '-';
+}
+
+/** The engines to run, in interleaved order for `runs` rounds. */
+export function schedule(runs, only) {
+  const engines = only ? [only] : ['tshv', 'qemu'];
+  const out = [];
+  for (let i = 0; i < runs; i++) for (const e of engines) out.push(e);
+  return out;
+}
+
+/** One line of machine context for the record (load matters: compare ratios, not times). */
+export function hostContext() {
+  const os = process.platform === 'linux' ? spawnSync('sh', ['-c', 'nproc; cat /proc/loadavg; grep -m1 "model name" /proc/cpuinfo'], { encoding: 'utf8' }).stdout.trim().split('\n') : [];
+  return `${new Date().toISOString()} host: ${os[0] ?? '?'} CPUs, loadavg ${os[1]?.split(' ').slice(0, 3).join(' ') ?? '?'}, ${os[2]?.replace(/^model name\s*:\s*/, '') ?? ''}`;
+}
