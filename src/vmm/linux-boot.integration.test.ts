@@ -4,14 +4,17 @@
 // Each boot costs a minute or more of wall time, so this file boots only two VMs, started at
 // once (they run in parallel on the host's cores) and shared by every check; A's reboot comes
 // before B's checks, so that it overlaps B's (longer) boot:
-//   A: the defaults (1 vCPU, 512 MiB): shell, checksums against the host's, floating point,
-//      then `reboot` (the ready line comes a second time) and `poweroff` (exit status 0);
+//   A: the defaults (1 vCPU, 512 MiB) plus two virtio-blk disks (random bytes; read-only):
+//      shell, checksums against the host's, floating point, the disks (issue 4), then `reboot` (the ready line comes a second time) and `poweroff` (exit status 0);
 //   B: --cpus 4 --memory 1024: CPUs online, MemTotal, then `poweroff`.
 // Timings go to the diagnostics, never asserted.
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, readSync, closeSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { ensureDefaultGuest, type GuestImage } from '../guest/build.js';
@@ -51,10 +54,16 @@ void describe('default guest on tshv (soft CPU)', { timeout: SUITE_TIMEOUT_MS },
   let vmA: Promise<GuestSession>;
   let vmB: Promise<GuestSession>;
   const sessions: GuestSession[] = [];
+  const diskDir = mkdtempSync(join(tmpdir(), 'tshv-disks-'));
+  const randomDisk = join(diskDir, 'random.img');
+  const roDisk = join(diskDir, 'ro.img');
+  const randomDiskBytes = randomBytes(8 * 1024 * 1024);
 
   before(async () => {
     guest = await ensureDefaultGuest({ onProgress: () => {} });
-    vmA = boot([]);
+    writeFileSync(randomDisk, randomDiskBytes);
+    writeFileSync(roDisk, new Uint8Array(1024 * 1024));
+    vmA = boot(['--disk', `${randomDisk},serial=tshv-random`, '--disk', `${roDisk},ro`]);
     vmB = boot(['--cpus', String(SMP_CPU_COUNT), '--memory', String(SMP_MEM_MIB)]);
     void vmA.then((s) => sessions.push(s), () => {});
     void vmB.then((s) => sessions.push(s), () => {});
@@ -63,6 +72,7 @@ void describe('default guest on tshv (soft CPU)', { timeout: SUITE_TIMEOUT_MS },
 
   after(() => {
     for (const s of sessions) s.kill();
+    rmSync(diskDir, { recursive: true, force: true });
   });
 
   void it('boots to the shell, runs a command and reads its output and status', async (t) => {
@@ -94,6 +104,24 @@ void describe('default guest on tshv (soft CPU)', { timeout: SUITE_TIMEOUT_MS },
     assert.equal(digestOf(await vm.check(`sha512sum /${modPath}`)), sha512Hex(mod.data));
     // A round trip through gzip and gunzip (deflate, CRC32) gives the file back.
     assert.equal(digestOf(await vm.check(`gzip -c /${modPath} | gunzip | sha256sum`)), sha256Hex(mod.data));
+  });
+
+  void it('reads a virtio disk of random bytes as the host does; guest writes + sync reach the file; ro refuses writes', async () => {
+    const vm = await vmA;
+    assert.equal(await vm.check('cat /sys/block/vda/serial'), 'tshv-random');
+    assert.equal(digestOf(await vm.check('sha256sum /dev/vda')), sha256Hex(randomDiskBytes));
+    await vm.check('echo tshv-was-here | dd of=/dev/vda bs=512 seek=100 conv=fsync 2>/dev/null');
+    const fd = openSync(randomDisk, 'r');
+    const back = Buffer.alloc(14);
+    readSync(fd, back, 0, back.length, 100 * 512);
+    closeSync(fd);
+    assert.equal(back.toString(), 'tshv-was-here\n');
+    assert.equal(await vm.check('cat /sys/block/vdb/ro'), '1');
+    const ro = await vm.run('dd if=/dev/zero of=/dev/vdb bs=512 count=1 conv=fsync');
+    assert.notEqual(ro.status, 0, ro.output);
+    assert.ok(readFileSync(roDisk).every((b) => b === 0), 'the read-only image is unchanged');
+    // The hardware RNG (virtio-rng) gives bytes.
+    assert.match(await vm.check('dd if=/dev/hwrng bs=16 count=1 2>/dev/null | od -An -tx1 | tr -d " \\n"'), /^[0-9a-f]{32}$/);
   });
 
   void it('does floating point in userland (awk)', async () => {
