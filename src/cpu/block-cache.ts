@@ -9,6 +9,7 @@
 // at two linear addresses gets one block per address (the lookup checks rip and re-decodes).
 
 import type { DecodedInsn } from './decoder.js';
+import type { CompiledBlock } from './jit/block-compiler.js';
 
 export const MAX_BLOCK_INSNS = 64;
 export const PAGE_SHIFT = 12;
@@ -29,6 +30,8 @@ export class Block {
   succ1: Block | null = null;
   succ2: Block | null = null;
   linkGen = -1;
+  /** The block as one generated function (jit/block-compiler.ts), once it ran often enough. */
+  compiled: CompiledBlock | null = null;
   constructor(key: number, rip: number, insns: DecodedInsn[]) {
     this.key = key;
     this.rip = rip;

@@ -125,7 +125,6 @@ void test('external interrupts are delivered between blocks when IF=1', () => {
   cpu.setRflags(Flag.IF, Flag.IF);
   cpu.run(10);
   assert.deepEqual(delivered, [[0x30, EventKind.External]]);
-  Object.assign(cpu.irq, { hasInterrupt: () => false });
 });
 
 void test('TF: a #DB trap follows each instruction, with RIP at the next one', () => {
@@ -229,4 +228,52 @@ void test('legacy-only BOUND raises #BR out of range', () => {
   assert.equal(runSnippet(code(15), { gpr: zero(), rflags: 2 }, { mode: 'protected32', data }).faultVector, undefined);
   assert.equal(runSnippet(code(21), { gpr: zero(), rflags: 2 }, { mode: 'protected32', data }).faultVector, 5);
   assert.equal(runSnippet(code(15), { gpr: zero(), rflags: 2 }, { data }).faultVector, 6, '#UD in 64-bit mode');
+});
+
+void test('an instruction straddling a page boundary runs, and a write to its second page drops its block', () => {
+  const ram = new Uint8Array(0x80000);
+  const { cpu } = makeTestCpu(ram);
+  setMode(cpu, 'long64', CODE_ADDRESS, 0x10000);
+  const start = CODE_ADDRESS + 0x1000 - 3;
+  ram.set([0xb8, 1, 0, 0, 0], start); // mov eax, 1 (bytes 3..4 on the next page)
+  cpu.rip = start; cpu.stopRip = start + 5;
+  assert.equal(cpu.run(10).kind, 'stop');
+  assert.equal(cpu.gpr[0], 1);
+  // Patch the immediate's high byte, on the second page, through the CPU: mov byte [start+4], 1
+  const patch = [0xc6, 0x04, 0x25, (start + 4) & 0xff, ((start + 4) >> 8) & 0xff, (start + 4) >> 16, 0, 0x01];
+  ram.set(patch, 0x50000);
+  cpu.rip = 0x50000; cpu.stopRip = 0x50000 + patch.length;
+  assert.equal(cpu.run(10).kind, 'stop');
+  cpu.rip = start; cpu.stopRip = start + 5;
+  assert.equal(cpu.run(10).kind, 'stop');
+  assert.equal(cpu.gpr[0], 0x01000001);
+});
+
+void test('an application processor waits for SIPI, then starts in real mode at vector * 4 KiB', () => {
+  const ram = new Uint8Array(0x80000);
+  const { cpu } = makeTestCpu(ram);
+  cpu.waitForSipi = true;
+  let sipi = -1;
+  Object.assign(cpu.irq, { takeStartup: () => { const v = sipi; sipi = -1; return v; } });
+  assert.equal(cpu.run(10).kind, 'wait-for-sipi');
+  ram.set([0xb8, 0x34, 0x12, 0x8c, 0xcb], 0x9000); // mov ax, 0x1234; mov bx, cs (system op)
+  sipi = 0x09;
+  cpu.stopRip = 3;
+  assert.equal(cpu.run(10).kind, 'stop');
+  assert.equal(cpu.gpr[0]! & 0xffff, 0x1234);
+  assert.equal(cpu.seg[1]!.base, 0x9000);
+  assert.equal(cpu.seg[1]!.selector, 0x0900);
+});
+
+void test('PAUSE ends run() with {kind:"pause"} only when pauseExits is on', () => {
+  const ram = new Uint8Array(0x80000);
+  const { cpu } = makeTestCpu(ram);
+  setMode(cpu, 'long64', CODE_ADDRESS, 0x10000);
+  ram.set([0xff, 0xc0, 0xf3, 0x90, 0xeb, 0xfa], CODE_ADDRESS); // l: inc eax; pause; jmp l
+  assert.equal(cpu.run(30).kind, 'budget');
+  assert.equal(cpu.gpr[0], 10);
+  cpu.pauseExits = true;
+  assert.equal(cpu.run(30).kind, 'pause');
+  assert.equal(cpu.gpr[0], 11);
+  assert.equal(cpu.rip, CODE_ADDRESS + 4, 'stopped after the PAUSE');
 });

@@ -15,6 +15,7 @@ import { sharedOpTable, type OpTableImpl } from './op-table.js';
 import { Access, Mmu } from './mmu.js';
 import { deliverEvent } from './exceptions.js';
 import type { CpuidConfig } from './cpuid.js';
+import { jitThreshold, jitOptimizeAt, compileBlock, optimizeCompiled } from './jit/block-compiler.js';
 
 /** Why `run()` returned. */
 export type RunExit =
@@ -29,7 +30,9 @@ export type RunExit =
   /** Waiting for INIT/SIPI (application processors). */
   | { kind: 'wait-for-sipi' }
   /** requestExit() was called (from a device callback or handler) since run() started. */
-  | { kind: 'exit-request' };
+  | { kind: 'exit-request' }
+  /** PAUSE executed with `pauseExits` on: a spin-wait; let the other vCPUs run. */
+  | { kind: 'pause' };
 
 /** How an event enters the IDT (SDM Vol. 3A §6.4): affects the pushed RIP and the DPL check. */
 export const enum EventKind { Exception = 0, External = 1, Software = 2, Nmi = 3 }
@@ -94,6 +97,13 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
   /** Set by handlers that changed the mode or state the current block was decoded for. */
   blockExit = false;
   private exitRequested = false;
+  private pausePending = false;
+  /**
+   * When set, PAUSE (the spin-wait hint) ends run() with {kind:'pause'}, so that with several
+   * vCPUs on one thread a spinning vCPU gives way to the one holding the lock (enable it for
+   * SMP guests; a single vCPU gains nothing from it).
+   */
+  pauseExits = false;
   /**
    * Changes when translations or the mode change: block links made before are not followed.
    * Values come from one process-wide counter, so vCPUs sharing a BlockCache never follow each
@@ -199,7 +209,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     {
       let bLo = 0; let bHi = 0;
       if (base >= 0) {
-        if (base === BASE_RIP) { const r = this.rip; bLo = r >>> 0; bHi = Math.floor(r / TWO32) | 0; }
+        if (base === BASE_RIP) { const r = this.rip; bLo = r >>> 0; bHi = r === (r | 0) ? r >> 31 : Math.floor(r / TWO32) | 0; }
         else { bLo = g[base << 1]!; bHi = g[(base << 1) + 1]!; }
       }
       let iLo = 0; let iHi = 0;
@@ -482,6 +492,13 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     this.blockExit = true;
   }
 
+  /** PAUSE hint from the instruction handler (see pauseExits). */
+  pauseHint(): void {
+    if (!this.pauseExits) return;
+    this.pausePending = true;
+    this.requestExit();
+  }
+
   /** Runs one instruction. */
   step(): RunExit {
     return this.run(1);
@@ -498,7 +515,11 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
         this.startup(v);
       }
       if (this.rip === this.stopRip) return { kind: 'stop' };
-      if (this.exitRequested) { this.exitRequested = false; return { kind: 'exit-request' }; }
+      if (this.exitRequested) {
+        this.exitRequested = false;
+        if (this.pausePending) { this.pausePending = false; return { kind: 'pause' }; }
+        return { kind: 'exit-request' };
+      }
       // Events between instructions (SDM Vol. 3A §6.9 priorities: NMI before INTR).
       if (!this.interruptShadow && this.deliverEvent !== null) {
         if (this.irq.takeNmi()) {
@@ -563,10 +584,25 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
   /** Executes (part of) one block; returns an exit when a fault could not be delivered. */
   private runBlock(block: Block, end: number): RunExit | null {
     let i: DecodedInsn | null = null;
+    const start = this.instructionCount;
+    let compiled = false;
     try {
-      block.execCount++;
+      const count = ++block.execCount;
       const insns = block.insns;
       this.blockExit = false;
+      // Block JIT (jit/block-compiler.ts): a hot block runs as one generated function when it
+      // fits in the budget and no interrupt shadow is pending (compiled code tracks neither).
+      // It keeps instructionCount exact at fault points, which locates the faulting insn.
+      if (jitThreshold >= 0 && !this.interruptShadow && start + insns.length <= end) {
+        let f = block.compiled;
+        if (f === null && count > jitThreshold) f = block.compiled = compileBlock(block, this);
+        if (f !== null) {
+          if (count === jitOptimizeAt) optimizeCompiled(f);
+          compiled = true;
+          f(this, block);
+          return null;
+        }
+      }
       // Instructions that set the interrupt shadow (STI, MOV/POP SS, LSS) end their block, so a
       // shadow can only be pending here, at the start: it lasts for the first instruction.
       let shadow = this.interruptShadow;
@@ -583,6 +619,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
       return null;
     } catch (e) {
       this.blockExit = true;
+      if (compiled) i = block.insns[this.instructionCount - start] ?? null;
       return this.handleThrown(e, i);
     }
   }

@@ -373,6 +373,9 @@ function decodeInto(i: DecodedInsn, next: () => number, table: HandlerLookup, co
   }
   i.exec = h;
   i.endsBlock = map === OpMap.Primary ? endsBlockPrimary(b) : map === OpMap.M0F ? endsBlock0F(b) : false;
+  // FF /0 /1 /6 (INC, DEC, PUSH r/m) do not branch: only CALL/JMP (/2../5) end the block. In
+  // 64-bit mode every INC/DEC is FF, so loops ending in DEC + Jcc stay one block.
+  if (map === OpMap.Primary && b === 0xff) { const e = (i.modrm >> 3) & 7; if (e <= 1 || e === 6) i.endsBlock = false; }
 }
 
 function readDisp32(next: () => number): number {

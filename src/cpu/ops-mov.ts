@@ -97,7 +97,11 @@ const xchgEG: Handler = (cpu, i) => {
 /** 90-97: XCHG rAX, reg (90 without REX.B is NOP; F3 90 is PAUSE). */
 const xchgAR: Handler = (cpu, i) => {
   const r = i.rm;
-  if (r === 0) return; // NOP (no zero-extension of EAX: SDM XCHG "NOP" note)
+  if (r === 0) {
+    // NOP (no zero-extension of EAX: SDM XCHG "NOP" note); F3 90 is PAUSE.
+    if ((i.prefixes & Prefix.REP) !== 0) cpu.pauseHint();
+    return;
+  }
   const size = i.opSize;
   if (size === 8) {
     const a = cpu.getReg64(0); const aHi = cpu.hi;
