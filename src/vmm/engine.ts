@@ -4,6 +4,11 @@
 
 import { readFileSync } from 'node:fs';
 import { TshvError, errorMessage } from '../common/errors.js';
+import { loadLinux, type LinuxBootInfo } from '../arch/x86/boot/loader.js';
+import type { AcpiOptions } from '../arch/x86/acpi/acpi.js';
+import type { CpuState } from '../cpu/state.js';
+import type { GuestMemory } from '../memory/guest-memory.js';
+import type { VmConfig } from './config.js';
 
 /** How a run ends. */
 export type MachineExit =
@@ -41,4 +46,22 @@ export function readBootFile(what: 'kernel' | 'initrd', path: string): Uint8Arra
   } catch (e) {
     throw new TshvError(`Cannot read ${what} "${path}": ${errorMessage(e)}`);
   }
+}
+
+/** Reads the configured kernel and initrd and loads them with the boot protocol (both engines). */
+export function loadConfiguredKernel(
+  memory: GuestMemory, cpus: readonly CpuState[], config: VmConfig, o: { acpi: AcpiOptions; decompressOnHost: boolean },
+): LinuxBootInfo {
+  const kernel = readBootFile('kernel', config.kernelPath);
+  const initrd = config.initrdPath !== undefined ? readBootFile('initrd', config.initrdPath) : undefined;
+  return loadLinux(memory, cpus, {
+    kernel,
+    kernelName: config.kernelPath,
+    ...(initrd !== undefined ? { initrd } : {}),
+    cmdline: config.cmdline,
+    memSizeBytes: config.memSizeMib * 1024 * 1024,
+    cpuCount: config.cpuCount,
+    acpi: o.acpi,
+    decompressOnHost: o.decompressOnHost,
+  });
 }

@@ -13,7 +13,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { TshvError, errorMessage } from '../common/errors.js';
 import { CpuState } from '../cpu/state.js';
-import { loadLinux, type LinuxBootInfo } from '../arch/x86/boot/loader.js';
+import type { LinuxBootInfo } from '../arch/x86/boot/loader.js';
 import { PCI_HOLE_END, PCI_HOLE_START } from '../arch/x86/layout.js';
 import type { IrqLine } from '../devices/device.js';
 import { ACPI_PM_TIMER_VAL_EXT } from '../devices/legacy/acpi-pm/index.js';
@@ -26,7 +26,7 @@ import {
 } from '../kvm/structs.js';
 import { getpid, tgkill } from '../sys/libc.js';
 import type { VmConfig } from './config.js';
-import { readBootFile, type MachineExit, type MachineIo, type VmEngine } from './engine.js';
+import { loadConfiguredKernel, type MachineExit, type MachineIo, type VmEngine } from './engine.js';
 import { HostClock } from './host-clock.js';
 import { cpuStateToKvmRegs, cpuStateToKvmSregs } from './kvm-cpu-state.js';
 import {
@@ -179,15 +179,7 @@ export class KvmMachine implements VmEngine {
   }
 
   loadKernel(): void {
-    const kernel = readBootFile('kernel', this.config.kernelPath);
-    const initrd = this.config.initrdPath !== undefined ? readBootFile('initrd', this.config.initrdPath) : undefined;
-    this.bootInfo = loadLinux(this.ram.memory, this.cpuStates, {
-      kernel,
-      kernelName: this.config.kernelPath,
-      ...(initrd !== undefined ? { initrd } : {}),
-      cmdline: this.config.cmdline,
-      memSizeBytes: this.config.memSizeMib * 1024 * 1024,
-      cpuCount: this.config.cpuCount,
+    this.bootInfo = loadConfiguredKernel(this.ram.memory, this.cpuStates, this.config, {
       acpi: { pmTimer32Bit: ACPI_PM_TIMER_VAL_EXT },
       decompressOnHost: this.decompressOnHost,
     });

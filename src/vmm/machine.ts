@@ -10,7 +10,7 @@ import { BlockCache } from '../cpu/block-cache.js';
 import type { CpuBus } from '../cpu/bus.js';
 import { defaultCpuidConfig } from '../cpu/cpuid.js';
 import { UnimplementedInstructionError, formatLinear } from '../cpu/fault.js';
-import { loadLinux, type LinuxBootInfo } from '../arch/x86/boot/loader.js';
+import type { LinuxBootInfo } from '../arch/x86/boot/loader.js';
 import {
   IOAPIC_BASE, LAPIC_BASE, PCI_HOLE_END, PCI_HOLE_START, PIC_ELCR_PORT, PIC_MASTER_PORT, PIC_SLAVE_PORT, PIT_IRQ,
   PIT_PORT, SYSTEM_CONTROL_PORT_B,
@@ -32,7 +32,7 @@ import {
 } from '../devices/virtio/index.js';
 import { TapWatcher } from '../network/tap-watcher.js';
 import type { TapDevice } from '../network/tap.js';
-import { readBootFile, type MachineExit, type MachineIo, type VmEngine } from './engine.js';
+import { loadConfiguredKernel, type MachineExit, type MachineIo, type VmEngine } from './engine.js';
 import { allocateGuestMemory, type GuestRamBacking } from '../memory/allocate.js';
 import { MachineClock } from './clock.js';
 import type { VmConfig } from './config.js';
@@ -176,15 +176,7 @@ export class Machine implements VmEngine {
 
   /** Loads the kernel, initrd, command line and ACPI tables, and puts vCPU 0 at the kernel entry. */
   loadKernel(): void {
-    const kernel = readBootFile('kernel', this.config.kernelPath);
-    const initrd = this.config.initrdPath !== undefined ? readBootFile('initrd', this.config.initrdPath) : undefined;
-    this.bootInfo = loadLinux(this.ram.memory, this.cpus, {
-      kernel,
-      kernelName: this.config.kernelPath,
-      ...(initrd !== undefined ? { initrd } : {}),
-      cmdline: this.config.cmdline,
-      memSizeBytes: this.config.memSizeMib * 1024 * 1024,
-      cpuCount: this.config.cpuCount,
+    this.bootInfo = loadConfiguredKernel(this.ram.memory, this.cpus, this.config, {
       acpi: { pmTimer32Bit: ACPI_PM_TIMER_VAL_EXT, extraSbTerms: this.pci.acpi.sbTerms, extraTables: this.pci.acpi.tables },
       // The soft engine would spend seconds in the kernel's own LZ4 decompressor.
       decompressOnHost: true,
