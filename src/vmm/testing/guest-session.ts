@@ -40,6 +40,8 @@ export interface GuestSessionOptions {
   env?: NodeJS.ProcessEnv;
   /** CLI entry; default tshvEntryPath(). */
   entryPath?: string;
+  /** A command that runs tshv, e.g. ['ip', 'netns', 'exec', 'NS'] (it must exec it, so kill() reaches it). */
+  launcher?: readonly string[];
 }
 
 export interface GuestExit {
@@ -86,7 +88,10 @@ export class GuestSession implements Disposable {
   private constructor(options: GuestSessionOptions) {
     this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     const entry = options.entryPath ?? tshvEntryPath();
-    this.child = spawn(process.execPath, [entry, 'run', ...(options.runArgs ?? [])], {
+    const argv = [process.execPath, entry, 'run', ...(options.runArgs ?? [])];
+    const launcher = options.launcher ?? [];
+    const command = [...launcher, ...argv];
+    this.child = spawn(command[0]!, command.slice(1), {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, ...options.env },
     });
