@@ -14,6 +14,14 @@ import type { CompiledBlock } from './jit/block-compiler.js';
 export const MAX_BLOCK_INSNS = 64;
 export const PAGE_SHIFT = 12;
 
+/**
+ * Slots of the direct-mapped lookup in front of the Map (a power of two). Link misses in the run
+ * loop (returns, indirect jumps, the first pass after a code-generation bump) land here; a Map
+ * lookup with keys beyond 2^31 (heap-number keys) is several times slower than an array index.
+ */
+const DIRECT_SLOTS = 8192;
+const DIRECT_MASK = DIRECT_SLOTS - 1;
+
 export class Block {
   readonly key: number;
   readonly rip: number;
@@ -42,6 +50,12 @@ export class Block {
 export class BlockCache {
   private readonly blocks = new Map<number, Block>();
   private readonly byPage = new Map<number, Block[]>();
+  /**
+   * Direct-mapped cache of the Map: a slot holds the last block found or added for keys hashing
+   * to it. A hit must match key and rip and still be valid (a valid block is always the Map's
+   * entry for its key: add() and invalidatePage() clear `valid` when they drop one).
+   */
+  private readonly direct: (Block | null)[] = new Array<Block | null>(DIRECT_SLOTS).fill(null);
   /** Count of blocks dropped by self-modifying code (for tests and metrics). */
   invalidations = 0;
 
@@ -49,9 +63,20 @@ export class BlockCache {
     return pa * 4 + (codeBits === 64 ? 2 : codeBits === 32 ? 1 : 0);
   }
 
+  /** Slot of `key` in the direct-mapped cache (key = pa * 4 + mode, may exceed 2^32). */
+  private static slot(key: number): number {
+    const lo = key >>> 2; // pa mod 2^30 (enough to spread the slots)
+    return (lo ^ (lo >>> 13)) & DIRECT_MASK;
+  }
+
   get(key: number, rip: number): Block | undefined {
+    const slot = BlockCache.slot(key);
+    const d = this.direct[slot]!;
+    if (d !== null && d.key === key && d.rip === rip && d.valid) return d;
     const b = this.blocks.get(key);
-    return b !== undefined && b.rip === rip ? b : undefined;
+    if (b === undefined || b.rip !== rip) return undefined;
+    this.direct[slot] = b;
+    return b;
   }
 
   /** Stores a block; `pages` are the physical page numbers its bytes come from. */
@@ -59,6 +84,7 @@ export class BlockCache {
     const old = this.blocks.get(block.key);
     if (old !== undefined) old.valid = false;
     this.blocks.set(block.key, block);
+    this.direct[BlockCache.slot(block.key)] = block;
     for (const pn of pages) {
       let list = this.byPage.get(pn);
       if (list === undefined) { list = []; this.byPage.set(pn, list); }
@@ -85,6 +111,7 @@ export class BlockCache {
     for (const b of this.blocks.values()) b.valid = false;
     this.blocks.clear();
     this.byPage.clear();
+    this.direct.fill(null);
     codePages.fill(0);
   }
 
