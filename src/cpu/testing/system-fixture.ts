@@ -6,6 +6,7 @@ import type { CpuBus, GuestClock, InterruptController } from '../bus.js';
 import type { Insn } from '../insn.js';
 import { CpuMode, CpuState, Cr0, Efer, Flag, Seg } from '../state.js';
 import { Mmu, raiseFault } from '../mmu.js';
+import { Cpu } from '../cpu.js';
 import type { SystemCpu } from '../segments.js';
 import type { CpuidConfig } from '../cpuid.js';
 
@@ -83,22 +84,14 @@ export class TestCpu extends CpuState implements SystemCpu {
     this.updateMode();
   }
 
-  getReg(size: 1 | 2 | 4, idx: number, rex: number): number {
-    const g = this.gpr;
-    if (size === 4) return g[idx << 1]!;
-    if (size === 2) return g[idx << 1]! & 0xffff;
-    if (rex === 0 && idx >= 4 && idx < 8) return (g[(idx - 4) << 1]! >>> 8) & 0xff;
-    return g[idx << 1]! & 0xff;
-  }
-  setReg(size: 1 | 2 | 4, idx: number, value: number, rex: number): void {
-    const g = this.gpr;
-    if (size === 4) { g[idx << 1] = value; g[(idx << 1) + 1] = 0; return; }
-    if (size === 2) { const k = idx << 1; g[k] = (g[k]! & 0xffff0000) | (value & 0xffff); return; }
-    if (rex === 0 && idx >= 4 && idx < 8) { const k = (idx - 4) << 1; g[k] = (g[k]! & 0xffff00ff) | ((value & 0xff) << 8); return; }
-    const k = idx << 1; g[k] = (g[k]! & 0xffffff00) | (value & 0xff);
-  }
-  getReg64(idx: number): number { this.hi = this.gpr[(idx << 1) + 1]!; return this.gpr[idx << 1]!; }
-  setReg64(idx: number, lo: number, hi: number): void { this.gpr[idx << 1] = lo; this.gpr[(idx << 1) + 1] = hi; }
+  // Register access is the real vCPU's: its methods only touch `gpr` and `hi`, which we have too,
+  // so borrowing them unbound is intended.
+  /* eslint-disable @typescript-eslint/unbound-method */
+  readonly getReg: Cpu['getReg'] = Cpu.prototype.getReg;
+  readonly setReg: Cpu['setReg'] = Cpu.prototype.setReg;
+  readonly getReg64: Cpu['getReg64'] = Cpu.prototype.getReg64;
+  readonly setReg64: Cpu['setReg64'] = Cpu.prototype.setReg64;
+  /* eslint-enable @typescript-eslint/unbound-method */
 
   /** Tests set `eaValue` for the memory operand (already linear). */
   eaValue = 0;
