@@ -1,0 +1,4 @@
+export * from './common.js';
+export * from './routes.js';
+export * from './token.js';
+export * from './vm.js';
