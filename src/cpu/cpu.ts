@@ -68,8 +68,7 @@ function nextCodeGen(): number {
   return ++codeGenCounter;
 }
 
-/** Most REP iterations one instruction runs before yielding (it resumes at the same RIP). */
-export const REP_CHUNK = 4096;
+export { REP_CHUNK } from './ops-string.js';
 
 const TWO32 = 4294967296;
 /** DR6.BS: the #DB came from single-stepping (SDM Vol. 3A §17.2.3). */

@@ -6,11 +6,13 @@
 
 import { OpMap, Prefix, type Insn, type OpTable } from './insn.js';
 import type { Cpu } from './cpu.js';
-import { REP_CHUNK } from './cpu.js';
 import { Flag, Seg } from './state.js';
 import { computeZF } from './flags.js';
 import { type Handler, setOp, readMem, writeMem, TWO32 } from './ops-util.js';
 import { Alu, alu, alu64 } from './ops-alu.js';
+
+/** Most REP iterations one instruction runs before yielding (it resumes at the same RIP). */
+export const REP_CHUNK = 4096;
 
 /** Most bytes one REP MOVS/STOS copies in bulk before yielding. */
 export const REP_BULK_BYTES = 256 * 1024;
