@@ -4,6 +4,7 @@ import { runSnippet, makeTestCpu, setMode, CODE_ADDRESS } from './testing/run-sn
 import { EventKind, REP_CHUNK, type Cpu } from './cpu.js';
 import { BlockCache } from './block-cache.js';
 import { Flag } from './state.js';
+import { PAUSE_LOOP_EXIT_NS, PAUSE_STALL_NS } from './pause.js';
 
 const zero = (): bigint[] => Array<bigint>(16).fill(0n);
 const withRegs = (regs: Record<number, bigint>): bigint[] => { const g = zero(); for (const [k, v] of Object.entries(regs)) g[Number(k)] = v; return g; };
@@ -276,4 +277,19 @@ void test('PAUSE ends run() with {kind:"pause"} only when pauseExits is on', () 
   assert.equal(cpu.run(30).kind, 'pause');
   assert.equal(cpu.gpr[0], 11);
   assert.equal(cpu.rip, CODE_ADDRESS + 4, 'stopped after the PAUSE');
+});
+
+void test('each PAUSE stalls guest time; a PAUSE loop leaves run() after the pause-loop window', () => {
+  const ram = new Uint8Array(0x80000);
+  const { cpu } = makeTestCpu(ram);
+  setMode(cpu, 'long64', CODE_ADDRESS, 0x10000);
+  ram.set([0xff, 0xc0, 0xf3, 0x90, 0xeb, 0xfa], CODE_ADDRESS); // l: inc eax; pause; jmp l
+  const pausesToExit = Math.ceil(PAUSE_LOOP_EXIT_NS / PAUSE_STALL_NS);
+  assert.equal(cpu.run(1_000_000).kind, 'pause');
+  assert.equal(cpu.pauseCount, pausesToExit);
+  assert.equal(cpu.stallNs, pausesToExit * PAUSE_STALL_NS);
+  assert.equal(cpu.instructionCount, 3 * pausesToExit - 1, 'stopped right after the PAUSE that crossed the window');
+  // The window counts per run(): the next run spins as long again.
+  assert.equal(cpu.run(1_000_000).kind, 'pause');
+  assert.equal(cpu.pauseCount, 2 * pausesToExit);
 });

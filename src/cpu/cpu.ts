@@ -16,6 +16,7 @@ import { Access, Mmu } from './mmu.js';
 import { deliverEvent } from './exceptions.js';
 import type { CpuidConfig } from './cpuid.js';
 import { jitThreshold, jitOptimizeAt, compileBlock, optimizeCompiled } from './jit/block-compiler.js';
+import { PAUSE_LOOP_EXIT_NS, PAUSE_STALL_NS } from './pause.js';
 
 /** Why `run()` returned. */
 export type RunExit =
@@ -31,7 +32,7 @@ export type RunExit =
   | { kind: 'wait-for-sipi' }
   /** requestExit() was called (from a device callback or handler) since run() started. */
   | { kind: 'exit-request' }
-  /** PAUSE executed with `pauseExits` on: a spin-wait; let the other vCPUs run. */
+  /** PAUSE with `pauseExits` on, or a PAUSE loop past the exit window (pause.ts): a spin-wait. */
   | { kind: 'pause' };
 
 /** How an event enters the IDT (SDM Vol. 3A §6.4): affects the pushed RIP and the DPL check. */
@@ -103,6 +104,11 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
    * SMP guests; a single vCPU gains nothing from it).
    */
   pauseExits = false;
+  /** PAUSE instructions executed (the guest profiler's spin-wait count). */
+  pauseCount = 0;
+  /** Guest ns stalled beyond the executed instructions (PAUSE, pause.ts); the clock adds them. */
+  stallNs = 0;
+  private runStartStallNs = 0;
   /**
    * Changes when translations or the mode change: block links made before are not followed.
    * Values come from one process-wide counter, so vCPUs sharing a BlockCache never follow each
@@ -224,6 +230,25 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
   }
 
   ea(i: Insn): number {
+    if (i.addrSize === 8 && i.seg < Seg.FS && this.codeBits === 64) {
+      // Fast path (64-bit addressing, no FS/GS base): with each register's high half within
+      // ±2^20 every term is exact in a double and so is a sum that lands in the canonical range
+      // (correct rounding), which then is the address (SDM Vol. 3A §3.3.7.1). Anything else
+      // (huge registers, wrap-around, non-canonical: #GP/#SS) takes the general path below.
+      const g = this.gpr; const base = i.base; const index = i.index;
+      let a = i.disp;
+      let ok = true;
+      if (base >= 0) {
+        if (base === BASE_RIP) a += this.rip;
+        else { const h = g[(base << 1) + 1]!; ok = ((h + 0x100000) >>> 21) === 0; a += (h | 0) * TWO32 + g[base << 1]!; }
+      }
+      if (index >= 0) {
+        const h = g[(index << 1) + 1]!;
+        ok = ok && ((h + 0x100000) >>> 21) === 0;
+        a += ((h | 0) * TWO32 + g[index << 1]!) * i.scale;
+      }
+      if (ok && a >= -0x800000000000 && a < 0x800000000000) return a;
+    }
     const off = this.offset(i);
     const seg = i.seg;
     if (this.codeBits === 64) {
@@ -493,7 +518,10 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
 
   /** PAUSE hint from the instruction handler (see pauseExits). */
   pauseHint(): void {
-    if (!this.pauseExits) return;
+    this.pauseCount++;
+    this.stallNs += PAUSE_STALL_NS;
+    // Pause-loop exiting (pause.ts): after a window of spinning, even a lone vCPU leaves run().
+    if (!this.pauseExits && this.stallNs - this.runStartStallNs < PAUSE_LOOP_EXIT_NS) return;
     this.pausePending = true;
     this.requestExit();
   }
@@ -506,6 +534,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
   /** Runs up to `budget` instructions. */
   run(budget: number): RunExit {
     const end = this.instructionCount + budget;
+    this.runStartStallNs = this.stallNs;
     let prev: Block | null = null;
     while (this.instructionCount < end) {
       if (this.waitForSipi) {

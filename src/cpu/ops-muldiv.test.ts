@@ -7,7 +7,9 @@ const M64 = (1n << 64n) - 1n;
 void test('64-bit MUL/IMUL without BigInt match BigInt arithmetic (results and CF/OF)', () => {
   let seed = 7n;
   const rnd = (): bigint => { seed = (seed * 6364136223846793005n + 1442695040888963407n) & M64; return seed; };
-  const specials = [0n, 1n, M64, 1n << 63n, (1n << 63n) - 1n, 0xffffffffn, 1n << 32n, 3n];
+  const specials = [0n, 1n, M64, 1n << 63n, (1n << 63n) - 1n, 0xffffffffn, 1n << 32n, 3n,
+    // sign-extended 32-bit values (imulOverflow64's shortcut) and their neighbours
+    M64 - 4n, M64 - 0x7fffffffn, 0x7fffffffn, 0x80000000n, M64 - 0x80000000n];
   const values = [...specials, ...Array.from({ length: 24 }, rnd), ...Array.from({ length: 8 }, () => rnd() >> 40n)];
   const code = Uint8Array.from([
     0x48, 0x89, 0xc6, // mov rsi, rax

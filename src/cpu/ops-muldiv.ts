@@ -1,5 +1,5 @@
-// MUL/IMUL/DIV/IDIV (SDM Vol. 2). 64-bit forms use BigInt (rare enough); 32-bit multiplies
-// split into 16-bit halves to stay exact in doubles.
+// MUL/IMUL/DIV/IDIV (SDM Vol. 2). Multiplies split into 16/32-bit pieces that stay exact in
+// doubles (no BigInt); 64-bit divides use BigInt (rare enough).
 
 import { OpMap, type Insn, type OpTable } from './insn.js';
 import type { Cpu } from './cpu.js';
@@ -41,6 +41,18 @@ function mul64(aLo: number, aHi: number, bLo: number, bHi: number, signed: boole
     if ((bHi | 0) < 0) { const t = hiLo - aLo; hiLo = t >>> 0; w3 = (w3 - aHi - (t < 0 ? 1 : 0)) >>> 0; }
   }
   prod[0] = l0; prod[1] = w1; prod[2] = hiLo; prod[3] = w3;
+}
+
+/**
+ * True when the signed 64x64-bit product of (aLo, aHi) and (bLo, bHi) does not fit in 64 bits
+ * (IMUL's CF/OF). Operands that are sign-extended 32-bit values cannot overflow (|p| <= 2^62),
+ * the common case (array indexing); others take the full 128-bit product.
+ */
+export function imulOverflow64(aLo: number, aHi: number, bLo: number, bHi: number): boolean {
+  if ((aHi >>> 0) === (((aLo | 0) >> 31) >>> 0) && (bHi >>> 0) === (((bLo | 0) >> 31) >>> 0)) return false;
+  mul64(aLo, aHi, bLo, bHi, true);
+  const ext = (prod[1]! | 0) < 0 ? 0xffffffff : 0;
+  return prod[2] !== ext || prod[3] !== ext;
 }
 
 /** Flags after a multiply: CF=OF=overflow; SF/ZF/PF from the low result (undefined per SDM), AF=0. */
@@ -171,10 +183,12 @@ export function mulDivGroup(cpu: Cpu, i: Insn, e: number): void {
 /** Signed multiply of two operand-size values for IMUL r, r/m(, imm); returns low, sets flags. */
 function imulN(cpu: Cpu, size: number, aLo: number, aHi: number, bLo: number, bHi: number): number {
   if (size === 8) {
-    mul64(aLo, aHi, bLo, bHi, true);
-    const rLo = prod[0]!; const rHi = prod[1]!;
-    const ext = (rHi | 0) < 0 ? 0xffffffff : 0;
-    mulFlags(cpu, prod[2] !== ext || prod[3] !== ext, rLo, rHi, 0x80000000);
+    // Low 64 bits (the same for signed and unsigned): low words' product split at bit 16 of
+    // bLo so each partial product is exact (< 2^48), cross terms modulo 2^32.
+    const pa = aLo * (bLo & 0xffff); const pb = aLo * (bLo >>> 16);
+    const rLo = Math.imul(aLo, bLo) >>> 0;
+    const rHi = (((pb / 65536) >>> 0) + (((pa + (pb & 0xffff) * 65536) / 4294967296) >>> 0) + Math.imul(aLo, bHi) + Math.imul(aHi, bLo)) >>> 0;
+    mulFlags(cpu, imulOverflow64(aLo, aHi, bLo, bHi), rLo, rHi, 0x80000000);
     cpu.hi = rHi;
     return rLo;
   }

@@ -95,6 +95,11 @@ const CASES: [string, string][] = [
   ['NOT/NEG/TEST imm', '48 f7 d0  f7 d1  48 f7 da  0f 92 c0  f7 db  0f 9c c1  f7 c1 00 00 00 80  0f 95 c2  48 f7 c2 ff 00 00 00  0f 94 c3  48 a9 00 00 00 80  0f 98 c4  a9 01 00 00 00  f7 03 10 00 00 00  48 f7 43 08 ff ff ff ff  0f 9f c1'],
   ['INC/DEC and NOPs', '48 ff c0  0f 92 c1  ff c9  48 ff cb  0f 9e c2  ff c6  90  0f 1f 44 00 00  48 ff ca  0f 97 c3'],
   ['fault in the middle of a block', '48 01 c8  48 83 c2 01  48 8b 03  48 ff c0'],
+  ['IMUL forms, dead flags', '48 0f af c3  0f af ca  48 0f af 53 08  48 6b c1 38  69 c1 78 56 34 12  48 6b f7 fb  4c 69 03 ff ff ff 7f  48 01 d8'],
+  ['IMUL forms, live flags', '48 0f af c3  0f 92 c1  0f af ca  0f 90 c5  48 69 f7 00 00 00 80  0f 9c c2  6b c1 fe  0f 98 c3  48 0f af 53 08  0f 94 c6  48 f7 d8  48 0f af c0  0f 9a c4'],
+  ['ADC/SBB forms', '48 11 d8  11 d1  48 13 53 08  48 11 03  48 83 d0 05  48 19 d1  1d 00 00 00 80  49 83 d9 ff  48 15 ff ff ff 7f  19 43 10  83 5b 14 07  0f 92 c1'],
+  ['carry chains', '48 01 d8  48 11 d1  48 83 d6 00  48 19 ff  0f 92 c0  01 d8  11 d1  83 d6 00  19 ff  0f 97 c2  48 29 d8  48 19 d1  0f 92 c3  31 c0  48 11 c0'],
+  ['BSWAP', '0f c8  48 0f c9  41 0f cb  48 0f ca'],
 ];
 
 void test('compiled blocks agree with the interpreter on templated instructions', () => {
@@ -102,7 +107,8 @@ void test('compiled blocks agree with the interpreter on templated instructions'
 });
 
 void test('conditions after every flag producer agree (Jcc, all 16 codes)', () => {
-  const producers = ['48 f7 d9', 'f7 db', 'f7 c1 00 00 00 80', '48 a9 00 00 00 80', 'ff c1', '48 ff c9 c1 c0 03', '48 01 d8 48 c1 c8 05', '80 f9 7f', '3c 80', '84 e3', '48 c1 e0 05', 'c1 e9 03', '48 ff c8', '48 39 d8', '39 d8', '48 85 c0', '85 d8', '48 21 f8', '48 01 d8', '01 d8', '48 29 d1', '48 83 f8 05', '3d 00 00 00 80', '48 ff c0'];
+  const producers = ['48 f7 d9', 'f7 db', 'f7 c1 00 00 00 80', '48 a9 00 00 00 80', 'ff c1', '48 ff c9 c1 c0 03', '48 01 d8 48 c1 c8 05', '80 f9 7f', '3c 80', '84 e3', '48 c1 e0 05', 'c1 e9 03', '48 ff c8', '48 39 d8', '39 d8', '48 85 c0', '85 d8', '48 21 f8', '48 01 d8', '01 d8', '48 29 d1', '48 83 f8 05', '3d 00 00 00 80', '48 ff c0',
+    '48 11 d8', '11 d8', '48 19 d1', '19 d1', '48 01 d8 48 11 d1', '48 29 d8 48 19 d1', '01 d8 11 d1', '48 0f af c3', '6b c1 38'];
   for (const p of producers) {
     for (let cc = 0; cc < 16; cc++) {
       const jcc = (0x70 + cc).toString(16);

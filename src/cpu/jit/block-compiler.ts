@@ -63,14 +63,19 @@ export function setJitThreshold(executions: number): void {
 /**
  * `%OptimizeFunctionOnNextCall` through V8's natives syntax (enabled for code compiled after the
  * flag is set, i.e. only our generated functions use it); a no-op where it is unavailable
- * (TSHV_JIT_FORCE_OPT=0 too).
+ * (TSHV_JIT_FORCE_OPT=0 too). By default the optimization runs on V8's background compiler
+ * thread ("concurrent"): TurboFan takes milliseconds per block, several seconds of a 30 s
+ * boot on the vCPU thread; the block keeps running unoptimized for the few calls until the code
+ * is installed. TSHV_JIT_FORCE_OPT=sync optimizes on the vCPU thread, before the next call.
  */
 const optimizeOnNextCall: (f: CompiledBlock) => void = ((): ((f: CompiledBlock) => void) => {
-  if (env['TSHV_JIT_FORCE_OPT'] === '0') return () => {};
+  const mode = env['TSHV_JIT_FORCE_OPT'];
+  if (mode === '0') return () => {};
   try {
     setFlagsFromString('--allow-natives-syntax');
+    const call = mode === 'sync' ? '%OptimizeFunctionOnNextCall(f);' : '%OptimizeFunctionOnNextCall(f, "concurrent");';
     // eslint-disable-next-line @typescript-eslint/no-implied-eval
-    return new Function('f', '%OptimizeFunctionOnNextCall(f);') as (f: CompiledBlock) => void;
+    return new Function('f', call) as (f: CompiledBlock) => void;
   } catch {
     return () => {};
   }

@@ -15,8 +15,9 @@
 import type { Cpu } from '../cpu.js';
 import type { DecodedInsn } from '../decoder.js';
 import { OpMap, Prefix, BASE_RIP } from '../insn.js';
-import { LazyOp, PARITY, computeArithFlags, setLazyIncDec, testCondition } from '../flags.js';
+import { LazyOp, PARITY, computeArithFlags, computeCF, setLazyIncDec, testCondition } from '../flags.js';
 import { Seg } from '../state.js';
+import { bswapTemplate, imulTemplate } from './templates-mul.js';
 
 export interface TemplateContext {
   cpu: Cpu;
@@ -28,11 +29,16 @@ export interface TemplateContext {
 
 /** Operand locals of a SUB/CMP or logic template, for evaluating conditions without lazy flags. */
 export interface FlagSource {
-  /** incdec: only ZF and SF can be derived from the locals (CF/OF/AF come from the lazy record). */
-  kind: 'sub' | 'logic' | 'incdec';
+  /**
+   * incdec: only ZF and SF can be derived from the locals (CF/OF/AF come from the lazy record);
+   * add/adc/sbb: CF, ZF and SF (adc/sbb with the carry-in local `cin`).
+   */
+  kind: 'sub' | 'logic' | 'incdec' | 'add' | 'adc' | 'sbb';
   size: 1 | 4 | 8;
   /** Locals: dst/src/result low halves (and high halves for size 8). */
   d: string; s: string; r: string; dh: string; sh: string; rh: string;
+  /** Carry-in local (0 or 1) of an ADC/SBB source. */
+  cin?: string;
 }
 
 export interface Template {
@@ -57,7 +63,7 @@ const CANON = 0x800000000000;
 const TWO32 = 4294967296;
 
 /** Alu ops of the 00-3F rows (SDM Vol. 2 Table A-2): ADD OR ADC SBB AND SUB XOR CMP. */
-const ALU_ADD = 0; const ALU_OR = 1; const ALU_AND = 4; const ALU_SUB = 5; const ALU_CMP = 7; // XOR (6) is the remaining logic op
+const ALU_ADD = 0; const ALU_OR = 1; const ALU_ADC = 2; const ALU_SBB = 3; const ALU_AND = 4; const ALU_SUB = 5; const ALU_CMP = 7; // XOR (6) is the remaining logic op
 
 let uid = 0;
 
@@ -128,12 +134,24 @@ function memWrite(size: number, a: string, lo: string, hi: string): string {
 }
 
 /** ALU computation on (d, dh) op (s, sh) into (r, rh) plus the lazy-flag record (when live). */
-function aluCode(op: number, size: 4 | 8, n: string, live: boolean): { code: string; kind: 'sub' | 'logic' | 'add' } {
+function aluCode(op: number, size: 4 | 8, n: string, live: boolean): { code: string; kind: 'sub' | 'logic' | 'add' | 'adc' | 'sbb' } {
   const d = `d${n}`; const s = `s${n}`; const dh = `dh${n}`; const sh = `sh${n}`; const r = `r${n}`; const rh = `rh${n}`;
+  const cin = `cin${n}`;
   let code: string;
-  let kind: 'sub' | 'logic' | 'add';
+  let kind: 'sub' | 'logic' | 'add' | 'adc' | 'sbb';
   let lazy: string;
-  if (op === ALU_ADD) {
+  if (op === ALU_ADC) {
+    // alu()/alu64() with carry-in c: recorded as Adc1 when c = 1, else as Add.
+    kind = 'adc';
+    if (size === 8) code = `const t${n} = ${d} + ${s} + ${cin}; const ${r} = t${n} >>> 0; const ${rh} = (${dh} + ${sh} + (t${n} > 0xffffffff ? 1 : 0)) >>> 0;`;
+    else code = `const ${r} = (${d} + ${s} + ${cin}) >>> 0; const ${rh} = 0;`;
+    lazy = `c.lazyOp = ${cin} !== 0 ? ${LazyOp.Adc1} : ${LazyOp.Add};`;
+  } else if (op === ALU_SBB) {
+    kind = 'sbb';
+    if (size === 8) code = `const t${n} = ${d} - ${s} - ${cin}; const ${r} = t${n} >>> 0; const ${rh} = (${dh} - ${sh} - (t${n} < 0 ? 1 : 0)) >>> 0;`;
+    else code = `const ${r} = (${d} - ${s} - ${cin}) >>> 0; const ${rh} = 0;`;
+    lazy = `c.lazyOp = ${cin} !== 0 ? ${LazyOp.Sbb1} : ${LazyOp.Sub};`;
+  } else if (op === ALU_ADD) {
     kind = 'add';
     if (size === 8) code = `const t${n} = ${d} + ${s}; const ${r} = t${n} >>> 0; const ${rh} = (${dh} + ${sh} + (t${n} > 0xffffffff ? 1 : 0)) >>> 0;`;
     else code = `const ${r} = (${d} + ${s}) >>> 0; const ${rh} = 0;`;
@@ -176,8 +194,9 @@ function condition(cc: number, ctx: TemplateContext): string {
     // Signed views of size-4 and size-1 operands.
     const sd = f.size === 1 ? `((${d} << 24) >> 24)` : `(${d} | 0)`;
     const ss = f.size === 1 ? `((${s} << 24) >> 24)` : `(${s} | 0)`;
-    switch (f.kind === 'incdec' && (cc >> 1) !== 2 && (cc >> 1) !== 4 ? -1 : cc >> 1) {
-      case 1: e = f.kind === 'logic' ? 'false' : f.size === 8 ? `(${dh} !== ${sh} ? ${dh} < ${sh} : ${d} < ${s})` : `${d} < ${s}`; break;
+    const partial = f.kind === 'incdec' || f.kind === 'add' || f.kind === 'adc' || f.kind === 'sbb';
+    switch (partial && (cc >> 1) !== 2 && (cc >> 1) !== 4 && ((cc >> 1) !== 1 || f.kind === 'incdec') ? -1 : cc >> 1) {
+      case 1: e = f.kind === 'add' || f.kind === 'adc' || f.kind === 'sbb' ? carryOf(f) : f.kind === 'logic' ? 'false' : f.size === 8 ? `(${dh} !== ${sh} ? ${dh} < ${sh} : ${d} < ${s})` : `${d} < ${s}`; break;
       case 2: e = z; break;
       case 3: e = f.kind === 'logic' ? z : f.size === 8 ? `(${dh} !== ${sh} ? ${dh} < ${sh} : ${d} <= ${s})` : `${d} <= ${s}`; break;
       case 4: e = sign; break;
@@ -191,6 +210,30 @@ function condition(cc: number, ctx: TemplateContext): string {
     return `${tc}(c, ${cc})`;
   }
   return neg ? `!(${e})` : `(${e})`;
+}
+
+/** CF after an ADD/ADC/SBB flag source, from its locals (unsigned compares on uint32 halves). */
+function carryOf(f: FlagSource): string {
+  const { d, s, r, dh, sh, rh } = f;
+  const cin = f.cin ?? '0';
+  if (f.kind === 'add') return f.size === 8 ? `(${rh} !== ${dh} ? ${rh} < ${dh} : ${r} < ${d})` : `${r} < ${d}`;
+  if (f.kind === 'adc') {
+    const low = `(${cin} !== 0 ? ${r} <= ${d} : ${r} < ${d})`;
+    return f.size === 8 ? `(${rh} !== ${dh} ? ${rh} < ${dh} : ${low})` : low;
+  }
+  // SBB: borrow out of dst - src - cin.
+  const low = `(${cin} !== 0 ? ${d} <= ${s} : ${d} < ${s})`;
+  return f.size === 8 ? `(${dh} !== ${sh} ? ${dh} < ${sh} : ${low})` : low;
+}
+
+/** JS expression (0 or 1) for CF as an ADC/SBB carry-in: from the last flag source's locals when possible. */
+function carryIn(ctx: TemplateContext): string {
+  const f = ctx.flagSrc ?? null;
+  if (f !== null && f.kind !== 'incdec') {
+    const e = f.kind === 'logic' ? 'false' : f.kind === 'sub' ? (f.size === 8 ? `(${f.dh} !== ${f.sh} ? ${f.dh} < ${f.sh} : ${f.d} < ${f.s})` : `${f.d} < ${f.s}`) : carryOf(f);
+    return `(${e} ? 1 : 0)`;
+  }
+  return `(${ctx.constant(computeCF)}(c) ? 1 : 0)`;
 }
 
 function t(code: string, o: Partial<Template> = {}): Template {
@@ -213,13 +256,11 @@ export function templateFor(i: DecodedInsn, ctx: TemplateContext, live: boolean)
     // ---- ALU r/m, reg / reg, r/m / rAX, imm (00-3D), group 1 (81, 83), TEST (85, A9)
     if (op < 0x40 && (op & 7) <= 5 && (op & 7) !== 2 && (op & 7) !== 4 && (size === 4 || size === 8)) {
       const aluOp = op >> 3;
-      if (aluOp === 2 || aluOp === 3) return null; // ADC/SBB read CF
       const form = op & 7; // 1: E,G  3: G,E  5: rAX,imm
       return aluTemplate(i, ctx, aluOp, size, form === 1 ? 'EG' : form === 3 ? 'GE' : 'AI', n, live);
     }
     if ((op === 0x81 || op === 0x83) && (size === 4 || size === 8)) {
       const aluOp = (i.modrm >> 3) & 7;
-      if (aluOp === 2 || aluOp === 3) return null;
       return aluTemplate(i, ctx, aluOp, size, 'EI', n, live);
     }
     if (op === 0x85 && (size === 4 || size === 8)) return aluTemplate(i, ctx, ALU_AND, size, 'TEST', n, live);
@@ -277,6 +318,8 @@ export function templateFor(i: DecodedInsn, ctx: TemplateContext, live: boolean)
       if (!i.hasMem) return t(`const v${n} = g[${i.rm << 1}]; ${store}`);
       return memTemplate(i, ctx, n, `const v${n} = c.mem.read32(a${n}); ${store}`, 'none');
     }
+    // ---- IMUL r, r/m, imm (69, 6B)
+    if (op === 0x69 || op === 0x6b) return imulTemplate(i, ctx, n, live, (body) => memTemplate(i, ctx, n, body, 'write'));
     // ---- Jcc rel8, JMP rel
     if (op >= 0x70 && op <= 0x7f) return jccTemplate(i, ctx, op & 15);
     if ((op === 0xe9 || op === 0xeb) && size === 8) {
@@ -318,6 +361,9 @@ if (sp${n} >= ${-CANON} && sp${n} < ${CANON - 8} && ((g[9] + 0x100000) >>> 21) =
     }
   } else if (i.map === OpMap.M0F) {
     if (op >= 0x80 && op <= 0x8f) return jccTemplate(i, ctx, op & 15);
+    // IMUL r, r/m (0F AF), BSWAP (0F C8+r)
+    if (op === 0xaf) return imulTemplate(i, ctx, n, live, (body) => memTemplate(i, ctx, n, body, 'write'));
+    if (op >= 0xc8 && op <= 0xcf) return bswapTemplate(i);
     // NOP r/m (0F 1F /0): no memory access
     if (op === 0x1f && ((i.modrm >> 3) & 7) === 0) return t('');
     // MOVZX r32/64, r/m8 / r/m16
@@ -353,7 +399,7 @@ function jccTemplate(i: DecodedInsn, ctx: TemplateContext, cc: number): Template
   const target = i.next + (i.imm | 0);
   if (!isCanonical(target) || i.opSize !== 8) return null;
   const c = condition(cc, ctx);
-  return t(`c.rip = ${c} ? ${lit(target)} : ${lit(i.next)};`, { branch: true, flags: 'read' });
+  return t(`c.rip = ${c} ? ${lit(target)} : ${lit(i.next)};`, { branch: true, flags: 'read'});
 }
 
 /** Memory-operand template: computes a<n>, runs `body` on the fast path, else the handler. */
@@ -432,17 +478,21 @@ function aluTemplate(i: DecodedInsn, ctx: TemplateContext, aluOp: number, size: 
   const dstReg = form === 'GE' ? i.reg : form === 'AI' || form === 'TAI' ? 0 : i.rm;
   const dstMem = (form === 'EG' || form === 'EI' || form === 'TEST' || form === 'TEI') && i.hasMem;
   const dst = dstMem ? memRead(size, `a${n}`, d, dh) : regRead(dstReg, size, d, dh);
-  const { code: calc, kind } = aluCode(aluOp, size, n, live);
+  const carry = aluOp === ALU_ADC || aluOp === ALU_SBB;
+  // ADC/SBB read CF (before this template replaces the flag source).
+  const cinCode = carry ? `const cin${n} = ${carryIn(ctx)};` : '';
+  const { code: calc0, kind } = aluCode(aluOp, size, n, live);
+  const calc = cinCode + ' ' + calc0;
   let store = '';
   if (writes) store = dstMem ? memWrite(size, `a${n}`, `r${n}`, `rh${n}`) : regWrite(dstReg, size, `r${n}`, `rh${n}`);
   // Operand order as the handler: the destination (r/m) is read first for E forms.
   const body = form === 'GE' ? `${src} ${dst} ${calc} ${store}` : `${dst} ${src} ${calc} ${store}`;
   if (!i.hasMem) {
-    ctx.flagSrc = kind === 'add' ? null : { kind, size, d, s, r: `r${n}`, dh, sh, rh: `rh${n}` };
-    return t(body, { flags: 'write' });
+    ctx.flagSrc = { kind, size, d, s, r: `r${n}`, dh, sh, rh: `rh${n}`, cin: `cin${n}` };
+    return t(body, { flags: carry ? 'read' : 'write' });
   }
   ctx.flagSrc = null;
-  return memTemplate(i, ctx, n, body, 'write');
+  return memTemplate(i, ctx, n, body, carry ? 'read' : 'write');
 }
 
 /** Byte register read (AH..BH without REX for 4..7), as Cpu.getReg(1, ...). */
