@@ -26,10 +26,16 @@ export interface RouteDef {
 }
 
 const errors = { 400: ApiError, 401: ApiError, 403: ApiError, 404: ApiError, 409: ApiError };
-const action = (operationId: string, verb: string, summary: string, body?: TSchema): RouteDef => ({
-  method: 'POST', path: `/vms/{vm}/${verb}`, operationId, summary, role: 'operator', params: VmRef,
-  ...(body !== undefined ? { body } : {}), responses: { 200: Vm, ...errors },
-});
+// Typed by inference (not `: RouteDef`) so that route-types.ts sees each action's params and body.
+function action(operationId: string, verb: string, summary: string) {
+  return {
+    method: 'POST', path: `/vms/{vm}/${verb}`, operationId, summary, role: 'operator', params: VmRef,
+    responses: { 200: Vm, ...errors },
+  } as const;
+}
+function actionWithBody<B extends TSchema>(operationId: string, verb: string, summary: string, body: B) {
+  return { ...action(operationId, verb, summary), body };
+}
 
 export const ROUTES = {
   listVms: { method: 'GET', path: '/vms', operationId: 'listVms', summary: 'List VMs', role: 'viewer', responses: { 200: VmList, ...errors } },
@@ -37,7 +43,7 @@ export const ROUTES = {
   getVm: { method: 'GET', path: '/vms/{vm}', operationId: 'getVm', summary: 'Show one VM', role: 'viewer', params: VmRef, responses: { 200: Vm, ...errors } },
   deleteVm: { method: 'DELETE', path: '/vms/{vm}', operationId: 'deleteVm', summary: 'Delete a VM (refused while it runs unless force)', role: 'operator', params: VmRef, query: DeleteQuery, responses: { 204: Type.Null(), ...errors } },
   startVm: action('startVm', 'start', 'Start a stopped or crashed VM'),
-  stopVm: action('stopVm', 'stop', 'Press the ACPI power button; force the stop after timeoutMs', StopOptions),
+  stopVm: actionWithBody('stopVm', 'stop', 'Press the ACPI power button; force the stop after timeoutMs', StopOptions),
   forceStopVm: action('forceStopVm', 'force-stop', 'End the VMM process now'),
   pauseVm: action('pauseVm', 'pause', 'Pause every vCPU'),
   resumeVm: action('resumeVm', 'resume', 'Resume a paused VM'),
@@ -47,6 +53,7 @@ export const ROUTES = {
   hostInfo: { method: 'GET', path: '/host', operationId: 'hostInfo', summary: 'Host resources and what VMs commit of them', role: 'viewer', responses: { 200: HostInfo, ...errors } },
   listTokens: { method: 'GET', path: '/tokens', operationId: 'listTokens', summary: 'List API tokens', role: 'admin', responses: { 200: TokenList, ...errors } },
   createToken: { method: 'POST', path: '/tokens', operationId: 'createToken', summary: 'Create an API token (the secret is shown once)', role: 'admin', body: TokenSpec, responses: { 201: CreatedToken, ...errors } },
+  openapi: { method: 'GET', path: '/openapi.json', operationId: 'openapi', summary: 'This OpenAPI 3.1 document (api/openapi.json)', role: 'viewer', responses: { 200: Type.Object({ openapi: Type.String() }, { additionalProperties: true }), ...errors } },
   revokeToken: { method: 'DELETE', path: '/tokens/{token}', operationId: 'revokeToken', summary: 'Revoke an API token', role: 'admin', params: TokenRef, responses: { 204: Type.Null(), ...errors } },
 } as const satisfies Record<string, RouteDef>;
 
