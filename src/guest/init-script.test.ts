@@ -41,6 +41,16 @@ void describe('rcS', () => {
     assert.match(rcS, /insmod "\$moddir\/\$mod" 2>\/dev\/null \|\| echo "tshv-guest: cannot load module \$mod"/);
   });
 
+  void it('starts acpid after the modules (button, evdev), with PWRF/00000080 running poweroff', () => {
+    const insmod = rcS.indexOf('insmod');
+    const acpid = rcS.indexOf('acpid -c /etc/acpi');
+    assert.ok(insmod >= 0 && acpid > insmod, 'acpid opens /dev/input/event* once the modules made them');
+    assert.ok(acpid < rcS.indexOf(`echo "${GUEST_READY_LINE}"`), 'before the readiness line');
+    // busybox acpid: KEY_POWER -> "button/power PWRF ..." -> action "PWRF/00000080" under -c DIR.
+    assert.ok(rcS.includes(String.raw`printf '#!/bin/sh\npoweroff\n' > /etc/acpi/PWRF/00000080`));
+    assert.ok(rcS.includes('chmod 755 /etc/acpi/PWRF/00000080'));
+  });
+
   void it('is valid shell, as are rcK and the profile', (t) => {
     if (!existsSync('/bin/sh')) {
       t.skip('no /bin/sh');

@@ -30,7 +30,7 @@ export function inittabText(): string {
 `;
 }
 
-/** /etc/init.d/rcS: mounts, modules, hostname, readiness line, test hooks. */
+/** /etc/init.d/rcS: mounts, modules, hostname, power button (acpid), readiness line, test hooks. */
 export function rcSText(kernelRelease: string): string {
   return `#!/bin/sh
 # tshv guest setup, run once by busybox init (::sysinit) before the console shell starts.
@@ -61,6 +61,17 @@ if [ -f /${GUEST_MODULE_LIST_PATH} ]; then
     case "$mod" in ''|'#'*) continue ;; esac
     insmod "$moddir/$mod" 2>/dev/null || echo "tshv-guest: cannot load module $mod"
   done < /${GUEST_MODULE_LIST_PATH}
+fi
+
+# The power button: the ACPI fixed event reaches button.ko, which reports KEY_POWER on an input
+# device (/dev/input/event*, evdev). busybox acpid reads every event device, maps KEY_POWER to
+# "PWRF/00000080" and runs that file under its config directory: a polite poweroff, as the
+# VMM's power-button request (control socket) asks. acpid daemonizes and logs to -l.
+mkdir -p /etc/acpi/PWRF /var/log /var/run
+printf '#!/bin/sh\\npoweroff\\n' > /etc/acpi/PWRF/00000080
+chmod 755 /etc/acpi/PWRF/00000080
+if [ -e /dev/input/event0 ]; then
+  acpid -c /etc/acpi -l /var/log/acpid.log || echo "tshv-guest: cannot start acpid"
 fi
 
 echo "${GUEST_READY_LINE}"

@@ -16,7 +16,7 @@ import {
 import { readModuleFile, type KernelModule } from './kernel-modules.js';
 
 /** Bump when the layout below changes (not the scripts: those are hashed), so caches rebuild. */
-export const INITRAMFS_LAYOUT_VERSION = 2;
+export const INITRAMFS_LAYOUT_VERSION = 3;
 
 /** Linux's /dev/console is char 5:1 (Documentation/admin-guide/devices.txt). */
 const CONSOLE_MAJOR = 5;

@@ -1,7 +1,7 @@
 // Machine time for the soft engine: a virtual clock (issue 2: "RDTSC tied to a virtual clock").
 // Guest time advances with the instructions the vCPUs execute (nsPerInstruction each, a 1 GHz
-// machine at one instruction per cycle by default) and jumps to the next timer deadline when every
-// vCPU is halted. TSC, PIT, PM timer, RTC and LAPIC timers all read this one clock, so they agree
+// machine at one instruction per cycle by default), plus the time a vCPU stalls in PAUSE
+// (cpu/pause.ts), and jumps to the next timer deadline when every vCPU is halted. TSC, PIT, PM timer, RTC and LAPIC timers all read this one clock, so they agree
 // with each other however fast or slow the emulation runs: no lost ticks, no "TSC unstable"
 // verdicts from the kernel's clocksource watchdog. When the guest is idle and virtual time is
 // ahead of the host's, the run loop sleeps so that an idle guest does not race ahead of real time
@@ -13,6 +13,11 @@ import type { DeviceClock, TimerHandle } from '../devices/device.js';
 /** What the clock needs to know of the vCPU executing right now. */
 export interface InstructionCounter {
   instructionCount: number;
+  /**
+   * Guest ns the vCPU has stalled beyond its instructions, a running total (a PAUSE stalls,
+   * cpu/pause.ts); moves guest time like instructions do.
+   */
+  stallNs: number;
 }
 
 interface Timer extends TimerHandle {
@@ -31,7 +36,11 @@ export class MachineClock implements DeviceClock {
   private baseNs = 0;
   private running: InstructionCounter | null = null;
   private runningStartCount = 0;
+  private runningStartStallNs = 0;
   private readonly hostStartNs: bigint;
+  /** Host time spent paused (freezeHostTime .. thawHostTime), and the start of the current pause. */
+  private hostPausedNs = 0n;
+  private hostFrozenAtNs: bigint | undefined;
   /** Pending timers, a binary min-heap on (deadlineNs, seq). */
   private heap: Timer[] = [];
   private seq = 0;
@@ -45,25 +54,47 @@ export class MachineClock implements DeviceClock {
   nowNs(): number {
     const r = this.running;
     if (r === null) return this.baseNs;
-    return this.baseNs + (r.instructionCount - this.runningStartCount) * this.nsPerInstruction;
+    return this.baseNs + (r.instructionCount - this.runningStartCount) * this.nsPerInstruction +
+      (r.stallNs - this.runningStartStallNs);
   }
 
-  /** Host nanoseconds since the machine was created (for pacing an idle guest). */
+  /** Host nanoseconds since the machine was created, paused time left out (for pacing an idle guest). */
   hostNowNs(): number {
-    return Number(process.hrtime.bigint() - this.hostStartNs);
+    const end = this.hostFrozenAtNs ?? process.hrtime.bigint();
+    return Number(end - this.hostStartNs - this.hostPausedNs);
+  }
+
+  /**
+   * The VM is paused: host time stops counting for the guest, so that after resume an idle guest
+   * is not paced to catch up with the pause (guest time does not jump; control pause/resume).
+   */
+  freezeHostTime(): void {
+    this.hostFrozenAtNs ??= process.hrtime.bigint();
+  }
+
+  thawHostTime(): void {
+    if (this.hostFrozenAtNs === undefined) return;
+    this.hostPausedNs += process.hrtime.bigint() - this.hostFrozenAtNs;
+    this.hostFrozenAtNs = undefined;
   }
 
   /** A vCPU starts its quantum: its instructions now move guest time. */
   beginQuantum(cpu: InstructionCounter): void {
     this.running = cpu;
     this.runningStartCount = cpu.instructionCount;
+    this.runningStartStallNs = cpu.stallNs;
   }
 
-  /** The vCPU's quantum ended; returns how many instructions it executed. */
+  /**
+   * The vCPU's quantum ended: its stalls are added to guest time here; returns how many
+   * instructions it executed (the caller advances time by those).
+   */
   endQuantum(): number {
     const r = this.running;
     this.running = null;
-    return r === null ? 0 : r.instructionCount - this.runningStartCount;
+    if (r === null) return 0;
+    this.baseNs += r.stallNs - this.runningStartStallNs;
+    return r.instructionCount - this.runningStartCount;
   }
 
   /** Moves guest time forward (never back). */

@@ -93,3 +93,14 @@ export class StdioConsole {
     if (out.length > 0) this.sink?.enqueueInput(Uint8Array.from(out));
   }
 }
+
+/**
+ * `--console none`: the serial console is reachable only through the control socket's
+ * console-attach; stdin is not read and nothing goes to stdout.
+ */
+export class NullConsole {
+  attach(_sink: ConsoleInputSink): void {}
+  detach(): void {}
+  write(_bytes: Uint8Array): void {}
+  flush(): void {}
+}

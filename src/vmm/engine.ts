@@ -9,6 +9,7 @@ import type { AcpiOptions } from '../arch/x86/acpi/acpi.js';
 import type { CpuState } from '../cpu/state.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import type { VmConfig } from './config.js';
+import type { IoControls } from './io-controls.js';
 
 /** How a run ends. */
 export type MachineExit =
@@ -23,6 +24,8 @@ export interface MachineIo {
   onSerialOutput(bytes: Uint8Array): void;
   /** Called after a batch of output (flush batched output). */
   onSliceEnd?(): void;
+  /** What the guest writes to its virtio-console hvc0 (config.hvc); the slice is only valid during the call. */
+  onHvcOutput?(bytes: Uint8Array): void;
 }
 
 export interface VmEngine {
@@ -32,10 +35,21 @@ export interface VmEngine {
   run(): Promise<MachineExit>;
   /** Host input for the guest's serial console. */
   enqueueInput(bytes: Uint8Array): void;
-  /** Ends run() soon with `exit` (the first stop wins). */
+  /** Ends run() soon with `exit` (the first stop wins). Also ends a paused run. */
   stop(exit: MachineExit): void;
+  /**
+   * Stops every vCPU and the guest's clock (a long pause is not a jump in guest time); devices keep
+   * their state and console input is queued. Resolves once no vCPU runs. Idempotent.
+   */
+  pause(): Promise<void>;
+  /** Continues after pause(). Idempotent. */
+  resume(): void;
+  /** Presses the ACPI fixed-feature power button (PM1 PWRBTN_STS, ACPI 6.4 §4.8.2.2.1.1). */
+  pressPowerButton(): void;
   /** One line of engine statistics (TSHV_STATS=1). */
   stats(): string;
+  /** Run-time I/O controls (issue 4: balloon, rate limits, hvc0 input); absent on an engine without virtio devices. */
+  readonly ioControls?: IoControls;
   dispose(): void;
 }
 

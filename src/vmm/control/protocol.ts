@@ -28,7 +28,20 @@ export type VmmAction =
   /** Turns the connection into the serial console stream (see the header). */
   | { action: 'console-attach'; scrollback: boolean }
   /** Turns the connection into an event stream (see the header). */
-  | { action: 'watch' };
+  | { action: 'watch' }
+  /**
+   * Sets the memory balloon's target (virtio 1.2 §5.5: num_pages): the guest gives back that much
+   * RAM (whole MiB; 0 deflates it all). Answers at once with `balloon`; the guest follows in its own time.
+   */
+  | { action: 'balloon'; targetMib: number }
+  /** The balloon's state, the guest's last statistics (stats queue, §5.5.6.3) and the VMM's RSS. */
+  | { action: 'balloon-stats' }
+  /**
+   * Changes a disk's or NIC's rate limits at run time; `device` is the guest's name of it in
+   * attachment order ('vda', 'vdb', ... / 'eth0', 'eth1', ...). A field left out keeps its limit;
+   * null or 0 removes it. NICs have no iops limit. Answers with `rateLimit` (the limits now).
+   */
+  | { action: 'set-rate-limit'; device: string; bps?: number | null; iops?: number | null };
 
 export type VmmRequest = VmmAction & { id: number };
 
@@ -47,9 +60,39 @@ export interface VmmStatus {
   resetCount: number;
 }
 
+/** The `balloon` and `balloon-stats` answer. */
+export interface VmmBalloonInfo {
+  /** The target the VMM set (num_pages), in MiB. */
+  targetMib: number;
+  /** What the guest says is in the balloon now (actual), in MiB. */
+  actualMib: number;
+  /** Guest RAM handed back to the host since start (balloon pages and free page reports), bytes. */
+  releasedBytes: number;
+  /** The guest's last statistics by name (freeBytes, availableBytes, totalBytes, ...); {} before the first. */
+  guestStats: Record<string, number>;
+  /** Statistics buffers received so far (0: the guest has not sent any yet). */
+  statsUpdates: number;
+  /** Resident set size of the VMM process now (includes the guest RAM it touched). */
+  vmmRssBytes: number;
+}
+
+/** The `set-rate-limit` answer: the device's limits now (0: unlimited). */
+export interface VmmRateLimit {
+  device: string;
+  bps: number;
+  iops: number;
+}
+
 export type VmmResponse =
-  | { id: number; ok: true; status?: VmmStatus }
+  | { id: number; ok: true; status?: VmmStatus; balloon?: VmmBalloonInfo; rateLimit?: VmmRateLimit }
   | { id: number; ok: false; error: string };
+
+/**
+ * The `id` of the error response to a line that is not a request at all (not JSON, no integer id),
+ * and of the error line sent before the VMM closes a connection (too long a line, too many
+ * connections): no request id applies. (Added with the control server.)
+ */
+export const VMM_NO_REQUEST_ID = -1;
 
 export type VmmEvent =
   | { event: 'state'; state: VmmRunState }

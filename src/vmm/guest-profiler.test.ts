@@ -1,0 +1,101 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CpuBus } from '../cpu/bus.js';
+import { GuestProfiler, ripHex, type GuestProfile, type ProfiledCpu } from './guest-profiler.js';
+
+function withDir(fn: (dir: string) => void): void {
+  const dir = mkdtempSync(join(tmpdir(), 'tshv-profiler-'));
+  try { fn(dir); } finally { rmSync(dir, { recursive: true, force: true }); }
+}
+
+test('fromEnv is off without TSHV_PROFILE and reads the period and marker', () => {
+  assert.equal(GuestProfiler.fromEnv({}, 'ready'), undefined);
+  const p = GuestProfiler.fromEnv({ TSHV_PROFILE: '/x.json', TSHV_PROFILE_EVERY: '1000' }, 'ready');
+  assert.equal(p?.sampleEveryInsns, 1000);
+  assert.equal(GuestProfiler.fromEnv({ TSHV_PROFILE: '/x.json', TSHV_PROFILE_EVERY: 'junk' }, 'ready')?.sampleEveryInsns, 4096);
+});
+
+test('ripHex writes kernel (negative) addresses as 64-bit two\'s complement', () => {
+  assert.equal(ripHex(0x1000), '0000000000001000');
+  assert.equal(ripHex(-0x7f000000), 'ffffffff81000000');
+});
+
+test('samples, I/O counts and HLTs are written once, when the marker appears on the console', () => withDir((dir) => {
+  const outPath = join(dir, 'p.json');
+  const profiler = new GuestProfiler({ outPath, sampleEveryInsns: 100, untilText: 'tshv-guest: ready' });
+  const cpu: ProfiledCpu = { cpuIndex: 0, rip: -0x7f000000, instructionCount: 0, pauseCount: 0 };
+  let seen = '';
+  const io = profiler.wrapIo({ onSerialOutput: (b) => { seen += Buffer.from(b).toString('latin1'); } },
+    () => ({ cpus: [cpu], guestTimeNs: 1234 }));
+  const inner: CpuBus = {
+    ram: new Uint8Array(16), ramOffset: () => -1,
+    mmioRead: () => 7, mmioWrite: () => undefined, pioRead: () => 0x60, pioWrite: () => undefined,
+  };
+  const bus = profiler.wrapBus(inner);
+  cpu.instructionCount = 100; cpu.pauseCount = 3;
+  profiler.sample(cpu, 100, { kind: 'budget' });
+  cpu.rip = 0x401000; cpu.instructionCount = 150;
+  profiler.sample(cpu, 50, { kind: 'halt' });
+  profiler.idleSkipped(5000);
+  assert.equal(bus.pioRead(0x3fd, 1), 0x60);
+  bus.pioRead(0x3fd, 1);
+  bus.pioWrite(0x3f8, 1, 65);
+  assert.equal(bus.mmioRead(0xfee00030, 4), 7);
+  io.onSerialOutput(new TextEncoder().encode('boot...\ntshv-guest: re'));
+  assert.equal(existsSync(outPath), false);
+  io.onSerialOutput(new TextEncoder().encode('ady\n'));
+  assert.equal(seen, 'boot...\ntshv-guest: ready\n', 'output still reaches the console');
+  const p = JSON.parse(readFileSync(outPath, 'utf8')) as GuestProfile;
+  assert.equal(p.reachedUntil, true);
+  assert.equal(p.instructions, 150);
+  assert.equal(p.guestTimeNs, 1234);
+  assert.equal(p.idleSkippedNs, 5000);
+  assert.deepEqual(p.ripWeights, { ffffffff81000000: 100, '0000000000401000': 50 });
+  assert.equal(p.pauses, 3);
+  assert.equal(p.halts, 1);
+  assert.deepEqual(p.pio, { '0x3fd r': 2, '0x3f8 w': 1 });
+  assert.deepEqual(p.mmio, { '0xfee00000 r': 1 });
+  // Later activity and finish() change nothing.
+  profiler.sample(cpu, 100, { kind: 'budget' });
+  profiler.finish([cpu], 9999);
+  assert.equal((JSON.parse(readFileSync(outPath, 'utf8')) as GuestProfile).guestTimeNs, 1234);
+}));
+
+test('finish() writes the whole run when the marker never appeared', () => withDir((dir) => {
+  const outPath = join(dir, 'p.json');
+  const profiler = new GuestProfiler({ outPath, sampleEveryInsns: 100, untilText: 'never' });
+  const cpu: ProfiledCpu = { cpuIndex: 0, rip: 0x1000, instructionCount: 10, pauseCount: 0 };
+  profiler.sample(cpu, 10, undefined);
+  profiler.finish([cpu], 10);
+  const p = JSON.parse(readFileSync(outPath, 'utf8')) as GuestProfile;
+  assert.equal(p.reachedUntil, false);
+  assert.deepEqual(p.ripWeights, { '0000000000001000': 10 });
+}));
+
+test('the stack scan counts kernel text addresses above RSP once per sample', () => withDir((dir) => {
+  const outPath = join(dir, 'p.json');
+  const profiler = new GuestProfiler({ outPath, sampleEveryInsns: 100, untilText: 'never', stackWords: 4 });
+  const gpr = new Uint32Array(32);
+  gpr[8] = 0xc9000f00; gpr[9] = 0xffffc900; // a kernel stack address
+  const words = new Map<number, [number, number]>();
+  const rsp = (gpr[9] | 0) * 4294967296 + gpr[8];
+  words.set(rsp, [0x81234567, 0xffffffff]); // return address in kernel text
+  words.set(rsp + 8, [0x12345678, 0]); // data
+  words.set(rsp + 16, [0x81234567, 0xffffffff]); // same address again: counted once
+  const cpu: ProfiledCpu & { hi: number } = {
+    cpuIndex: 0, rip: -0x7f000000, instructionCount: 10, pauseCount: 0, gpr, hi: 0,
+    readSystem64(lin: number): number {
+      const w = words.get(lin);
+      if (w === undefined) throw new Error('not mapped');
+      this.hi = w[1];
+      return w[0];
+    },
+  };
+  profiler.sample(cpu, 10, { kind: 'budget' });
+  profiler.finish([cpu], 10);
+  const p = JSON.parse(readFileSync(outPath, 'utf8')) as GuestProfile;
+  assert.deepEqual(p.stackWeights, { ffffffff81234567: 10 });
+}));
