@@ -78,16 +78,27 @@ export async function defaultGuest(dist) {
   return await ensureDefaultGuest({ onProgress: (line) => console.error(`bench: ${line}`) });
 }
 
-/** argv for one engine: same kernel, initrd, command line, memory and one CPU. */
-export function vmCommand(engine, { dist, kernelPath, initrdPath, append, memMib }) {
+/**
+ * argv for one engine: same kernel, initrd, command line, memory and one CPU. `extraArgs` adds
+ * devices per engine ({ tshv: ['--disk', ...], qemu: ['-drive', ...] }); `launcher` runs the
+ * command through another (e.g. ['ip', 'netns', 'exec', NS]), which must exec it.
+ */
+export function vmCommand(engine, { dist, kernelPath, initrdPath, append, memMib, extraArgs, launcher }) {
+  const extra = extraArgs?.[engine] ?? [];
+  let argv;
   if (engine === 'tshv') {
-    return [process.execPath, [join(dist, 'bin', 'tshv.js'), 'run', '--kernel', kernelPath, '--initrd', initrdPath,
-      '--append', append, '--memory', String(memMib), '--cpus', '1', '--no-reboot']];
+    // TSHV_BENCH_NODE_ARGS: node flags for the tshv process, e.g. "--cpu-prof --cpu-prof-dir=DIR".
+    const nodeArgs = (process.env.TSHV_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+    argv = [process.execPath, [...nodeArgs, join(dist, 'bin', 'tshv.js'), 'run', '--kernel', kernelPath, '--initrd', initrdPath,
+      '--append', append, '--memory', String(memMib), '--cpus', '1', '--no-reboot', ...extra]];
+  } else {
+    // shared/reference/qemu-peer.md
+    argv = [QEMU, ['-accel', 'tcg', '-cpu', 'qemu64', '-M', 'pc', '-m', String(memMib), '-smp', '1',
+      '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-no-reboot',
+      '-kernel', kernelPath, '-initrd', initrdPath, '-append', append, ...extra]];
   }
-  // shared/reference/qemu-peer.md
-  return [QEMU, ['-accel', 'tcg', '-cpu', 'qemu64', '-M', 'pc', '-m', String(memMib), '-smp', '1',
-    '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-no-reboot',
-    '-kernel', kernelPath, '-initrd', initrdPath, '-append', append]];
+  if (launcher === undefined || launcher.length === 0) return argv;
+  return [launcher[0], [...launcher.slice(1), argv[0], ...argv[1]]];
 }
 
 /**

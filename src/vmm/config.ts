@@ -22,6 +22,8 @@ export interface VmConfig {
   disks?: BlockConfig[];
   /** virtio-net NICs with TAP back ends, in order (eth0, eth1, ...). */
   nics?: NetConfig[];
+  /** A virtio-console (the guest's hvc0) served on a Unix socket (`--hvc socket=PATH`). */
+  hvc?: { socketPath: string };
 }
 
 export const MAX_CPUS = 32;

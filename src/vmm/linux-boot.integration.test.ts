@@ -162,6 +162,12 @@ void describe('default guest on tshv (soft CPU)', { timeout: SUITE_TIMEOUT_MS },
     const out = await vm.check('for i in 1 2 3 4; do (dd if=/dev/zero bs=64k count=4 2>/dev/null | sha256sum > /tmp/s$i) & done; wait; cat /tmp/s1 /tmp/s2 /tmp/s3 /tmp/s4');
     const want = sha256Hex(new Uint8Array(64 * 1024 * 4));
     assert.deepEqual(out.split('\n').map(digestOf), [want, want, want, want]);
+    // Every vCPU's TSC reads one virtual clock (clock.ts), PAUSE stalls included: the kernel's TSC
+    // sync check and clocksource watchdog must find nothing to complain about.
+    const clockLog = await vm.check('dmesg | grep -i -e tsc -e clocksource -e watchdog');
+    t.diagnostic(clockLog);
+    assert.match(clockLog, /Switched to clocksource tsc/);
+    assert.doesNotMatch(clockLog, /unstable|warp|skew|Marking clocksource|fail/i);
     assert.deepEqual(await vm.poweroff(), { code: 0, signal: null });
   });
 });

@@ -25,16 +25,15 @@ import type { Serial16550 } from '../devices/legacy/serial/index.js';
 import type { CmosRtc } from '../devices/legacy/rtc/index.js';
 import { ACPI_PM_TIMER_VAL_EXT, type AcpiPm } from '../devices/legacy/acpi-pm/index.js';
 import { Platform } from './platform.js';
-import { createPciPlatform, type PciPlatform } from '../devices/pci/index.js';
-import {
-  addVirtioBalloon, addVirtioBlk, addVirtioNet, addVirtioRng, deviceClockTimer, madviseReleaser,
-  type AttachedVirtio, type VirtioBalloon, type VirtioBlock, type VirtioNet,
-} from '../devices/virtio/index.js';
-import { TapWatcher } from '../network/tap-watcher.js';
-import type { TapDevice } from '../network/tap.js';
+import type { PciPlatform } from '../devices/pci/index.js';
+import type { AttachedVirtio, VirtioBalloon, VirtioBlock, VirtioConsole } from '../devices/virtio/index.js';
+import type { IoControls } from './io-controls.js';
+import { createIoDevices, type AttachedNic } from './io-devices.js';
 import { loadConfiguredKernel, type MachineExit, type MachineIo, type VmEngine } from './engine.js';
 import { allocateGuestMemory, type GuestRamBacking } from '../memory/allocate.js';
 import { MachineClock } from './clock.js';
+import { GuestProfiler } from './guest-profiler.js';
+import { GUEST_READY_LINE } from '../guest/init-script.js';
 import type { VmConfig } from './config.js';
 
 // The engine-neutral contract (engine.ts), re-exported for this module's existing importers.
@@ -68,17 +67,26 @@ export class Machine implements VmEngine {
   /** PCI host bridge and the virtio devices on it (issue 4). */
   readonly pci: PciPlatform;
   readonly disks: AttachedVirtio<VirtioBlock>[] = [];
-  readonly nics: { nic: AttachedVirtio<VirtioNet>; watcher: TapWatcher }[] = [];
+  readonly nics: AttachedNic[] = [];
   readonly balloon: AttachedVirtio<VirtioBalloon>;
+  /** virtio-console for hvc0 (config.hvc), after the balloon so that the other devices keep their slots. */
+  readonly hvc: AttachedVirtio<VirtioConsole> | undefined;
+  /** Balloon, rate limits and hvc0 input at run time (control socket, --hvc). */
+  readonly ioControls: IoControls;
   bootInfo: LinuxBootInfo | undefined;
 
   private exit: MachineExit | undefined;
   private wakeIdle: (() => void) | undefined;
+  /** Set by pause(): the run loop parks at its next turn (it never runs while we are called). */
+  private paused = false;
+  private wakePaused: (() => void) | undefined;
   private readonly io: MachineIo;
+  /** TSHV_PROFILE=<file>: guest RIP samples and I/O counts (guest-profiler.ts); undefined when off. */
+  private readonly profiler = GuestProfiler.fromEnv(process.env, GUEST_READY_LINE);
 
   constructor(config: VmConfig, io: MachineIo) {
     this.config = config;
-    this.io = io;
+    this.io = this.profiler?.wrapIo(io, () => ({ cpus: this.cpus, guestTimeNs: this.clock.nowNs() })) ?? io;
     const memSizeBytes = config.memSizeMib * 1024 * 1024;
     this.ram = allocateGuestMemory(config.memSizeMib, PCI_HOLE_START, PCI_HOLE_END);
     try {
@@ -117,19 +125,20 @@ export class Machine implements VmEngine {
       this.pio.register(PIT_PORT, 4, this.pit.pio, 'pit');
       this.pio.register(SYSTEM_CONTROL_PORT_B, 1, this.pit.portBPio, 'port61');
 
-      // PCI and virtio; MSI-X messages go to the local APICs through the APIC bus.
-      this.pci = createPciPlatform({
-        pio: this.pio, mmio: this.mmio, memory: this.ram.memory, msi: (address, data) => { this.apicBus.deliverMsi(address, data); },
+      // PCI and virtio (io-devices.ts, shared with KVM); MSI-X messages go to the local APICs
+      // through the APIC bus. A frame arriving while every vCPU is halted wakes the run loop
+      // (TapWatcher); frames are then read at slice boundaries (pollDevices).
+      const devices = createIoDevices({
+        pio: this.pio, mmio: this.mmio, ram: this.ram, msi: (address, data) => { this.apicBus.deliverMsi(address, data); },
+        clock: this.clock, config, onHvcOutput: (bytes) => this.io.onHvcOutput?.(bytes),
+        onTapReadable: () => this.wakeIdle?.(), wake: () => this.wakeIdle?.(),
       });
-      for (const disk of config.disks ?? []) this.disks.push(addVirtioBlk(this.pci, disk, { timer: deviceClockTimer(this.clock) }));
-      addVirtioRng(this.pci);
-      // A frame arriving while every vCPU is halted wakes the run loop (TapWatcher); frames are
-      // then read at slice boundaries (pollDevices).
-      (config.nics ?? []).forEach((net, i) => {
-        const nic = addVirtioNet(this.pci, { macSeed: `${config.kernelPath}/${i}`, ...net }, { timer: deviceClockTimer(this.clock) });
-        this.nics.push({ nic, watcher: new TapWatcher((nic.device.backend as TapDevice).fd, () => this.wakeIdle?.()) });
-      });
-      this.balloon = addVirtioBalloon(this.pci, { releasePages: madviseReleaser(this.ram.memory, this.ram.mapping) });
+      this.pci = devices.pci;
+      this.disks.push(...devices.disks);
+      this.nics.push(...devices.nics);
+      this.balloon = devices.balloon;
+      this.hvc = devices.hvc;
+      this.ioControls = devices.ioControls;
 
       // CPUID leaf 0x15 tells Linux the TSC and APIC timer rates, so it skips calibrating them.
       const cpuidConfig = { ...defaultCpuidConfig(config.cpuCount, this.clock.tscHz), apicTimerHz: LAPIC_TIMER_HZ };
@@ -160,7 +169,7 @@ export class Machine implements VmEngine {
     const memory = this.ram.memory;
     const mmio = this.mmio;
     const pio = this.pio;
-    return {
+    const bus: CpuBus = {
       ram: memory.bytes,
       ramOffset: (pa: number) => memory.offsetOf(pa),
       mmioRead: (pa, size) => (pa >= LAPIC_BASE && pa < LAPIC_BASE + LAPIC_PAGE_BYTES
@@ -172,6 +181,7 @@ export class Machine implements VmEngine {
       pioRead: (port, size) => pio.pioRead(port, size),
       pioWrite: (port, size, value) => pio.pioWrite(port, size, value),
     };
+    return this.profiler?.wrapBus(bus) ?? bus;
   }
 
   /** Loads the kernel, initrd, command line and ACPI tables, and puts vCPU 0 at the kernel entry. */
@@ -202,6 +212,33 @@ export class Machine implements VmEngine {
   stop(exit: MachineExit): void {
     this.exit ??= exit;
     this.wakeIdle?.();
+    this.wakePaused?.();
+  }
+
+  /**
+   * The vCPUs run only inside the run loop on this thread, so when this is called none runs: the
+   * loop parks at its next turn, and guest time stops with host pacing frozen (clock.ts).
+   */
+  pause(): Promise<void> {
+    if (!this.paused) {
+      this.paused = true;
+      this.clock.freezeHostTime();
+      this.wakeIdle?.();
+    }
+    return Promise.resolve();
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.clock.thawHostTime();
+    this.wakePaused?.();
+  }
+
+  /** The ACPI power button: PWRBTN_STS raises the SCI once the guest has enabled it. */
+  pressPowerButton(): void {
+    this.acpiPm.pressPowerButton();
+    this.wakeIdle?.();
   }
 
   /** Runs until the guest powers off, resets, or stop() is called. */
@@ -210,6 +247,11 @@ export class Machine implements VmEngine {
     const clock = this.clock;
     const nsPerInsn = clock.nsPerInstruction;
     while (this.exit === undefined) {
+      if (this.paused) {
+        await new Promise<void>((resolve) => { this.wakePaused = resolve; });
+        this.wakePaused = undefined;
+        continue;
+      }
       const sliceEnd = performance.now() + SLICE_MS;
       let idle = false;
       try {
@@ -221,6 +263,7 @@ export class Machine implements VmEngine {
           if (next !== Infinity) {
             quantum = Math.max(MIN_QUANTUM, Math.min(CPU_QUANTUM, Math.ceil((next - clock.nowNs()) / nsPerInsn)));
           }
+          if (this.profiler !== undefined) quantum = Math.min(quantum, this.profiler.sampleEveryInsns);
           // The vCPUs take turns on this thread and guest time moves on with each turn, so time
           // (and so the TSC) is monotonic across vCPUs, as Linux's TSC sync check requires.
           let executed = 0;
@@ -233,6 +276,7 @@ export class Machine implements VmEngine {
               const n = clock.endQuantum();
               clock.advanceBy(n * nsPerInsn);
               executed += n;
+              this.profiler?.sample(cpu, n, r);
             }
             if (r.kind === 'triple-fault') {
               this.stop({ kind: 'error', message: `Triple fault on vCPU ${cpu.cpuIndex} at RIP ${formatLinear(r.rip)}` });
@@ -255,6 +299,7 @@ export class Machine implements VmEngine {
       if (idle) await this.idle();
       else await yieldToEventLoop();
     }
+    this.profiler?.finish(this.cpus, clock.nowNs());
     return this.exit ?? { kind: 'quit' };
   }
 
@@ -272,6 +317,16 @@ export class Machine implements VmEngine {
    * guest keeps to real time; when the emulation is behind real time the jump is immediate.
    */
   private async idle(): Promise<void> {
+    const clock = this.clock;
+    const idleFromNs = clock.nowNs();
+    try {
+      await this.idleUntilNextTimer();
+    } finally {
+      this.profiler?.idleSkipped(clock.nowNs() - idleFromNs);
+    }
+  }
+
+  private async idleUntilNextTimer(): Promise<void> {
     const clock = this.clock;
     const next = clock.nextDeadlineNs();
     const hostNow = clock.hostNowNs();

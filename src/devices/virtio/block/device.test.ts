@@ -10,8 +10,9 @@ import { MOCK_MSI_DATA_BASE, VirtioDriverMock } from '../testing/driver-mock.js'
 import { addVirtioBlk } from '../platform.js';
 import { featureBit, VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_VERSION_1 } from '../virtio-device.js';
 import {
-  BLK_CFG_CAPACITY, BLK_CFG_SEG_MAX, VIRTIO_BLK_F_DISCARD, VIRTIO_BLK_F_FLUSH, VIRTIO_BLK_F_RO, type IoTimer,
+  BLK_CFG_CAPACITY, BLK_CFG_SEG_MAX, VIRTIO_BLK_F_DISCARD, VIRTIO_BLK_F_FLUSH, VIRTIO_BLK_F_RO, deviceClockTimer, type IoTimer,
 } from './device.js';
+import { RateLimiter } from '../../../common/rate-limiter.js';
 import {
   VIRTIO_BLK_S_IOERR, VIRTIO_BLK_S_OK, VIRTIO_BLK_S_UNSUPP, VIRTIO_BLK_T_DISCARD, VIRTIO_BLK_T_FLUSH, VIRTIO_BLK_T_GET_ID,
   VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT, VIRTIO_BLK_T_WRITE_ZEROES,
@@ -198,7 +199,15 @@ test('virtio-blk: rate limiter holds requests in the ring until tokens arrive, a
     now = timers[0]!.at;
     timers.shift()!.fn();
     assert.equal(drv.takeUsed(0).length, 1);
+    assert.equal(timers.length, 1, 'the 4th request waits for its tokens');
     blk.device.setRateLimit(0, 0);
+    // Not at once (the machine may be paused): at the next turn of its clock; the retry planned
+    // under the old limit does nothing.
+    assert.equal(drv.takeUsed(0).length, 0);
+    assert.deepEqual(blk.device.rateLimit, { bytesPerSecond: 0, opsPerSecond: 0 });
+    const pending = timers.splice(0);
+    assert.equal(pending.length, 2);
+    for (const p of pending) p.fn();
     assert.equal(drv.takeUsed(0).length, 1);
     blk.device.disk.close();
   } finally {
@@ -289,4 +298,22 @@ test('virtio-blk: device state names its disk and refuses a different one on res
     img.done();
     other.done();
   }
+});
+
+test('virtio-blk: the machine timer counts tokens in host time and retries on the machine clock', () => {
+  let guestNs = 0;
+  let hostMs = 0;
+  const fired: number[] = [];
+  const clock = { nowNs: () => guestNs, setTimer: (deadlineNs: number, fn: () => void) => { fired.push(deadlineNs); fn(); return { cancel: () => {} }; } };
+  const timer = deviceClockTimer(clock, () => hostMs);
+  const limiter = new RateLimiter({ bytesPerSecond: 1000 }, timer.nowMs());
+  assert.equal(limiter.tryConsume(1000, timer.nowMs()), true);
+  // Guest time jumps 10 s ahead (an idle catch-up) while the host's clock stands still: no new tokens.
+  guestNs = 10e9;
+  assert.equal(limiter.tryConsume(1000, timer.nowMs()), false);
+  hostMs = 1000;
+  assert.equal(limiter.tryConsume(1000, timer.nowMs()), true);
+  // Retries are deadlines on the machine's clock (nothing fires while it is paused).
+  timer.schedule(5, () => {});
+  assert.deepEqual(fired, [10e9 + 5e6]);
 });

@@ -58,10 +58,17 @@ export interface IoTimer {
   schedule(delayMs: number, fn: () => void): void;
 }
 
-/** An IoTimer on the machine's clock (guest time): limits then hold in the guest's own seconds. */
-export function deviceClockTimer(clock: DeviceClock): IoTimer {
+/**
+ * The machine's IoTimer. Tokens are counted in HOST time: a limit shares the host's bandwidth, and
+ * on the soft engine guest time may lag the host's and then catch up in jumps (idle periods skip
+ * ahead), which would let a guest-time limit pass several times N per host second. Retries run on
+ * the machine's clock, so a paused machine does no I/O; a retry that comes early in host time
+ * finds too few tokens and waits again, so the limit holds as a ceiling in both clocks (the guest
+ * clock never runs ahead of the host's, so the guest measures at most N too).
+ */
+export function deviceClockTimer(clock: DeviceClock, hostNowMs: () => number = () => performance.now()): IoTimer {
   return {
-    nowMs: () => clock.nowNs() / 1e6,
+    nowMs: hostNowMs,
     schedule: (delayMs, fn) => { clock.setTimer(clock.nowNs() + delayMs * 1e6, fn); },
   };
 }
@@ -101,6 +108,8 @@ export class VirtioBlock implements VirtioDevice {
   private readonly req = new BlockRequest();
   private readonly seg = new Float64Array(3);
   private readonly limiter: RateLimiter;
+  private bytesPerSecond: number;
+  private opsPerSecond: number;
   private readonly timer: IoTimer;
   private ctx: VirtioContext | undefined;
   /** Bumped on reset so that a pending rate-limit retry of an old session does nothing. */
@@ -113,7 +122,9 @@ export class VirtioBlock implements VirtioDevice {
     this.disk = o.disk;
     this.path = o.path;
     this.timer = o.timer ?? hostTimer;
-    this.limiter = new RateLimiter({ bytesPerSecond: o.bytesPerSecond ?? 0, opsPerSecond: o.opsPerSecond ?? 0 }, this.timer.nowMs());
+    this.bytesPerSecond = o.bytesPerSecond ?? 0;
+    this.opsPerSecond = o.opsPerSecond ?? 0;
+    this.limiter = new RateLimiter({ bytesPerSecond: this.bytesPerSecond, opsPerSecond: this.opsPerSecond }, this.timer.nowMs());
     this.capacitySectors = Math.floor(o.disk.sizeBytes / SECTOR_BYTES);
     const ro = o.disk.readOnly;
     let f = featureBit(VIRTIO_BLK_F_SIZE_MAX) | featureBit(VIRTIO_BLK_F_SEG_MAX) | featureBit(VIRTIO_BLK_F_BLK_SIZE) | featureBit(VIRTIO_BLK_F_FLUSH);
@@ -142,10 +153,23 @@ export class VirtioBlock implements VirtioDevice {
   /** The configuration is read-only for us (no VIRTIO_BLK_F_CONFIG_WCE). */
   writeConfig(): void {}
 
+  /** The limits now (0: unlimited). */
+  get rateLimit(): { bytesPerSecond: number; opsPerSecond: number } {
+    return { bytesPerSecond: this.bytesPerSecond, opsPerSecond: this.opsPerSecond };
+  }
+
   /** Changes the rate limits at run time (issue 4 §3). */
   setRateLimit(bytesPerSecond: number, opsPerSecond: number): void {
     this.limiter.update({ bytesPerSecond, opsPerSecond }, this.timer.nowMs());
-    if (this.ctx !== undefined) this.notify(0);
+    this.bytesPerSecond = bytesPerSecond;
+    this.opsPerSecond = opsPerSecond;
+    // Requests held by the old limit go on at the next turn of the machine's clock (never now: the
+    // machine may be paused), and a retry planned under the old limit is dropped.
+    if (this.ctx !== undefined) {
+      this.epoch++;
+      this.retryScheduled = false;
+      this.scheduleRetry(0);
+    }
   }
 
   activate(ctx: VirtioContext): void {

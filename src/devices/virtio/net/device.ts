@@ -84,6 +84,7 @@ export class VirtioNet implements VirtioDevice {
   private readonly rxLens = new Uint32Array(NET_QUEUE_SIZE);
   private readonly rxLimiter: RateLimiter;
   private readonly txLimiter: RateLimiter;
+  private limitBytesPerSecond: number;
   private readonly timer: IoTimer;
   private ctx: VirtioContext | undefined;
   private mergeable = false;
@@ -96,6 +97,7 @@ export class VirtioNet implements VirtioDevice {
     this.backend = o.backend;
     this.timer = o.timer ?? hostTimer;
     const now = this.timer.nowMs();
+    this.limitBytesPerSecond = o.bytesPerSecond ?? 0;
     this.rxLimiter = new RateLimiter({ bytesPerSecond: o.bytesPerSecond ?? 0 }, now);
     this.txLimiter = new RateLimiter({ bytesPerSecond: o.bytesPerSecond ?? 0 }, now);
     if (o.mac.byteLength !== MAC_BYTES) throw new RangeError(`MAC must be ${MAC_BYTES} bytes`);
@@ -141,11 +143,24 @@ export class VirtioNet implements VirtioDevice {
     if (up) this.poll();
   }
 
+  /** The bytes/s limit now, each direction (0: unlimited). */
+  get bytesPerSecond(): number {
+    return this.limitBytesPerSecond;
+  }
+
   /** Changes the bytes/s limit at run time (0: unlimited). */
   setRateLimit(bytesPerSecond: number): void {
     const now = this.timer.nowMs();
+    this.limitBytesPerSecond = bytesPerSecond;
     this.rxLimiter.update({ bytesPerSecond }, now);
     this.txLimiter.update({ bytesPerSecond }, now);
+    // Frames held by the old limit go on at the next turn of the machine's clock (never now: the
+    // machine may be paused), and a retry planned under the old limit is dropped.
+    if (this.ctx !== undefined) {
+      this.epoch++;
+      this.retryScheduled = false;
+      this.scheduleRetry(0);
+    }
   }
 
   readConfig(offset: number, size: 1 | 2 | 4): number {

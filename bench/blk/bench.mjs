@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+// Block benchmark (issue 4, section 7): O_DIRECT sequential read and write of 256 MiB and 4 KiB
+// random reads in the guest, through virtio-blk on a raw image file, tshv's soft CPU against QEMU
+// TCG (virtio-blk-pci, cache=writeback: both engines go through the host's page cache), same
+// guest, kernel and command line, runs interleaved; plus the host itself on the same image file
+// (O_DIRECT, the physical limit).
+//
+// The guest program is bench/blk/blkbench.c, compiled statically on the host at bench time and
+// carried into the guest on a second, read-only disk (vdb): busybox dd has iflag=direct but no
+// random reads and no timing line. Each phase runs between two marker lines on the serial console;
+// the figure compared is the HOST's wall time between them (tshv's guest clock is virtual); the
+// program's own guest-clock time is printed too.
+//
+// usage: node bench/blk/bench.mjs [--runs N] [--memory MIB] [--dist DIR] [--no-build] [--only tshv|qemu]
+
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  VmProcess, buildProject, defaultGuest, ensureQemu, hostContext, median, parseBenchArgs, schedule,
+} from '../lib.mjs';
+
+const DATA_MIB = 256;
+const RAND_COUNT = 4096;
+const PHASES = [
+  { name: 'seqread', args: `seqread /dev/vda ${DATA_MIB}`, bytes: DATA_MIB * 1024 * 1024 },
+  { name: 'seqwrite', args: `seqwrite /dev/vda ${DATA_MIB}`, bytes: DATA_MIB * 1024 * 1024 },
+  { name: 'randread', args: `randread /dev/vda ${DATA_MIB} ${RAND_COUNT}`, bytes: RAND_COUNT * 4096 },
+];
+
+const opts = parseBenchArgs('blk/bench', { runs: 1 });
+if (opts.build) buildProject();
+if (opts.only !== 'tshv') ensureQemu();
+const guest = await defaultGuest(opts.dist);
+
+// On a real disk, not a tmpfs: the host's O_DIRECT figures are the physical limit.
+const dir = mkdtempSync(join(process.env.TMPDIR ?? '/var/tmp', 'tshv-bench-blk-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
+const binPath = join(dir, 'blkbench');
+const cc = spawnSync('gcc', ['-static', '-O2', '-o', binPath, new URL('./blkbench.c', import.meta.url).pathname], { stdio: 'inherit' });
+if (cc.status !== 0) throw new Error('gcc -static failed (needs gcc and the static glibc, libc6-dev)');
+const binBytes = readFileSync(binPath);
+// The program's disk: the binary, padded to whole 4 KiB (a disk is whole sectors).
+const progImg = join(dir, 'prog.img');
+{
+  const fd = openSync(progImg, 'w');
+  writeSync(fd, binBytes);
+  ftruncateSync(fd, Math.ceil(binBytes.length / 4096) * 4096);
+  closeSync(fd);
+}
+// The data disk: written in full (no holes), so reads touch real blocks.
+const dataImg = join(dir, 'data.img');
+{
+  const fd = openSync(dataImg, 'w');
+  const chunk = randomBytes(1024 * 1024);
+  for (let i = 0; i < DATA_MIB; i++) writeSync(fd, chunk);
+  closeSync(fd);
+}
+
+console.log(`blk benchmark: O_DIRECT in the guest (${guest.version}, ${opts.memMib} MiB, 1 vCPU): ` +
+  `${DATA_MIB} MiB sequential read and write in 1 MiB requests, ${RAND_COUNT} random 4 KiB reads`);
+console.log(hostContext());
+
+/** MiB/s for the sequential phases, IOPS for the random one. */
+function rate(phase, seconds) {
+  return phase.name === 'randread' ? RAND_COUNT / seconds : phase.bytes / 1048576 / seconds;
+}
+function unit(phase) {
+  return phase.name === 'randread' ? 'IOPS' : 'MiB/s';
+}
+
+// The host on the same file: the same program, and dd for the sequential read.
+const host = {};
+for (const phase of PHASES) {
+  const r = spawnSync(binPath, phase.args.replace('/dev/vda', dataImg).split(' '), { encoding: 'utf8' });
+  const m = /ns=(\d+)/.exec(r.stdout);
+  host[phase.name] = m ? Number(m[1]) / 1e9 : NaN;
+}
+const hostDd = spawnSync('dd', [`if=${dataImg}`, 'of=/dev/null', 'bs=1M', 'iflag=direct'], { encoding: 'utf8' }).stderr.trim().split('\n').pop();
+console.log(`host dd if=data.img of=/dev/null bs=1M iflag=direct: ${hostDd}`);
+
+const append = `console=ttyS0 quiet tshv.run="head -c ${binBytes.length} /dev/vdb > /tmp/bb; chmod +x /tmp/bb; ` +
+  PHASES.map((p) => `echo bench-begin-${p.name}; /tmp/bb ${p.args}; echo bench-end-${p.name}`).join('; ') + '"';
+const extraArgs = {
+  tshv: ['--disk', dataImg, '--disk', `${progImg},ro`],
+  qemu: ['-drive', `file=${dataImg},if=none,id=d0,format=raw,cache=writeback,aio=threads`, '-device', 'virtio-blk-pci,drive=d0',
+    '-drive', `file=${progImg},if=none,id=d1,format=raw,readonly=on`, '-device', 'virtio-blk-pci,drive=d1'],
+};
+
+const results = { tshv: [], qemu: [] };
+let failures = 0;
+let current;
+process.on('exit', () => current?.kill());
+for (const engine of schedule(opts.runs, opts.only)) {
+  const vm = current = new VmProcess(engine, { dist: opts.dist, kernelPath: guest.kernelPath, initrdPath: guest.initrdPath, append, memMib: opts.memMib, extraArgs });
+  try {
+    const run = {};
+    for (const phase of PHASES) {
+      const begin = await vm.waitFor(new RegExp(`\\nbench-begin-${phase.name}\\r?\\n`), opts.timeoutMs);
+      const end = await vm.waitFor(new RegExp(`\\nblkbench ${phase.name} bytes=(\\d+) ns=(\\d+)\\r?\\nbench-end-${phase.name}\\r?\\n`), opts.timeoutMs);
+      const wallS = (end.atMs - begin.atMs) / 1000;
+      run[phase.name] = { wallS, cpuS: end.cpuS - begin.cpuS, guestS: Number(end.match[2]) / 1e9 };
+      console.log(`${engine.padEnd(4)} ${phase.name.padEnd(8)} ${wallS.toFixed(2)} s wall (${rate(phase, wallS).toFixed(1)} ${unit(phase)}), ` +
+        `${run[phase.name].cpuS.toFixed(2)} s CPU, guest clock ${run[phase.name].guestS.toFixed(2)} s`);
+    }
+    results[engine].push(run);
+    await vm.waitExit(120_000).catch(() => {});
+  } catch (e) {
+    failures++;
+    console.log(`${engine.padEnd(4)} run failed: ${e instanceof Error ? e.message : String(e)}`);
+  } finally {
+    vm.kill();
+    await vm.exited;
+  }
+}
+
+console.log('');
+console.log('phase     unit    host (O_DIRECT)     tshv     qemu   tshv/qemu   tshv/qemu by VMM CPU time');
+for (const phase of PHASES) {
+  const med = (engine, key) => median(results[engine].map((r) => r[phase.name][key]));
+  const t = rate(phase, med('tshv', 'wallS'));
+  const q = rate(phase, med('qemu', 'wallS'));
+  const cpuRatio = med('qemu', 'cpuS') / med('tshv', 'cpuS');
+  const fmt = (x) => (Number.isFinite(x) ? x.toFixed(1) : '-').padStart(8);
+  const ratio = (x) => (Number.isFinite(x) ? `${x.toFixed(2)}x` : '-');
+  console.log(`${phase.name.padEnd(8)}  ${unit(phase).padEnd(5)}  ${fmt(rate(phase, host[phase.name])).padStart(15)}  ${fmt(t)} ${fmt(q)}   ${ratio(t / q).padStart(9)}   ${ratio(cpuRatio).padStart(9)}`);
+}
+console.log(`(rates from the host's wall time between the guest's markers, median of ${opts.runs} run(s); ratio > 1: tshv faster; target >= 1.0x.`);
+console.log(' The CPU-time ratio compares the VMM processes\' CPU time (all threads) over each phase: less sensitive to the load.)');
+process.exit(failures > 0 ? 1 : 0);
