@@ -12,7 +12,7 @@
 // usage: node bench/boot.mjs [--runs N] [--memory MIB] [--dist DIR] [--no-build] [--only tshv|qemu]
 
 import {
-  READY_LINE, VmProcess, buildProject, defaultGuest, ensureQemu, fmtS, hostContext, median, parseBenchArgs, schedule,
+  READY_LINE, buildProject, defaultGuest, ensureQemu, fmtS, hostContext, median, parseBenchArgs, runInterleaved,
 } from './lib.mjs';
 
 const opts = parseBenchArgs('boot', { runs: 3 });
@@ -23,24 +23,14 @@ const append = 'console=ttyS0 quiet tshv.run="cat /proc/uptime"';
 console.log(`boot benchmark: ${guest.version}, ${opts.memMib} MiB, 1 vCPU, cmdline ${append}`);
 console.log(hostContext());
 
-const results = { tshv: [], qemu: [] };
-let failures = 0;
-for (const engine of schedule(opts.runs, opts.only)) {
-  const vm = new VmProcess(engine, { dist: opts.dist, kernelPath: guest.kernelPath, initrdPath: guest.initrdPath, append, memMib: opts.memMib });
-  try {
-    const ready = await vm.waitFor(new RegExp(READY_LINE), opts.timeoutMs);
-    const up = await vm.waitFor(/tshv-guest: ready\r?\n(?:[^\n]*\n)*?(\d+\.\d+) \d+\.\d+\r?\n/, 60_000);
-    const guestUptimeS = Number(up.match[1]);
-    results[engine].push({ readyMs: ready.atMs, cpuS: ready.cpuS, guestUptimeS });
-    console.log(`${engine.padEnd(4)} run ${results[engine].length}: ready after ${fmtS(ready.atMs)} s wall, ${ready.cpuS.toFixed(2)} s CPU (guest uptime ${guestUptimeS.toFixed(2)} s)`);
-  } catch (e) {
-    failures++;
-    console.log(`${engine.padEnd(4)} run failed: ${e instanceof Error ? e.message : String(e)}`);
-  } finally {
-    vm.kill();
-    await vm.exited;
-  }
-}
+const vmOptions = () => ({ dist: opts.dist, kernelPath: guest.kernelPath, initrdPath: guest.initrdPath, append, memMib: opts.memMib });
+const { results, failures } = await runInterleaved(opts, vmOptions, async (vm, engine) => {
+  const ready = await vm.waitFor(new RegExp(READY_LINE), opts.timeoutMs);
+  const up = await vm.waitFor(/tshv-guest: ready\r?\n(?:[^\n]*\n)*?(\d+\.\d+) \d+\.\d+\r?\n/, 60_000);
+  const guestUptimeS = Number(up.match[1]);
+  console.log(`${engine.padEnd(4)}: ready after ${fmtS(ready.atMs)} s wall, ${ready.cpuS.toFixed(2)} s CPU (guest uptime ${guestUptimeS.toFixed(2)} s)`);
+  return { readyMs: ready.atMs, cpuS: ready.cpuS, guestUptimeS };
+});
 
 const med = (engine) => median(results[engine].map((r) => r.readyMs));
 const medUp = (engine) => median(results[engine].map((r) => r.guestUptimeS));

@@ -14,7 +14,7 @@
 
 import { createHash } from 'node:crypto';
 import {
-  VmProcess, buildProject, defaultGuest, ensureQemu, fmtS, hostContext, median, parseBenchArgs, schedule,
+  buildProject, defaultGuest, ensureQemu, fmtS, hostContext, median, parseBenchArgs, runInterleaved,
 } from './lib.mjs';
 
 const JOB_MIB = 64;
@@ -31,30 +31,20 @@ const append = `console=ttyS0 quiet tshv.run="${job}"`;
 console.log(`compute benchmark: dd if=/dev/zero bs=1M count=${JOB_MIB} | sha256sum in the guest (${guest.version}, ${opts.memMib} MiB, 1 vCPU)`);
 console.log(hostContext());
 
-const results = { tshv: [], qemu: [] };
-let failures = 0;
-for (const engine of schedule(opts.runs, opts.only)) {
-  const vm = new VmProcess(engine, { dist: opts.dist, kernelPath: guest.kernelPath, initrdPath: guest.initrdPath, append, memMib: opts.memMib });
-  try {
-    const begin = await vm.waitFor(/\nbench-begin\r?\n/, opts.timeoutMs);
-    const end = await vm.waitFor(/\n([0-9a-f]{64}) +-\r?\nbench-end\r?\n/, opts.timeoutMs);
-    const up = await vm.waitFor(/\nbench-uptime (\d+\.\d+) (\d+\.\d+)\r?\n/, 60_000);
-    const digest = end.match[1];
-    const wallMs = end.atMs - begin.atMs;
-    const cpuS = end.cpuS - begin.cpuS;
-    const guestS = Number(up.match[2]) - Number(up.match[1]);
-    if (digest !== expected) throw new Error(`wrong checksum ${digest}, the host's is ${expected}`);
-    results[engine].push({ wallMs, cpuS, guestS });
-    console.log(`${engine.padEnd(4)} run ${results[engine].length}: job took ${fmtS(wallMs)} s wall, ${cpuS.toFixed(2)} s CPU (guest clock ${guestS.toFixed(2)} s), checksum ok`);
-    await vm.waitExit(120_000).catch(() => {});
-  } catch (e) {
-    failures++;
-    console.log(`${engine.padEnd(4)} run failed: ${e instanceof Error ? e.message : String(e)}`);
-  } finally {
-    vm.kill();
-    await vm.exited;
-  }
-}
+const vmOptions = () => ({ dist: opts.dist, kernelPath: guest.kernelPath, initrdPath: guest.initrdPath, append, memMib: opts.memMib });
+const { results, failures } = await runInterleaved(opts, vmOptions, async (vm, engine) => {
+  const begin = await vm.waitFor(/\nbench-begin\r?\n/, opts.timeoutMs);
+  const end = await vm.waitFor(/\n([0-9a-f]{64}) +-\r?\nbench-end\r?\n/, opts.timeoutMs);
+  const up = await vm.waitFor(/\nbench-uptime (\d+\.\d+) (\d+\.\d+)\r?\n/, 60_000);
+  const digest = end.match[1];
+  const wallMs = end.atMs - begin.atMs;
+  const cpuS = end.cpuS - begin.cpuS;
+  const guestS = Number(up.match[2]) - Number(up.match[1]);
+  if (digest !== expected) throw new Error(`wrong checksum ${digest}, the host's is ${expected}`);
+  console.log(`${engine.padEnd(4)}: job took ${fmtS(wallMs)} s wall, ${cpuS.toFixed(2)} s CPU (guest clock ${guestS.toFixed(2)} s), checksum ok`);
+  await vm.waitExit(120_000).catch(() => {});
+  return { wallMs, cpuS, guestS };
+});
 
 const med = (engine) => median(results[engine].map((r) => r.wallMs));
 console.log('');

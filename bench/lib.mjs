@@ -201,6 +201,34 @@ export function fmtS(ms) {
   return Number.isFinite(ms) ? (ms / 1000).toFixed(2) : '-';
 }
 
+/**
+ * Runs `measure(vm, engine)` once per scheduled run (engines interleaved, see schedule()), each on
+ * a fresh VM made with `vmOptions(engine)`. A failed run is printed and counted; the VM is always
+ * killed, also when the bench itself dies. Resolves with { results: { tshv: [...], qemu: [...] },
+ * failures }, each result being what `measure` returned.
+ */
+export async function runInterleaved(opts, vmOptions, measure) {
+  const results = { tshv: [], qemu: [] };
+  let failures = 0;
+  let current;
+  const killCurrent = () => current?.kill();
+  process.on('exit', killCurrent);
+  for (const engine of schedule(opts.runs, opts.only)) {
+    const vm = current = new VmProcess(engine, vmOptions(engine));
+    try {
+      results[engine].push(await measure(vm, engine));
+    } catch (e) {
+      failures++;
+      console.log(`${engine.padEnd(4)} run failed: ${e instanceof Error ? e.message : String(e)}`);
+    } finally {
+      vm.kill();
+      await vm.exited;
+    }
+  }
+  process.off('exit', killCurrent);
+  return { results, failures };
+}
+
 /** The engines to run, in interleaved order for `runs` rounds. */
 export function schedule(runs, only) {
   const engines = only ? [only] : ['tshv', 'qemu'];

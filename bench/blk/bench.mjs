@@ -19,7 +19,7 @@ import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  VmProcess, buildProject, defaultGuest, ensureQemu, hostContext, median, parseBenchArgs, schedule,
+  buildProject, defaultGuest, ensureQemu, hostContext, median, parseBenchArgs, runInterleaved,
 } from '../lib.mjs';
 
 const DATA_MIB = 256;
@@ -90,32 +90,20 @@ const extraArgs = {
     '-drive', `file=${progImg},if=none,id=d1,format=raw,readonly=on`, '-device', 'virtio-blk-pci,drive=d1'],
 };
 
-const results = { tshv: [], qemu: [] };
-let failures = 0;
-let current;
-process.on('exit', () => current?.kill());
-for (const engine of schedule(opts.runs, opts.only)) {
-  const vm = current = new VmProcess(engine, { dist: opts.dist, kernelPath: guest.kernelPath, initrdPath: guest.initrdPath, append, memMib: opts.memMib, extraArgs });
-  try {
-    const run = {};
-    for (const phase of PHASES) {
-      const begin = await vm.waitFor(new RegExp(`\\nbench-begin-${phase.name}\\r?\\n`), opts.timeoutMs);
-      const end = await vm.waitFor(new RegExp(`\\nblkbench ${phase.name} bytes=(\\d+) ns=(\\d+)\\r?\\nbench-end-${phase.name}\\r?\\n`), opts.timeoutMs);
-      const wallS = (end.atMs - begin.atMs) / 1000;
-      run[phase.name] = { wallS, cpuS: end.cpuS - begin.cpuS, guestS: Number(end.match[2]) / 1e9 };
-      console.log(`${engine.padEnd(4)} ${phase.name.padEnd(8)} ${wallS.toFixed(2)} s wall (${rate(phase, wallS).toFixed(1)} ${unit(phase)}), ` +
-        `${run[phase.name].cpuS.toFixed(2)} s CPU, guest clock ${run[phase.name].guestS.toFixed(2)} s`);
-    }
-    results[engine].push(run);
-    await vm.waitExit(120_000).catch(() => {});
-  } catch (e) {
-    failures++;
-    console.log(`${engine.padEnd(4)} run failed: ${e instanceof Error ? e.message : String(e)}`);
-  } finally {
-    vm.kill();
-    await vm.exited;
+const vmOptions = () => ({ dist: opts.dist, kernelPath: guest.kernelPath, initrdPath: guest.initrdPath, append, memMib: opts.memMib, extraArgs });
+const { results, failures } = await runInterleaved(opts, vmOptions, async (vm, engine) => {
+  const run = {};
+  for (const phase of PHASES) {
+    const begin = await vm.waitFor(new RegExp(`\\nbench-begin-${phase.name}\\r?\\n`), opts.timeoutMs);
+    const end = await vm.waitFor(new RegExp(`\\nblkbench ${phase.name} bytes=(\\d+) ns=(\\d+)\\r?\\nbench-end-${phase.name}\\r?\\n`), opts.timeoutMs);
+    const wallS = (end.atMs - begin.atMs) / 1000;
+    run[phase.name] = { wallS, cpuS: end.cpuS - begin.cpuS, guestS: Number(end.match[2]) / 1e9 };
+    console.log(`${engine.padEnd(4)} ${phase.name.padEnd(8)} ${wallS.toFixed(2)} s wall (${rate(phase, wallS).toFixed(1)} ${unit(phase)}), ` +
+      `${run[phase.name].cpuS.toFixed(2)} s CPU, guest clock ${run[phase.name].guestS.toFixed(2)} s`);
   }
-}
+  await vm.waitExit(120_000).catch(() => {});
+  return run;
+});
 
 console.log('');
 console.log('phase     unit    host (O_DIRECT)     tshv     qemu   tshv/qemu   tshv/qemu by VMM CPU time');

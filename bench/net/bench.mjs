@@ -15,7 +15,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import {
-  VmProcess, buildProject, defaultGuest, ensureQemu, hostContext, median, parseBenchArgs, schedule,
+  buildProject, defaultGuest, ensureQemu, hostContext, median, parseBenchArgs, runInterleaved,
 } from '../lib.mjs';
 
 // Small on purpose: the guest's busybox nc copies in ~1 KiB writes, so the transfer is bound by
@@ -112,36 +112,24 @@ const extraArgs = {
   qemu: ['-netdev', `tap,id=n0,ifname=${TAP},script=no,downscript=no,vhost=off`, '-device', `virtio-net-pci,netdev=n0,mac=${MAC}`],
 };
 
-const results = { tshv: [], qemu: [] };
-let failures = 0;
-let current;
-process.on('exit', () => current?.kill());
-for (const engine of schedule(opts.runs, opts.only)) {
-  const vm = current = new VmProcess(engine, {
-    dist: opts.dist, kernelPath: guest.kernelPath, initrdPath: guest.initrdPath, append, memMib: opts.memMib, extraArgs,
-    launcher: ['ip', 'netns', 'exec', NS],
-  });
-  try {
-    const run = {};
-    for (const dir of ['tx', 'rx']) {
-      const begin = await vm.waitFor(new RegExp(`\\nbench-begin-${dir}\\r?\\n`), opts.timeoutMs);
-      const end = await vm.waitFor(new RegExp(`\\nbench-end-${dir}\\r?\\n`), opts.timeoutMs);
-      const s = await nextServer((l) => l.dir === dir, 30_000);
-      if (s.bytes !== TRANSFER_MIB * 1048576) throw new Error(`${dir}: ${s.bytes} bytes moved, expected ${TRANSFER_MIB} MiB`);
-      run[dir] = { mibps: TRANSFER_MIB / (s.ms / 1000), cpuS: end.cpuS - begin.cpuS, wallS: (end.atMs - begin.atMs) / 1000 };
-      console.log(`${engine.padEnd(4)} ${dir === 'tx' ? 'guest->host' : 'host->guest'} ${run[dir].mibps.toFixed(1)} MiB/s ` +
-        `(server ${(s.ms / 1000).toFixed(2)} s; markers ${run[dir].wallS.toFixed(2)} s wall, ${run[dir].cpuS.toFixed(2)} s VMM CPU)`);
-    }
-    results[engine].push(run);
-    await vm.waitExit(120_000).catch(() => {});
-  } catch (e) {
-    failures++;
-    console.log(`${engine.padEnd(4)} run failed: ${e instanceof Error ? e.message : String(e)}`);
-  } finally {
-    vm.kill();
-    await vm.exited;
+const vmOptions = () => ({
+  dist: opts.dist, kernelPath: guest.kernelPath, initrdPath: guest.initrdPath, append, memMib: opts.memMib, extraArgs,
+  launcher: ['ip', 'netns', 'exec', NS],
+});
+const { results, failures } = await runInterleaved(opts, vmOptions, async (vm, engine) => {
+  const run = {};
+  for (const dir of ['tx', 'rx']) {
+    const begin = await vm.waitFor(new RegExp(`\\nbench-begin-${dir}\\r?\\n`), opts.timeoutMs);
+    const end = await vm.waitFor(new RegExp(`\\nbench-end-${dir}\\r?\\n`), opts.timeoutMs);
+    const s = await nextServer((l) => l.dir === dir, 30_000);
+    if (s.bytes !== TRANSFER_MIB * 1048576) throw new Error(`${dir}: ${s.bytes} bytes moved, expected ${TRANSFER_MIB} MiB`);
+    run[dir] = { mibps: TRANSFER_MIB / (s.ms / 1000), cpuS: end.cpuS - begin.cpuS, wallS: (end.atMs - begin.atMs) / 1000 };
+    console.log(`${engine.padEnd(4)} ${dir === 'tx' ? 'guest->host' : 'host->guest'} ${run[dir].mibps.toFixed(1)} MiB/s ` +
+      `(server ${(s.ms / 1000).toFixed(2)} s; markers ${run[dir].wallS.toFixed(2)} s wall, ${run[dir].cpuS.toFixed(2)} s VMM CPU)`);
   }
-}
+  await vm.waitExit(120_000).catch(() => {});
+  return run;
+});
 
 console.log('');
 console.log('direction     tshv MiB/s   qemu MiB/s   tshv/qemu   tshv/qemu by VMM CPU time');
