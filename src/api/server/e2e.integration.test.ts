@@ -2,7 +2,8 @@
 // default guest) in a temporary $TSHV_HOME, driven through the CLI as a user would: create →
 // start → console shows the readiness line and answers a command → pause → resume → the daemon
 // SIGKILLed while the VM runs, a new daemon reports it running again → token roles over HTTP on
-// an ephemeral port → stop → delete. One guest boot for the whole file.
+// an ephemeral port → stop → delete. Then the lifecycle again through REST alone (fetch with an
+// admin token) with its events read over SSE. One full guest boot for the whole file.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -204,6 +205,80 @@ test('the daemon, the CLI and a real VM: lifecycle, console, daemon restart, rol
   r = await tshv(['vm', 'delete', 'e2e']);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(await tshvJson<VmJson[]>(['vm', 'list']), []);
+
+  daemon.child.kill('SIGTERM');
+  assert.equal(await daemon.exited, 0, daemon.log());
+});
+
+test('the same lifecycle through REST alone, with an admin token over HTTP, and its events over SSE', { timeout: 10 * 60 * 1000 }, async () => {
+  const daemon = await startDaemon();
+  const admin = await tshvJson<{ secret: string }>(['token', 'create', 'rest', '--role', 'admin']);
+  const headers = { authorization: `Bearer ${admin.secret}` };
+  const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> => {
+    const res = await fetch(`${daemon.httpUrl}/api/v1${path}`, {
+      method,
+      ...(body !== undefined ? { body: JSON.stringify(body), headers: { ...headers, 'content-type': 'application/json' } } : { headers }),
+    });
+    const text = await res.text();
+    return { status: res.status, json: text === '' ? undefined : JSON.parse(text) as unknown };
+  };
+  const state = (r: { json: unknown }): string => (r.json as VmJson).state;
+
+  // Events: read the SSE stream in the background, keep the vm-state transitions.
+  const events: string[] = [];
+  const abort = new AbortController();
+  const sse = fetch(`${daemon.httpUrl}/api/v1/events`, { headers, signal: abort.signal }).then(async (res) => {
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+    const decoder = new TextDecoder();
+    let buf = '';
+    for await (const chunk of res.body!) {
+      buf += decoder.decode(chunk as Uint8Array, { stream: true });
+      for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
+        const data = /^data: (.*)$/m.exec(buf.slice(0, i));
+        buf = buf.slice(i + 2);
+        if (data === null) continue;
+        const e = JSON.parse(data[1]!) as { type: string; to?: string };
+        events.push(e.type === 'vm-state' ? `${e.type}:${e.to}` : e.type);
+      }
+    }
+  }).catch((e: unknown) => {
+    if (!abort.signal.aborted) throw e;
+  });
+
+  let r = await api('POST', '/vms', { name: 'rest', memoryMib: 128 });
+  assert.equal(r.status, 201, JSON.stringify(r.json));
+  assert.equal(state(r), 'stopped');
+  r = await api('POST', '/vms', { name: 'rest' });
+  assert.equal(r.status, 409);
+  r = await api('POST', '/vms/rest/pause');
+  assert.equal(r.status, 409);
+  r = await api('POST', '/vms/rest/start');
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  assert.equal(state(r), 'running');
+  const pid = (r.json as VmJson).pid!;
+  vmmPids.add(pid);
+  assert.equal(state(await api('POST', '/vms/rest/pause')), 'paused');
+  assert.equal(state(await api('GET', '/vms/rest')), 'paused');
+  assert.equal(state(await api('POST', '/vms/rest/resume')), 'running');
+  assert.equal(state(await api('POST', '/vms/rest/reboot')), 'running');
+  r = await api('DELETE', '/vms/rest');
+  assert.equal(r.status, 409);
+  // The guest is still booting (no acpid yet): the power button goes unanswered, the stop is forced.
+  r = await api('POST', '/vms/rest/stop', { timeoutMs: 1000 });
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  assert.equal(state(r), 'stopped');
+  await until(() => !alive(pid), 'the VMM process to end', 30_000);
+  r = await api('DELETE', '/vms/rest');
+  assert.equal(r.status, 204);
+  r = await api('GET', '/vms/rest');
+  assert.equal(r.status, 404);
+
+  await until(() => events.includes('vm-deleted'), 'the vm-deleted event', 10_000);
+  abort.abort();
+  await sse;
+  assert.equal(events[0], 'vm-created');
+  for (const to of ['starting', 'running', 'paused', 'stopped']) assert.ok(events.includes(`vm-state:${to}`), `event vm-state:${to} in ${events.join(', ')}`);
 
   daemon.child.kill('SIGTERM');
   assert.equal(await daemon.exited, 0, daemon.log());
