@@ -3,15 +3,24 @@
 // tshv against a C reference (exits.c, compiled here with gcc), in one run, with the ratio.
 //
 // Three figures per exit kind:
-//   C reference   exits.c: KVM_RUN in a loop, a trivial device in the same thread.
+//   C reference   exits.c: KVM_RUN in a loop, a trivial device in the same thread, a 16-bit
+//                 real-mode guest on a bare VM (compared with "tshv loop").
+//   C 64-bit      exits.c with the engine's guest code and VM: long mode, in-kernel irqchip and
+//                 PIT (each costs on every exit). The engine figures give both ratios.
 //   tshv loop     the same guest and loop through tshv's koffi KVM layer (VcpuFd.runRaw, the
 //                 kvm_run page read through a DataView) with the access dispatched to tshv's
 //                 PioBus/MmioBus: the cost of doing KVM from JavaScript.
 //   tshv engine   the whole KVM engine (KvmMachine): a guest doing N accesses to the POST port /
-//                 an unassigned MMIO address, each exit going from the vCPU worker thread to the
+//                 an unassigned MMIO address. Timed as t(N) - t(0) to drop the machine start-up.
+//                 Two ways (vcpuThread, kvm-main-thread.ts):
+//     main        what a 1-vCPU machine uses: KVM_RUN on the main thread, each exit a direct call
+//                 to the devices, the loop yielding to the event loop every ≤ 2 ms.
+//     worker      what several vCPUs use: each exit goes from the vCPU worker thread to the
 //                 devices on the main thread (SharedArrayBuffer + Atomics): reads are a synchronous
-//                 round trip, writes are posted (queued, the vCPU goes on at once). Timed as
-//                 t(N) - t(0) to drop the machine and worker start-up.
+//                 round trip, writes are posted (queued, the vCPU goes on at once). For reads, the
+//                 engine's account of how they were answered follows (polled or slept; whether
+//                 the main thread polled, and why: kvm-exit-server.ts).
+//   idle          CPU time the whole process uses while a 1-vCPU guest sits in HLT, both ways.
 // Modes: pio-out, pio-in, mmio-write, mmio-read.
 //
 // usage: node bench/kvm-exits/bench.mjs [--count N] [--dist DIR]   (DIR: the compiled project, default dist/)
@@ -41,8 +50,8 @@ const tmp = mkdtempSync(join(tmpdir(), 'tshv-kvm-exits-'));
 const exe = join(tmp, 'exits');
 const cc = spawnSync('gcc', ['-O2', '-o', exe, join(ROOT, 'bench/kvm-exits/exits.c')], { stdio: 'inherit' });
 if (cc.status !== 0) throw new Error('gcc failed to build bench/kvm-exits/exits.c');
-function cRef(mode) {
-  const r = spawnSync(exe, [mode, String(COUNT)], { encoding: 'utf8' });
+function cRef(mode, bits = 16) {
+  const r = spawnSync(exe, [mode, String(COUNT), ...(bits === 64 ? ['64'] : [])], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`exits ${mode} failed: ${r.stderr}`);
   return Number(r.stdout.trim().split(/\s+/)[3]);
 }
@@ -114,36 +123,74 @@ function engineGuest(mode, n) {
   if (n === 0) return [...POWEROFF];
   return [0xb9, ...le32(n), 0xb0, 0x42, 0xbb, ...le32(0xd0000000), ...ENGINE_ACCESS[mode], 0xff, 0xc9, 0x75, 0xfa, ...POWEROFF];
 }
-async function engineRun(mode, n) {
+let lastEngineStats = '';
+async function engineRun(mode, n, vcpuThread) {
   const kernelPath = join(tmp, `engine-${mode}-${n}.bin`);
   writeFileSync(kernelPath, tinyKernel(engineGuest(mode, n)));
-  const m = new KvmMachine({ kernelPath, cmdline: '', cpuCount: 1, memSizeMib: 64, accel: 'kvm', reboot: false }, { onSerialOutput: () => undefined });
+  const m = new KvmMachine({ kernelPath, cmdline: '', cpuCount: 1, memSizeMib: 64, accel: 'kvm', reboot: false }, { onSerialOutput: () => undefined },
+    { vcpuThread });
   try {
     m.loadKernel();
     const t0 = process.hrtime.bigint();
     const exit = await m.run();
     if (exit.kind !== 'poweroff') throw new Error(`engine run ended with ${JSON.stringify(exit)}`);
-    return Number(process.hrtime.bigint() - t0) / 1e9;
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (n > 0) lastEngineStats = m.stats().replace(/^.*?; /, '');
+    return seconds;
   } finally {
     m.dispose();
   }
 }
-async function tshvEngine(mode) {
-  const base = Math.min(await engineRun(mode, 0), await engineRun(mode, 0));
-  const full = await engineRun(mode, COUNT);
+async function tshvEngine(mode, vcpuThread) {
+  const base = Math.min(await engineRun(mode, 0, vcpuThread), await engineRun(mode, 0, vcpuThread));
+  const full = await engineRun(mode, COUNT, vcpuThread);
   return COUNT / Math.max(full - base, 1e-9);
+}
+
+// cli; hlt; jmp $-2: halted for good (the periodic kicks of the main-thread loop still come).
+const IDLE_GUEST = [0xfa, 0xf4, 0xeb, 0xfc];
+async function idleCpu(vcpuThread, idleMs = 1000) {
+  const kernelPath = join(tmp, 'idle.bin');
+  writeFileSync(kernelPath, tinyKernel(IDLE_GUEST));
+  const m = new KvmMachine({ kernelPath, cmdline: '', cpuCount: 1, memSizeMib: 64, accel: 'kvm', reboot: false }, { onSerialOutput: () => undefined },
+    { vcpuThread });
+  try {
+    m.loadKernel();
+    const running = m.run();
+    await new Promise((r) => setTimeout(r, 200));
+    const cpu0 = process.cpuUsage();
+    await new Promise((r) => setTimeout(r, idleMs));
+    const cpu = process.cpuUsage(cpu0);
+    m.stop({ kind: 'quit' });
+    await running;
+    return (cpu.user + cpu.system) / 1000 / idleMs;
+  } finally {
+    m.dispose();
+  }
 }
 
 const fmt = (r) => `${(r / 1000).toFixed(1)} k/s (${(1e6 / r).toFixed(2)} µs/exit)`;
 console.log(`kvm-exits: ${COUNT} exits per measurement`);
 for (const mode of ['pio-out', 'pio-in', 'mmio-write', 'mmio-read']) {
-  // Interleaved so that host noise hits all three alike.
+  // Interleaved so that host noise hits all of them alike.
   const c = cRef(mode);
+  const c64 = cRef(mode, 64);
   const l = tshvLoop(mode);
-  const e = await tshvEngine(mode);
+  const e = await tshvEngine(mode, 'main');
+  const w = await tshvEngine(mode, 'worker');
+  const workerStats = lastEngineStats;
+  const c64b = cRef(mode, 64);
   const c2 = cRef(mode);
   const cAvg = (c + c2) / 2;
+  const c64Avg = (c64 + c64b) / 2;
   console.log(`${mode.padEnd(10)} C reference ${fmt(cAvg)}`);
   console.log(`${mode.padEnd(10)} tshv loop   ${fmt(l)}  ratio (time per exit, tshv/C) ${(cAvg / l).toFixed(2)}x`);
-  console.log(`${mode.padEnd(10)} tshv engine ${fmt(e)}  ratio (time per exit, tshv/C) ${(cAvg / e).toFixed(2)}x`);
+  console.log(`${mode.padEnd(10)} C 64-bit    ${fmt(c64Avg)}`);
+  const ratios = (r) => `ratio (time per exit, tshv/C) ${(cAvg / r).toFixed(2)}x, tshv/C 64-bit ${(c64Avg / r).toFixed(2)}x`;
+  console.log(`${mode.padEnd(10)} tshv engine ${fmt(e)}  ${ratios(e)}  (1 vCPU: KVM_RUN on the main thread)`);
+  console.log(`${mode.padEnd(10)} tshv worker ${fmt(w)}  ${ratios(w)}  (KVM_RUN in a worker thread)`);
+  if (mode.endsWith('in') || mode.endsWith('read')) console.log(`${''.padEnd(10)}   (worker: ${workerStats})`);
 }
+const idleMain = await idleCpu('main');
+const idleWorker = await idleCpu('worker');
+console.log(`idle       CPU use of a halted 1-vCPU guest: main thread ${(idleMain * 100).toFixed(1)}%, worker ${(idleWorker * 100).toFixed(1)}% of one host CPU`);

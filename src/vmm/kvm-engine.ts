@@ -1,7 +1,9 @@
-// The PC-like machine on KVM. Same recipe and same devices as the soft engine (platform.ts), but
+// The PC-like machine on KVM. Same recipe and same devices as the soft engine (platform.ts, and
+// io-devices.ts for PCI and virtio, whose MSI-X messages go in through KVM_SIGNAL_MSI), but
 // the interrupt controllers and the PIT are KVM's in-kernel ones, guest RAM is registered as memory
 // slots, and each vCPU runs KVM_RUN in its own worker thread (kvm-vcpu-worker.ts), forwarding PIO
-// and MMIO exits to the devices here on the main thread.
+// and MMIO exits to the devices here on the main thread; a 1-vCPU machine runs its KVM_RUN loop
+// here on the main thread instead (kvm-main-thread.ts), each exit a direct call to the devices.
 //
 // Full in-kernel irqchip (KVM_CREATE_IRQCHIP: PIC, IOAPIC and LAPICs) plus KVM_CREATE_PIT2, not
 // a split irqchip: LAPIC timers, IPIs, EOIs and the PIT then never leave the kernel, which matters
@@ -9,7 +11,6 @@
 // exit path. The ISA lines of our userspace devices go in through KVM_IRQ_LINE; the GSI routing
 // table follows the MADT (ISA IRQ 0 on IOAPIC pin 2) and leaves room for MSI routes (virtio).
 
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { TshvError, errorMessage } from '../common/errors.js';
 import { CpuState } from '../cpu/state.js';
@@ -29,26 +30,21 @@ import type { VmConfig } from './config.js';
 import { loadConfiguredKernel, type MachineExit, type MachineIo, type VmEngine } from './engine.js';
 import { HostClock } from './host-clock.js';
 import { cpuStateToKvmRegs, cpuStateToKvmSregs } from './kvm-cpu-state.js';
+import { ExitServer, type ExitDevices } from './kvm-exit-server.js';
+import { MainThreadVcpu, chooseVcpuThread, type VcpuThreadMode } from './kvm-main-thread.js';
 import {
-  BELL_SEQ, BELL_WAITING, BELL_WORDS, CTRL_PAUSE, CTRL_RUN, CTRL_STOP, WAITING_ANY, WAITING_NONE, WAITING_REQUESTS, KIND_MMIO_READ, KIND_MMIO_WRITE, KIND_PIO_READ, KIND_PIO_WRITE, REQ_DONE,
-  REQ_PENDING, PROTOCOL_WORDS, RING_BASE, RING_ENTRIES, RING_ENTRY_WORDS, RING_HEAD, RING_TAIL, SIG_KICK, STATE_PAUSED, STATE_STOPPED, W, type VcpuWorkerData, type VcpuWorkerMessage,
+  BELL_SEQ, BELL_WORDS, CTRL_PAUSE, CTRL_RUN, CTRL_STOP, PROTOCOL_WORDS, SIG_KICK, STATE_PAUSED, STATE_STOPPED, W, type VcpuWorkerData,
+  type VcpuWorkerMessage,
 } from './kvm-vcpu-protocol.js';
 import { Platform } from './platform.js';
+import { createIoDevices, type IoDevices } from './io-devices.js';
+import type { IoControls } from './io-controls.js';
 
 /** Where KVM puts the TSS and the identity-map page it needs on Intel (api.rst, KVM_SET_TSS_ADDR): just below the BIOS. */
 const KVM_TSS_ADDR = 0xfffb_d000;
 const KVM_IDENTITY_MAP_ADDR = 0xfffb_c000n;
 export const IOAPIC_PINS = 24;
 const ISA_IRQS = 16;
-/** How long the main thread serves a burst of exits before the event loop gets its turn. */
-const BURST_MS = 2;
-/**
- * How long it waits synchronously for the next request of a burst; posted writes do not wake it
- * (they accumulate, then are applied together), requests (reads) do.
- */
-const BURST_WAIT_MS = 0.1;
-/** Poll period while a posted write is reserved but not yet published. */
-const UNPUBLISHED_WAIT_MS = 0.01;
 
 // Atomics.waitAsync is in Node 20 (V8) but not in this project's TypeScript lib target.
 type WaitAsyncResult = { async: false; value: string } | { async: true; value: Promise<string> };
@@ -90,6 +86,11 @@ export interface KvmMachineOptions {
    * turns this on.
    */
   decompressOnHost?: boolean;
+  /**
+   * Where the vCPUs' KVM_RUN loops run (kvm-main-thread.ts): a 1-vCPU machine on the main thread
+   * beside the devices (default), several in worker threads. Default from TSHV_KVM_THREAD.
+   */
+  vcpuThread?: VcpuThreadMode;
 }
 
 interface VcpuSlot {
@@ -107,24 +108,37 @@ export class KvmMachine implements VmEngine {
   readonly clock = new HostClock();
   readonly platform: Platform;
   readonly cpuStates: CpuState[];
+  /** PCI and the virtio devices (io-devices.ts, the same set as the soft engine's). */
+  readonly ioDevices: IoDevices;
+  /** Balloon, rate limits and hvc0 input at run time (control socket, --hvc). */
+  readonly ioControls: IoControls;
   bootInfo: LinuxBootInfo | undefined;
 
   private readonly vcpus: VcpuSlot[] = [];
   private readonly doorbell = new Int32Array(new SharedArrayBuffer(BELL_WORDS * 4));
   private readonly msiRoutes = new Map<number, KvmIrqRoute>();
+  /** MSI-X messages KVM_SIGNAL_MSI refused (a guest's bad address or data). */
+  msiDropped = 0;
   private exit: MachineExit | undefined;
   private flushScheduled = false;
   private pauseRequested = false;
+  private exitServer: ExitServer | undefined;
+  /** kvmclock when pause() stopped the vCPUs (-1: unreadable), restored by resume(). */
+  private pausedClockNs: bigint | undefined;
   private readonly io: MachineIo;
   private readonly startNs = process.hrtime.bigint();
   private readonly pid = getpid();
 
   private readonly decompressOnHost: boolean;
+  /** Where KVM_RUN runs (the worker design for several vCPUs, or 'main' for one). */
+  readonly vcpuThread: VcpuThreadMode;
+  private mainThreadVcpu: MainThreadVcpu | undefined;
 
   constructor(config: VmConfig, io: MachineIo, options: KvmMachineOptions = {}) {
     this.config = config;
     this.io = io;
     this.decompressOnHost = options.decompressOnHost ?? false;
+    this.vcpuThread = chooseVcpuThread(config.cpuCount, options.vcpuThread);
     this.kvm = Kvm.open(options.devPath ?? '/dev/kvm');
     try {
       for (const [cap, name] of REQUIRED_CAPS) this.kvm.requireExtension(cap, name);
@@ -161,6 +175,17 @@ export class KvmMachine implements VmEngine {
         onPowerOff: () => this.stop({ kind: 'poweroff' }),
         onReset: () => this.stop({ kind: 'reset' }),
       });
+      // MSI-X messages are injected with KVM_SIGNAL_MSI (api.rst §4.71) from this thread; the
+      // in-kernel LAPICs take them as the soft engine's APIC bus does. Device work runs in the
+      // exits (a notify is an MMIO write) and on this thread's event loop (TAP frames, timers).
+      this.ioDevices = createIoDevices({
+        pio: this.platform.pio, mmio: this.platform.mmio, ram: this.ram, clock: this.clock, config,
+        msi: (address, data) => this.signalMsi(address, data),
+        onHvcOutput: (bytes) => this.io.onHvcOutput?.(bytes),
+        onTapReadable: () => this.ioDevices.pollNics(),
+        wake: () => undefined, // the in-kernel LAPIC wakes a halted vCPU on the interrupt itself
+      });
+      this.ioControls = this.ioDevices.ioControls;
 
       const supported = this.kvm.supportedCpuid();
       this.cpuStates = [];
@@ -180,7 +205,7 @@ export class KvmMachine implements VmEngine {
 
   loadKernel(): void {
     this.bootInfo = loadConfiguredKernel(this.ram.memory, this.cpuStates, this.config, {
-      acpi: { pmTimer32Bit: ACPI_PM_TIMER_VAL_EXT },
+      acpi: { pmTimer32Bit: ACPI_PM_TIMER_VAL_EXT, extraSbTerms: this.ioDevices.pci.acpi.sbTerms, extraTables: this.ioDevices.pci.acpi.tables },
       decompressOnHost: this.decompressOnHost,
     });
     // vCPU 0 starts where the loader put it; the APs stay in KVM's wait-for-SIPI state.
@@ -192,6 +217,11 @@ export class KvmMachine implements VmEngine {
 
   enqueueInput(bytes: Uint8Array): void {
     this.platform.serial.enqueueInput(bytes);
+  }
+
+  /** The ACPI power button (the SCI goes in through KVM_IRQ_LINE like any ISA line). */
+  pressPowerButton(): void {
+    this.platform.acpiPm.pressPowerButton();
   }
 
   stop(exit: MachineExit): void {
@@ -229,6 +259,7 @@ export class KvmMachine implements VmEngine {
   }
 
   async run(): Promise<MachineExit> {
+    if (this.vcpuThread === 'main') return this.runOnMainThread();
     const workerUrl = new URL('./kvm-vcpu-worker.js', import.meta.url);
     const mmapSizeBytes = this.kvm.vcpuMmapSize();
     const ready: Promise<void>[] = [];
@@ -265,7 +296,15 @@ export class KvmMachine implements VmEngine {
     } catch {
       // stop() has recorded the error; wait for the workers below.
     }
-    const serving = this.serveAll();
+    // The vCPUs' device accesses are served here, on the devices' thread (kvm-exit-server.ts).
+    const exitServer = new ExitServer({
+      doorbell: this.doorbell, vcpus: this.vcpus.map((s) => s.shared),
+      devices: this.exitDevices(),
+      onDeviceError: (e) => this.onDeviceError(e),
+      onServed: () => this.scheduleFlush(),
+    });
+    this.exitServer = exitServer;
+    const serving = exitServer.serve();
     if (this.exit === undefined && !this.pauseRequested) this.resume();
     await serving;
     await Promise.all(this.vcpus.map((s) => s.worker?.terminate() ?? Promise.resolve(0)));
@@ -274,112 +313,45 @@ export class KvmMachine implements VmEngine {
     return this.exit ?? { kind: 'quit' };
   }
 
-  /**
-   * Answers the vCPUs' device accesses until every worker has stopped. Exits come in bursts (a
-   * line of serial output is one exit per byte), so after serving one the main thread waits for
-   * the next synchronously for a few tens of microseconds, which saves a trip through the event
-   * loop per exit; a burst gives the event loop its turn every BURST_MS (timers, console input).
-   */
-  private async serveAll(): Promise<void> {
-    const bell = this.doorbell;
-    let burstStart = 0;
-    for (;;) {
-      const seq = Atomics.load(bell, BELL_SEQ);
-      let served = this.drainPostedWrites(false);
-      let stopped = 0;
-      for (const s of this.vcpus) {
-        if (Atomics.load(s.shared, W.REQ) === REQ_PENDING) {
-          this.serveOne(s);
-          served++;
-        } else if (Atomics.load(s.shared, W.STATE) === STATE_STOPPED) {
-          stopped++;
-        }
-      }
-      if (stopped === this.vcpus.length) {
-        this.drainPostedWrites(false);
-        return;
-      }
-      if (served > 0) {
-        const now = performance.now();
-        if (burstStart === 0) burstStart = now;
-        if (now - burstStart < BURST_MS) {
-          // A synchronous wait: no trip through the event loop (a promise and a libuv wake-up)
-          // between two exits of a burst. Busy polling here was measured slower on a loaded
-          // 2-core host: the polling thread takes the core the vCPU thread needs.
-          Atomics.store(bell, BELL_WAITING, WAITING_REQUESTS);
-          Atomics.wait(bell, BELL_SEQ, seq, BURST_WAIT_MS);
-          Atomics.store(bell, BELL_WAITING, WAITING_NONE);
-          continue;
-        }
-        burstStart = 0;
-        await yieldToEventLoop();
-        continue;
-      }
-      burstStart = 0;
-      Atomics.store(bell, BELL_WAITING, WAITING_ANY);
-      const w = waitAsync(bell, BELL_SEQ, seq);
-      if (w.async) await w.value;
-      Atomics.store(bell, BELL_WAITING, WAITING_NONE);
-    }
+  /** One vCPU, its KVM_RUN loop here beside the devices (kvm-main-thread.ts). */
+  private async runOnMainThread(): Promise<MachineExit> {
+    const s = this.vcpus[0]!;
+    const runner = new MainThreadVcpu({
+      vcpu: s.vcpu, shared: s.shared, devices: this.exitDevices(),
+      onEnd: (end) => this.stop(end.exit === 'error' ? { kind: 'error', message: end.message } : { kind: end.exit }),
+      onDeviceError: (e) => this.onDeviceError(e),
+      onServed: () => this.scheduleFlush(),
+    });
+    this.mainThreadVcpu = runner;
+    await runner.run();
+    this.platform.serial.flushOutput();
+    this.io.onSliceEnd?.();
+    return this.exit ?? { kind: 'quit' };
+  }
+
+  private exitDevices(): ExitDevices {
+    const { pio, mmio } = this.platform;
+    return {
+      pioRead: (port, size) => pio.pioRead(port, size), pioWrite: (port, size, v) => pio.pioWrite(port, size, v),
+      mmioRead: (addr, size) => mmio.mmioRead(addr, size), mmioWrite: (addr, size, v) => mmio.mmioWrite(addr, size, v),
+    };
+  }
+
+  private onDeviceError(e: unknown): void {
+    this.stop({ kind: 'error', message: e instanceof TshvError ? e.message : `Internal error in a device: ${errorMessage(e)}` });
   }
 
   /**
-   * Applies the queued writes in order; returns how many. With `all`, waits for slots reserved but
-   * not yet published (their vCPU is a few stores away from publishing), so that every write made
-   * before now is applied; otherwise stops at the first such slot.
+   * One MSI-X message (a virtio interrupt). The address and data are the guest's: a message KVM
+   * refuses is dropped and counted, as a write to nowhere would be on a real bus, never an error
+   * that could end the VMM from inside a device.
    */
-  private drainPostedWrites(all: boolean): number {
-    const bell = this.doorbell;
-    let tail = bell[RING_TAIL]!;
-    const head = Atomics.load(bell, RING_HEAD);
-    let n = 0;
-    while (tail !== head) {
-      const o = RING_BASE + (tail & (RING_ENTRIES - 1)) * RING_ENTRY_WORDS;
-      const published = (tail + 1) | 0;
-      let marker = Atomics.load(bell, o);
-      if (marker !== published) {
-        if (!all) break;
-        while (marker !== published) {
-          Atomics.wait(bell, o, marker, UNPUBLISHED_WAIT_MS);
-          marker = Atomics.load(bell, o);
-        }
-      }
-      const kindSize = bell[o + 1]!;
-      const addr = (bell[o + 2]! >>> 0) + (bell[o + 3]! >>> 0) * 0x1_0000_0000;
-      const size = (kindSize >> 8) as 1 | 2 | 4;
-      const value = bell[o + 4]! >>> 0;
-      try {
-        if ((kindSize & 0xff) === KIND_PIO_WRITE) this.platform.pio.pioWrite(addr, size, value);
-        else this.platform.mmio.mmioWrite(addr, size, value);
-      } catch (e) {
-        this.stop({ kind: 'error', message: e instanceof TshvError ? e.message : `Internal error in a device: ${errorMessage(e)}` });
-      }
-      tail = (tail + 1) | 0;
-      Atomics.store(bell, RING_TAIL, tail);
-      n++;
-    }
-    if (n > 0) this.scheduleFlush();
-    return n;
-  }
-
-  private serveOne(s: VcpuSlot): void {
-    // Every write made before this read first (a nearly full ring falls back to this path too).
-    this.drainPostedWrites(true);
-    const sh = s.shared;
-    const kind = sh[W.KIND]!;
-    const addr = (sh[W.ADDR_LO]! >>> 0) + (sh[W.ADDR_HI]! >>> 0) * 0x1_0000_0000;
-    const size = sh[W.SIZE]! as 1 | 2 | 4;
+  private signalMsi(address: number, data: number): void {
     try {
-      if (kind === KIND_PIO_WRITE) this.platform.pio.pioWrite(addr, size, sh[W.DATA_LO]! >>> 0);
-      else if (kind === KIND_PIO_READ) sh[W.DATA_LO] = this.platform.pio.pioRead(addr, size);
-      else if (kind === KIND_MMIO_WRITE) this.platform.mmio.mmioWrite(addr, size, sh[W.DATA_LO]! >>> 0);
-      else if (kind === KIND_MMIO_READ) sh[W.DATA_LO] = this.platform.mmio.mmioRead(addr, size);
-    } catch (e) {
-      this.stop({ kind: 'error', message: e instanceof TshvError ? e.message : `Internal error in a device: ${errorMessage(e)}` });
+      this.vm.signalMsi(address >>> 0, Math.floor(address / 0x1_0000_0000) >>> 0, data);
+    } catch {
+      this.msiDropped++;
     }
-    Atomics.store(sh, W.REQ, REQ_DONE);
-    Atomics.notify(sh, W.REQ);
-    this.scheduleFlush();
   }
 
   /** Serial output is batched by the UART; it goes out once per turn of the event loop. */
@@ -388,6 +360,8 @@ export class KvmMachine implements VmEngine {
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
+      // The guest may have given the NICs receive buffers: frames waiting in a TAP go in now.
+      this.ioDevices.pollNics();
       this.platform.serial.flushOutput();
       this.io.onSliceEnd?.();
     });
@@ -405,8 +379,13 @@ export class KvmMachine implements VmEngine {
     }
   }
 
-  /** Stops every vCPU between two KVM_RUNs (their state can then be read); resume() continues. */
+  /**
+   * Stops every vCPU between two KVM_RUNs (their state can then be read); resume() continues.
+   * Guest time stops too, as QEMU does on a stop: kvmclock is read here and set back on resume
+   * (api.rst, KVM_GET_CLOCK/KVM_SET_CLOCK), and the userspace devices' clock freezes.
+   */
   async pause(): Promise<void> {
+    const wasPaused = this.pauseRequested;
     this.pauseRequested = true;
     for (const s of this.vcpus) {
       Atomics.store(s.shared, W.CTRL, CTRL_PAUSE);
@@ -420,10 +399,29 @@ export class KvmMachine implements VmEngine {
         if (w.async) await w.value;
       }
     }
+    if (!wasPaused && this.pauseRequested && this.pausedClockNs === undefined) {
+      this.clock.freeze();
+      try {
+        this.pausedClockNs = this.vm.getClockNs();
+      } catch {
+        this.pausedClockNs = -1n; // no KVM_CAP_ADJUST_CLOCK: guest time runs on through the pause
+      }
+    }
   }
 
   resume(): void {
     this.pauseRequested = false;
+    if (this.pausedClockNs !== undefined) {
+      if (this.pausedClockNs >= 0n && this.exit === undefined) {
+        try {
+          this.vm.setClockNs(this.pausedClockNs);
+        } catch {
+          // As above: the guest sees the pause as elapsed time.
+        }
+      }
+      this.pausedClockNs = undefined;
+      this.clock.thaw();
+    }
     if (this.exit !== undefined) return;
     for (const s of this.vcpus) {
       Atomics.store(s.shared, W.CTRL, CTRL_RUN);
@@ -441,12 +439,14 @@ export class KvmMachine implements VmEngine {
     const hostS = Number(process.hrtime.bigint() - this.startNs) / 1e9;
     return `KVM: ${sum(W.PIO_EXITS)} PIO exits, ${sum(W.MMIO_EXITS)} MMIO exits (${sum(W.POSTED_WRITES)} posted writes), ` +
       `${sum(W.OTHER_EXITS)} other exits, ` +
-      `${sum(W.KICKS)} kicks in ${hostS.toFixed(2)} s`;
+      `${sum(W.KICKS)} kicks in ${hostS.toFixed(2)} s` +
+      (this.exitServer?.describe(sum(W.READS_POLLED), sum(W.READS_SLEPT)) ?? this.mainThreadVcpu?.describe() ?? '');
   }
 
   dispose(): void {
     this.clock.dispose();
     this.platform?.dispose();
+    this.ioDevices?.dispose();
     for (const s of this.vcpus) s.vcpu.dispose();
     this.vcpus.length = 0;
     this.vm.dispose();

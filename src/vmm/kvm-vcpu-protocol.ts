@@ -1,11 +1,21 @@
-// The shared-memory protocol between a KVM vCPU worker and the main thread (kvm-engine.ts). One
-// Int32Array over a SharedArrayBuffer per vCPU. A PIO/MMIO exit is a synchronous round trip:
-// the worker writes the access, sets REQ=REQ_PENDING and notifies; the main thread (woken by
-// Atomics.waitAsync) runs the device, writes the result, sets REQ=REQ_DONE and notifies; the
-// worker (blocked in Atomics.wait) takes the result and sets REQ=REQ_IDLE. Control (pause, stop)
-// goes the other way in CTRL, with a signal kick to get the worker out of KVM_RUN. The main thread
-// waits on one doorbell word for all vCPUs (it cannot block on each vCPU's word at once).
+// The shared-memory protocol between the KVM vCPU workers and the main thread (kvm-engine.ts).
+// Two kinds of device access leave a vCPU:
+//   - reads (IN, MMIO load) need the device's answer: a synchronous round trip through the vCPU's
+//     own Int32Array (W.*): the worker (kvm-exit-client.ts) writes the access, sets
+//     REQ=REQ_PENDING and rings the doorbell; the main thread (kvm-exit-server.ts) runs the device,
+//     writes the result and sets REQ=REQ_DONE; the worker takes the result and sets REQ=REQ_IDLE.
+//   - writes (OUT, MMIO store) are posted: queued in one ring all vCPUs share, and the vCPU goes on.
+// Control (pause, stop) goes the other way in CTRL, with a signal kick to get the worker out of
+// KVM_RUN. The main thread waits on one doorbell word for all vCPUs (it cannot block on each
+// vCPU's word at once).
+//
+// Each exit costs ~10 µs on a nested KVM and ~1-2 µs on hardware, so a futex wake-up per access
+// (a system call, and a reschedule on the other side) is what costs most. The main thread is
+// woken only for reads, for a ring filling up, or from its deepest sleep; and where polling pays
+// (kvm-exit-server.ts decides), both sides poll briefly during a burst of reads
+// (BELL_WAITING=MAIN_POLLING, BELL_POLL).
 
+/** Words of the per-vCPU Int32Array. Counters sit on their own cache line, away from the request. */
 export const W = {
   REQ: 0,
   KIND: 1,
@@ -16,15 +26,17 @@ export const W = {
   DATA_HI: 6,
   CTRL: 7,
   STATE: 8,
-  PIO_EXITS: 9,
-  MMIO_EXITS: 10,
-  OTHER_EXITS: 11,
-  KICKS: 12,
-  POSTED_WRITES: 13,
+  PIO_EXITS: 16,
+  MMIO_EXITS: 17,
+  OTHER_EXITS: 18,
+  KICKS: 19,
+  POSTED_WRITES: 20,
+  /** Reads whose answer came while the worker polled for it (no futex wait). */
+  READS_POLLED: 21,
+  /** Reads for which the worker slept in Atomics.wait. */
+  READS_SLEPT: 22,
 } as const;
-export const PROTOCOL_WORDS = 16;
-
-
+export const PROTOCOL_WORDS = 32;
 
 export const REQ_IDLE = 0;
 export const REQ_PENDING = 1;
@@ -56,18 +68,33 @@ export interface VcpuWorkerData {
   index: number;
   mmapSizeBytes: number;
   shared: SharedArrayBuffer;
-  /** Int32[2] all vCPUs share (BELL_*): the doorbell counter and what the main thread waits for. */
+  /** BELL_WORDS Int32s all vCPUs share: the doorbell and the posted-write ring. */
   doorbell: SharedArrayBuffer;
 }
 
 /**
- * The doorbell: BELL_SEQ counts requests, posted writes and stops (a worker adds 1 after each);
- * BELL_WAITING says whether the main thread sleeps on it and for what. A worker notifies (a futex
- * wake, a system call) only when the main thread waits: for any event when idle, for requests only
- * while it serves a burst, where posted writes simply accumulate until its short wait times out.
+ * The doorbell: BELL_SEQ is the word the main thread sleeps on; a worker adds 1 to it for every
+ * read request, for a stop, and for a posted write only when the main thread must be woken for it.
+ * BELL_WAITING (MAIN_*) says what the main thread is doing, so that a worker makes the futex wake
+ * system call only when the main thread sleeps, and polls for its answer only when the main thread
+ * polls too.
  */
 export const BELL_SEQ = 0;
 export const BELL_WAITING = 1;
+/**
+ * 1 while the main thread polls during bursts (its CPUs are not contended): a worker then polls
+ * for a read's answer even when it had to wake the main thread, so that a burst that began with
+ * sleeps on both sides goes on with polls on both sides.
+ */
+export const BELL_POLL = 2;
+/** Running (a turn of the event loop, device work); it looks at the vCPUs again without a wake-up. */
+export const MAIN_BUSY = 0;
+/** Asleep until anything happens (a write, a read, a stop): the idle state. */
+export const MAIN_SLEEPS = 1;
+/** Asleep for a short while during a burst: only reads, stops and a half-full ring wake it. */
+export const MAIN_SLEEPS_FOR_REQUESTS = 2;
+/** Spinning on BELL_SEQ: a read is answered within microseconds, so its worker polls for the answer. */
+export const MAIN_POLLING = 3;
 
 /**
  * Posted writes: a device write (OUT, MMIO store) has no result the vCPU waits for, so the worker
@@ -80,18 +107,20 @@ export const BELL_WAITING = 1;
  * A worker reserves a slot (Atomics.add on RING_HEAD), fills it, then publishes it by storing
  * slot + 1 in its first word; the main thread stops at the first unpublished slot. When the ring
  * is nearly full (RING_RESERVE slots left, one per possible vCPU) a worker falls back to the
- * synchronous round trip. Entry: published marker, kind | size << 8, address low, address high, value.
+ * synchronous round trip, which drains the ring first.
+ * Entry (RING_ENTRY_WORDS): published marker, kind | size << 4 | address bits 32.. << 8, address
+ * bits 0..31, value. RING_HEAD (written by the workers), RING_TAIL (written by the main thread) and
+ * the entries sit on separate 64-byte cache lines so that neither side's stores slow the other.
  */
-export const RING_HEAD = 2;
-export const RING_TAIL = 3;
-export const RING_BASE = 4;
+export const RING_HEAD = 16;
+export const RING_TAIL = 32;
+export const RING_BASE = 48;
 export const RING_ENTRIES = 1024; // a power of two
-export const RING_ENTRY_WORDS = 5;
+export const RING_ENTRY_WORDS = 4;
 export const RING_RESERVE = 64;
+/** At this many queued writes a worker wakes a main thread that sleeps for requests only. */
+export const RING_WAKE_AT = RING_ENTRIES / 2;
 export const BELL_WORDS = RING_BASE + RING_ENTRIES * RING_ENTRY_WORDS;
-export const WAITING_NONE = 0;
-export const WAITING_ANY = 1;
-export const WAITING_REQUESTS = 2;
 
 /** Messages from a vCPU worker to the main thread. */
 export type VcpuWorkerMessage =

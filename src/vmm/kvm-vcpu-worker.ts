@@ -1,22 +1,21 @@
 // One KVM vCPU's thread (a worker_thread): the KVM_RUN loop. KVM_RUN must always be issued from the
 // same thread (a change of thread costs the kernel a synchronize_rcu()), so each vCPU has its own
 // worker for its whole life. PIO and MMIO exits go to the devices on the main thread through the
-// shared-memory round trip of kvm-vcpu-protocol.ts; the hot path allocates nothing.
+// shared memory of kvm-vcpu-protocol.ts (kvm-exit-client.ts); the hot path allocates nothing.
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { VcpuFd } from '../kvm/kvm.js';
 import { KVM_EXIT } from '../kvm/ioctls.js';
 import { SIG_BLOCK, gettid, sigset, sigtimedwaitNow, threadSigmask } from '../sys/libc.js';
+import { ExitClient } from './kvm-exit-client.js';
+import { otherExit, vcpuFailure } from './kvm-vcpu-exit.js';
 import {
-  CTRL_PAUSE, CTRL_STOP, KIND_MMIO_READ, KIND_MMIO_WRITE, KIND_PIO_READ, KIND_PIO_WRITE, REQ_IDLE,
-  BELL_SEQ, BELL_WAITING, WAITING_ANY, WAITING_REQUESTS, REQ_PENDING, RING_BASE, RING_ENTRIES, RING_ENTRY_WORDS, RING_HEAD, RING_RESERVE, RING_TAIL, SIG_KICK, STATE_PAUSED, STATE_RUNNING, STATE_STOPPED, W, type VcpuWorkerData, type VcpuWorkerMessage,
+  BELL_SEQ, CTRL_PAUSE, CTRL_STOP, KIND_MMIO_READ, KIND_MMIO_WRITE, KIND_PIO_READ, KIND_PIO_WRITE, SIG_KICK, STATE_PAUSED, STATE_RUNNING,
+  STATE_STOPPED, W, type VcpuWorkerData, type VcpuWorkerMessage,
 } from './kvm-vcpu-protocol.js';
 
 const EINTR = 4;
 const EAGAIN = 11;
-// KVM_SYSTEM_EVENT_* (api.rst, "KVM_EXIT_SYSTEM_EVENT").
-const KVM_SYSTEM_EVENT_SHUTDOWN = 1;
-const KVM_SYSTEM_EVENT_RESET = 2;
 
 const data = workerData as VcpuWorkerData;
 const port = parentPort!;
@@ -35,47 +34,7 @@ vcpu.setSignalMaskSigset(runMask);
 const page = vcpu.run.bytes;
 const view = vcpu.run.view;
 
-/** Tells the main thread that this vCPU wants its attention (one doorbell for all vCPUs). */
-function ringDoorbell(urgent: boolean): void {
-  Atomics.add(doorbell, BELL_SEQ, 1);
-  const waiting = Atomics.load(doorbell, BELL_WAITING);
-  if (waiting === WAITING_ANY || (urgent && waiting === WAITING_REQUESTS)) Atomics.notify(doorbell, BELL_SEQ);
-}
-
-/** Queues a device write for the main thread without waiting (kvm-vcpu-protocol.ts, "Posted writes"). */
-function postWrite(kind: number, addr: number, size: number, value: number): void {
-  if (((Atomics.load(doorbell, RING_HEAD) - Atomics.load(doorbell, RING_TAIL)) | 0) >= RING_ENTRIES - RING_RESERVE) {
-    request(kind, addr, size, value, 0); // nearly full: the round trip drains the ring first
-    return;
-  }
-  const slot = Atomics.add(doorbell, RING_HEAD, 1);
-  const o = RING_BASE + (slot & (RING_ENTRIES - 1)) * RING_ENTRY_WORDS;
-  doorbell[o + 1] = kind | (size << 8);
-  doorbell[o + 2] = addr | 0;
-  doorbell[o + 3] = Math.floor(addr / 0x1_0000_0000) | 0;
-  doorbell[o + 4] = value | 0;
-  Atomics.store(doorbell, o, (slot + 1) | 0);
-  sh[W.POSTED_WRITES]!++;
-  ringDoorbell(false);
-}
-
-/** One device access on the main thread; returns the value read (low 32 bits; DATA_HI has the rest). */
-function request(kind: number, addr: number, size: number, lo: number, hi: number): number {
-  sh[W.KIND] = kind;
-  sh[W.ADDR_LO] = addr | 0;
-  sh[W.ADDR_HI] = Math.floor(addr / 0x1_0000_0000) | 0;
-  sh[W.SIZE] = size;
-  sh[W.DATA_LO] = lo;
-  sh[W.DATA_HI] = hi;
-  Atomics.store(sh, W.REQ, REQ_PENDING);
-  ringDoorbell(true);
-  // No polling before sleeping: measured slower on a loaded 2-core host (the poll takes the core
-  // the main thread needs to answer).
-  while (Atomics.load(sh, W.REQ) === REQ_PENDING) Atomics.wait(sh, W.REQ, REQ_PENDING);
-  const v = sh[W.DATA_LO]!;
-  Atomics.store(sh, W.REQ, REQ_IDLE);
-  return v;
-}
+const exits = new ExitClient(sh, doorbell);
 
 function readData(off: number, size: number): number {
   return size === 1 ? page[off]! : size === 2 ? view.getUint16(off, true) : view.getUint32(off, true);
@@ -95,8 +54,8 @@ function handleIo(): void {
   let off = view.getUint32(40, true);
   sh[W.PIO_EXITS]!++;
   for (let i = 0; i < count; i++, off += size) {
-    if (out) postWrite(KIND_PIO_WRITE, portNo, size, readData(off, size));
-    else writeData(off, size, request(KIND_PIO_READ, portNo, size, 0, 0));
+    if (out) exits.postWrite(KIND_PIO_WRITE, portNo, size, readData(off, size));
+    else writeData(off, size, exits.request(KIND_PIO_READ, portNo, size, 0));
   }
 }
 
@@ -109,17 +68,13 @@ function handleMmio(): void {
   // Device models take 1/2/4-byte accesses; an 8-byte one is split into two halves.
   const size = len >= 4 ? 4 : len;
   for (let done = 0; done < len; done += size) {
-    if (write) postWrite(KIND_MMIO_WRITE, addr + done, size, readData(40 + done, size));
-    else writeData(40 + done, size, request(KIND_MMIO_READ, addr + done, size, 0, 0));
+    if (write) exits.postWrite(KIND_MMIO_WRITE, addr + done, size, readData(40 + done, size));
+    else writeData(40 + done, size, exits.request(KIND_MMIO_READ, addr + done, size, 0));
   }
 }
 
 function fail(message: string): void {
-  let where = '';
-  try {
-    where = ` at RIP 0x${vcpu.getRegs().rip.toString(16)}`;
-  } catch { /* the state may be unreadable after a failed entry */ }
-  post({ kind: 'exit', exit: 'error', message: `vCPU ${data.index}: ${message}${where}` });
+  post({ kind: 'exit', ...vcpuFailure(vcpu, message) });
 }
 
 /** Runs the vCPU until a stop or a machine-level exit; returns when the worker should end. */
@@ -151,34 +106,10 @@ function loop(): void {
     if (reason === KVM_EXIT.IO) { handleIo(); continue; }
     if (reason === KVM_EXIT.MMIO) { handleMmio(); continue; }
     sh[W.OTHER_EXITS]!++;
-    const exit = vcpu.run.decode();
-    switch (exit.kind) {
-      case 'intr':
-      case 'hlt':
-      case 'irq-window-open':
-        continue;
-      case 'shutdown': {
-        // A triple fault: an error, not a reset, worded as the soft engine words it.
-        let rip = '?';
-        try { rip = `0x${vcpu.getRegs().rip.toString(16).padStart(16, '0')}`; } catch { /* unreadable */ }
-        post({ kind: 'exit', exit: 'error', message: `Triple fault on vCPU ${data.index} at RIP ${rip}` });
-        return;
-      }
-      case 'system-event':
-        if (exit.type === KVM_SYSTEM_EVENT_SHUTDOWN) post({ kind: 'exit', exit: 'poweroff', message: '' });
-        else if (exit.type === KVM_SYSTEM_EVENT_RESET) post({ kind: 'exit', exit: 'reset', message: '' });
-        else fail(`system event ${exit.type}`);
-        return;
-      case 'internal-error':
-        fail(`KVM internal error, suberror ${exit.suberror}${exit.suberror === 1 ? ' (emulation failure)' : ''}`);
-        return;
-      case 'fail-entry':
-        fail(`VM entry failed, hardware reason 0x${exit.reason.toString(16)}`);
-        return;
-      default:
-        fail(`unexpected KVM exit ${JSON.stringify(exit, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}`);
-        return;
-    }
+    const end = otherExit(vcpu);
+    if (end === undefined) continue;
+    post({ kind: 'exit', ...end });
+    return;
   }
 }
 
@@ -193,5 +124,7 @@ try {
   vcpu.dispose();
   Atomics.store(sh, W.STATE, STATE_STOPPED);
   Atomics.notify(sh, W.STATE);
-  ringDoorbell(true);
+  // The main thread may be asleep in any state: always ring and wake it.
+  Atomics.add(doorbell, BELL_SEQ, 1);
+  Atomics.notify(doorbell, BELL_SEQ);
 }
