@@ -16,7 +16,6 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { gunzipSync } from 'node:zlib';
 import { ensureDefaultGuest, type GuestImage } from '../guest/build.js';
 import { readCpio, type CpioEntry } from '../guest/cpio-reader.js';
 import { GUEST_READY_LINE } from '../guest/init-script.js';
@@ -67,7 +66,7 @@ void describe('default guest on tshv (soft CPU)', { timeout: SUITE_TIMEOUT_MS },
     vmB = boot(['--cpus', String(SMP_CPU_COUNT), '--memory', String(SMP_MEM_MIB)]);
     void vmA.then((s) => sessions.push(s), () => {});
     void vmB.then((s) => sessions.push(s), () => {});
-    initrd = new Map(readCpio(gunzipSync(readFileSync(guest.initrdPath))).map((e) => [e.name, e]));
+    initrd = new Map(readCpio(readFileSync(guest.initrdPath)).map((e) => [e.name, e]));
   });
 
   after(() => {
