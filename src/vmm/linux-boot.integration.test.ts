@@ -60,13 +60,14 @@ void describe('default guest on tshv (soft CPU)', { timeout: SUITE_TIMEOUT_MS },
 
   before(async () => {
     guest = await ensureDefaultGuest({ onProgress: () => {} });
+    // Before any VM starts: a failure here must not leave VMs booting with nobody to stop them.
+    initrd = new Map(readCpio(readFileSync(guest.initrdPath)).map((e) => [e.name, e]));
     writeFileSync(randomDisk, randomDiskBytes);
     writeFileSync(roDisk, new Uint8Array(1024 * 1024));
     vmA = boot(['--disk', `${randomDisk},serial=tshv-random`, '--disk', `${roDisk},ro`]);
     vmB = boot(['--cpus', String(SMP_CPU_COUNT), '--memory', String(SMP_MEM_MIB)]);
     void vmA.then((s) => sessions.push(s), () => {});
     void vmB.then((s) => sessions.push(s), () => {});
-    initrd = new Map(readCpio(readFileSync(guest.initrdPath)).map((e) => [e.name, e]));
   });
 
   after(() => {
