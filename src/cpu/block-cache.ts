@@ -38,6 +38,13 @@ export class Block {
   succ1: Block | null = null;
   succ2: Block | null = null;
   linkGen = -1;
+  /**
+   * The CPU's globalCodeGen when the links were made, and whether each successor was reached
+   * through a global translation: such links survive a CR3 write (Cpu.globalCodeGen).
+   */
+  linkGlobalGen = -1;
+  succ1Global = false;
+  succ2Global = false;
   /** The block as one generated function (jit/block-compiler.ts), once it ran often enough. */
   compiled: CompiledBlock | null = null;
   constructor(key: number, rip: number, insns: DecodedInsn[]) {

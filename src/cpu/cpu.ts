@@ -115,6 +115,23 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
    * other's links (their translations differ).
    */
   codeGen = nextCodeGen();
+  /**
+   * Like codeGen, but kept across CR3 writes (flushTlb(false)): links to blocks reached through a
+   * global translation (Block.succ1Global) stay valid while it does. A CR3 load leaves global
+   * TLB entries in place (SDM Vol. 3A §4.10.4.1), and Linux maps kernel text global, so a
+   * context switch need not send kernel blocks back through blockAt.
+   */
+  globalCodeGen = nextCodeGen();
+  /** Block lookups by address (no valid link applied), for tests and tuning. */
+  codeLookups = 0;
+  /**
+   * Generations per mode ("mode/CPL/CS base/CS limit", see modeKey), so that a return to a mode
+   * (SYSCALL/SYSRET, interrupts from user space, IRET) finds its links valid again when no
+   * translation changed meanwhile. Cleared when translations change.
+   */
+  private readonly modeGens = new Map<string, number>();
+  private readonly modeGlobalGens = new Map<string, number>();
+  private modeKey = '';
 
   readonly table: OpTableImpl;
   readonly blocks: BlockCache;
@@ -403,8 +420,27 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     this.cpl = mode === CpuMode.Real ? 0 : mode === CpuMode.Virtual8086 ? 3 : cs.selector & 3;
     this.updateStackSize();
     this.blockExit = true;
-    this.codeGen = nextCodeGen();
+    this.modeKey = `${mode}/${this.cpl}/${cs.base}/${cs.limit}`;
+    this.selectCodeGen();
     this.fetchPageLin = NaN;
+  }
+
+  /** codeGen and globalCodeGen of the current mode (new ones after a flush dropped them). */
+  private selectCodeGen(): void {
+    const key = this.modeKey;
+    let g = this.modeGens.get(key);
+    if (g === undefined) { g = nextCodeGen(); this.modeGens.set(key, g); }
+    this.codeGen = g;
+    let gg = this.modeGlobalGens.get(key);
+    if (gg === undefined) { gg = nextCodeGen(); this.modeGlobalGens.set(key, gg); }
+    this.globalCodeGen = gg;
+  }
+
+  /** Translations changed: links made before are not followed (all = global ones neither). */
+  private newCodeGen(all: boolean): void {
+    this.modeGens.clear();
+    if (all) this.modeGlobalGens.clear();
+    this.selectCodeGen();
   }
 
   /** Recomputes the stack size after SS changed (MOV SS, POP SS, LSS, far transfers). */
@@ -416,14 +452,14 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     this.mem.flushTlb(all);
     this.fetchPageLin = NaN;
     this.blockExit = true;
-    this.codeGen = nextCodeGen();
+    this.newCodeGen(all);
   }
 
   invlpg(lin: number): void {
     this.mem.invlpg(lin);
     this.fetchPageLin = NaN;
     this.blockExit = true;
-    this.codeGen = nextCodeGen();
+    this.newCodeGen(true);
   }
 
   /** Drops every decoded block (e.g. after a snapshot restore). */
@@ -431,7 +467,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     this.blocks.clear(this.mem.codePages);
     this.fetchPageLin = NaN;
     this.blockExit = true;
-    this.codeGen = nextCodeGen();
+    this.newCodeGen(true);
   }
 
   /**
@@ -473,6 +509,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
 
   /** Finds or decodes the block at the current RIP. Throws CpuFault if its first fetch faults. */
   private blockAt(rip: number): Block {
+    this.codeLookups++;
     const lin = this.codeLin(rip);
     const pa = this.mem.translateCode(lin);
     const key = BlockCache.key(pa, this.codeBits);
@@ -566,12 +603,22 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
       // Follow the previous block's link when it still applies (same code generation, same RIP).
       let block: Block | null = null;
       const rip = this.rip;
-      if (prev !== null && prev.linkGen === this.codeGen) {
-        const s1: Block | null = prev.succ1;
-        if (s1 !== null && s1.rip === rip && s1.valid) block = s1;
-        else {
-          const s2: Block | null = prev.succ2;
-          if (s2 !== null && s2.rip === rip && s2.valid) block = s2;
+      if (prev !== null) {
+        if (prev.linkGen === this.codeGen) {
+          const s1: Block | null = prev.succ1;
+          if (s1 !== null && s1.rip === rip && s1.valid) block = s1;
+          else {
+            const s2: Block | null = prev.succ2;
+            if (s2 !== null && s2.rip === rip && s2.valid) block = s2;
+          }
+        } else if (prev.linkGlobalGen === this.globalCodeGen) {
+          // Only CR3 changed since the links were made: those through global pages still hold.
+          const s1: Block | null = prev.succ1;
+          if (s1 !== null && prev.succ1Global && s1.rip === rip && s1.valid) block = s1;
+          else {
+            const s2: Block | null = prev.succ2;
+            if (s2 !== null && prev.succ2Global && s2.rip === rip && s2.valid) block = s2;
+          }
         }
       }
       if (block === null) {
@@ -584,8 +631,14 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
           continue;
         }
         if (prev !== null) {
-          if (prev.linkGen !== this.codeGen) { prev.linkGen = this.codeGen; prev.succ1 = block; prev.succ2 = null; }
-          else { prev.succ2 = prev.succ1; prev.succ1 = block; }
+          const global = this.mem.codeIsGlobal?.(this.codeLin(rip)) === true;
+          if (prev.linkGen !== this.codeGen) {
+            prev.linkGen = this.codeGen; prev.linkGlobalGen = this.globalCodeGen;
+            prev.succ1 = block; prev.succ1Global = global; prev.succ2 = null; prev.succ2Global = false;
+          } else {
+            prev.succ2 = prev.succ1; prev.succ2Global = prev.succ1Global;
+            prev.succ1 = block; prev.succ1Global = global;
+          }
         }
       }
       if ((this.flagsRest & Flag.TF) !== 0) {

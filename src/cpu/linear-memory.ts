@@ -28,6 +28,11 @@ export interface LinearMemory {
    * CpuFault like the access would. Without it string instructions go element by element.
    */
   translateData?(lin: number, write: boolean): number;
+  /**
+   * Optional: true when the cached code translation of `lin` comes from a global page (PTE.G
+   * with CR4.PGE), which a CR3 write keeps (SDM Vol. 3A §4.10.2.4); false when unknown.
+   */
+  codeIsGlobal?(lin: number): boolean;
   flushTlb(all: boolean): void;
   invlpg(lin: number): void;
   /**

@@ -197,6 +197,12 @@ export class Mmu implements LinearMemory {
     return this.translate(lin, Access.Exec, this.state.cpl === 3);
   }
 
+  /** True when the TLB holds `lin`'s code translation (current CPL) from a global page. */
+  codeIsGlobal(lin: number): boolean {
+    const slot = ((lin >>> 12) & TLB_MASK) | (this.state.cpl === 3 ? TLB_SIZE : 0);
+    return this.tagX[slot] === lin - (lin & 0xfff) && (this.slotFlags[slot]! & SLOT_GLOBAL) !== 0;
+  }
+
   // ---- Supervisor accesses regardless of CPL (descriptor tables, IDT, TSS; SDM §6.12.1) ----
 
   readSystem8(lin: number): number { return this.readAs(lin, 1, false); }

@@ -32,8 +32,10 @@ const env: Env = (globalThis as { process?: { env: Env } }).process?.env ?? {};
 /**
  * Default hotness threshold. A generated function only pays off once V8 has optimized it (before
  * that it runs in V8's bytecode interpreter, slower than our optimized handlers), and optimizing
- * one costs milliseconds; measured on Linux boots (see the report of helper J), thresholds below
- * ~10^4 executions lose time overall and ~3*10^4 gains.
+ * one costs milliseconds. Measured on Linux boots (helper J, then helper CPU-C: a warm tier
+ * compiled at 1,000-3,000 executions and left to V8's own tiering raised total CPU from ~29 s to
+ * 37-42 s, V8 optimizing the many warm functions on its own, with no gain on the vCPU thread;
+ * compiling itself is cheap, ~0.15 ms per block), 30,000 is the best of those tried.
  */
 const DEFAULT_THRESHOLD = 30000;
 
@@ -44,17 +46,22 @@ const OPTIMIZE_AFTER_CALLS = 16;
  * Executions of a block before it is compiled (TSHV_JIT_THRESHOLD; 0 compiles on first use, for
  * differential tests). Negative (TSHV_JIT=0) turns the JIT off.
  */
-export let jitThreshold: number = env['TSHV_JIT'] === '0' ? -1 : parseThreshold(env['TSHV_JIT_THRESHOLD']);
+export let jitThreshold: number = env['TSHV_JIT'] === '0' ? -1 : parseCount(env['TSHV_JIT_THRESHOLD'], DEFAULT_THRESHOLD);
 
 /**
  * Executions (counted from the block's first) at which a compiled block is handed to V8's
- * optimizing compiler at once. V8 would tier a generated function up only after hundreds of
- * calls, running it meanwhile in its bytecode interpreter, several times slower than our
- * already-optimized interpreter handlers; a few calls first give it type feedback.
+ * optimizing compiler at once: OPTIMIZE_AFTER_CALLS calls after compilation (a few calls first
+ * give V8 type feedback), or later with TSHV_JIT_OPTIMIZE_AT (a warm tier left to V8's own
+ * tiering between the two thresholds).
  */
-export let jitOptimizeAt: number = jitThreshold < 0 ? -1 : jitThreshold + OPTIMIZE_AFTER_CALLS;
+export let jitOptimizeAt: number = jitThreshold < 0
+  ? -1
+  : Math.max(jitThreshold + OPTIMIZE_AFTER_CALLS, parseCount(env['TSHV_JIT_OPTIMIZE_AT'], 0));
 
-/** Sets the hotness threshold for blocks compiled from now on (tests; -1 turns the JIT off). */
+/**
+ * Sets the hotness threshold for blocks compiled from now on (tests; -1 turns the JIT off); such
+ * blocks are optimized OPTIMIZE_AFTER_CALLS calls later.
+ */
 export function setJitThreshold(executions: number): void {
   jitThreshold = executions;
   jitOptimizeAt = executions < 0 ? -1 : executions + OPTIMIZE_AFTER_CALLS;
@@ -87,14 +94,22 @@ export function optimizeCompiled(f: CompiledBlock): void {
   optimizeOnNextCall(f);
 }
 
-function parseThreshold(s: string | undefined): number {
-  if (s === undefined || s === '') return DEFAULT_THRESHOLD;
+function parseCount(s: string | undefined, fallback: number): number {
+  if (s === undefined || s === '') return fallback;
   const n = Number(s);
-  return Number.isInteger(n) && n >= 0 ? n : DEFAULT_THRESHOLD;
+  return Number.isInteger(n) && n >= 0 ? n : fallback;
 }
 
 /** Statistics for TSHV_STATS and tests. */
-export const jitStats = { compiled: 0, templated: 0, calls: 0, optimized: 0 };
+export const jitStats = { compiled: 0, templated: 0, calls: 0, optimized: 0, compileMs: 0 };
+
+// TSHV_JIT_STATS=1: the statistics on stderr when the process exits (for tuning the tiers).
+if (env['TSHV_JIT_STATS'] === '1') {
+  (globalThis as { process?: { on(ev: string, f: () => void): void; stderr: { write(s: string): void } } }).process?.on('exit', () => {
+    const p = (globalThis as { process?: { stderr: { write(s: string): void } } }).process;
+    p?.stderr.write(`tshv: jit ${JSON.stringify(jitStats)} threshold ${jitThreshold} optimizeAt ${jitOptimizeAt}\n`);
+  });
+}
 /** Instructions compiled as handler calls, by "map:opcode/ext size", for choosing templates. */
 export const untemplated = new Map<string, number>();
 
@@ -108,6 +123,13 @@ function lit(n: number): string {
  * instructions call their handler.
  */
 export function compileBlock(block: Block, cpu: Cpu): CompiledBlock {
+  const t0 = performance.now();
+  const f = compileBlockSource(block, cpu);
+  jitStats.compileMs += performance.now() - t0;
+  return f;
+}
+
+function compileBlockSource(block: Block, cpu: Cpu): CompiledBlock {
   const insns = block.insns;
   const n = insns.length;
   const live = flagLiveness(insns, cpu);
