@@ -33,8 +33,11 @@ export interface VmEngine {
   loadKernel(): void;
   /** Runs until the guest powers off, resets, fails, or stop() is called. */
   run(): Promise<MachineExit>;
-  /** Host input for the guest's serial console. */
-  enqueueInput(bytes: Uint8Array): void;
+  /**
+   * Host input for the guest's serial console; never dropped. Returns the input bytes still
+   * queued for the guest (an empty `bytes` only asks), so that a feeder can hold back.
+   */
+  enqueueInput(bytes: Uint8Array): number;
   /** Ends run() soon with `exit` (the first stop wins). Also ends a paused run. */
   stop(exit: MachineExit): void;
   /**

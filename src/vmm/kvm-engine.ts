@@ -215,8 +215,9 @@ export class KvmMachine implements VmEngine {
     boot.setRegs(cpuStateToKvmRegs(cpu0));
   }
 
-  enqueueInput(bytes: Uint8Array): void {
+  enqueueInput(bytes: Uint8Array): number {
     this.platform.serial.enqueueInput(bytes);
+    return this.platform.serial.metrics().pendingInputBytes;
   }
 
   /** The ACPI power button (the SCI goes in through KVM_IRQ_LINE like any ISA line). */

@@ -195,9 +195,10 @@ export class Machine implements VmEngine {
   }
 
   /** Host input for the guest's serial console. */
-  enqueueInput(bytes: Uint8Array): void {
+  enqueueInput(bytes: Uint8Array): number {
     this.serial.enqueueInput(bytes);
-    this.wakeIdle?.();
+    if (bytes.length > 0) this.wakeIdle?.();
+    return this.serial.metrics().pendingInputBytes;
   }
 
   /** Host-side device work between slices: received network frames. */

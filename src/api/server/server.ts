@@ -294,8 +294,11 @@ function pipeConsole(socket: WebSocket, stream: Duplex): void {
   stream.on('error', () => closeSocket(1011, 'console error'));
   socket.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
     const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-    if (!stream.destroyed && stream.writable) stream.write(bytes);
+    // Keystrokes are never dropped: when the VMM holds the console back (its guest reads slower
+    // than the client types), stop reading the WebSocket until the console connection drains.
+    if (!stream.destroyed && stream.writable && !stream.write(bytes)) socket.pause();
   });
+  stream.on('drain', () => socket.resume());
   socket.on('close', () => {
     stream.end();
     // Give the last keystrokes a moment to leave, then let go of the console connection.

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { VMM_MAX_CONTROL_CONNECTIONS, VmmControlServer, parseVmmRequest, type VmmControlHandler } from './server.js';
+import { CONSOLE_INPUT_HIGH_WATER_BYTES, VMM_MAX_CONTROL_CONNECTIONS, VmmControlServer, parseVmmRequest, type VmmControlHandler } from './server.js';
 import { VMM_MAX_REQUEST_BYTES, VMM_NO_REQUEST_ID, type VmmResponse, type VmmStatus } from './protocol.js';
 
 /** A fake VMM: records calls; pause can be held to check ordering. */
@@ -29,7 +29,12 @@ class FakeVmm implements VmmControlHandler {
   powerButton(): void { this.calls.push('power-button'); }
   quit(): void { this.calls.push('quit'); }
   reset(): void { this.calls.push('reset'); }
-  consoleInput(bytes: Uint8Array): void { this.input.push(Buffer.from(bytes)); }
+  /** Bytes the "guest" has not read: tests set it to act as a guest that falls behind. */
+  pendingInputBytes = 0;
+  consoleInput(bytes: Uint8Array): number {
+    if (bytes.length > 0) this.input.push(Buffer.from(bytes));
+    return this.pendingInputBytes;
+  }
   balloon(targetMib: number): never { throw new Error(`no balloon (${targetMib})`); }
   balloonStats(): Promise<never> { return Promise.reject(new Error('no balloon')); }
   setRateLimit(device: string): never { throw new Error(`no device ${device}`); }
@@ -215,6 +220,24 @@ test('console-attach: scrollback first, then live output; input (also in the req
     b.socket.end();
     await b.until(() => b.closed, 'b to close');
     await a.until(() => ctx.server.consoleCount === 1, 'one console left');
+  });
+});
+
+test('console input beyond what the guest has read holds the client back, and nothing is lost', async () => {
+  await withServer(async (ctx) => {
+    const a = await connect(ctx);
+    a.send('{"id":1,"action":"console-attach","scrollback":false}\n');
+    await a.until(() => a.lines().length === 1, 'the answer');
+    // The guest falls behind: the server stops reading this client.
+    ctx.vmm.pendingInputBytes = CONSOLE_INPUT_HIGH_WATER_BYTES + 1;
+    a.send('first');
+    await a.until(() => Buffer.concat(ctx.vmm.input).toString() === 'first', 'the first input');
+    a.send('second');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(Buffer.concat(ctx.vmm.input).toString(), 'first', 'held back while the queue is full');
+    // The guest catches up: reading resumes and the held input arrives.
+    ctx.vmm.pendingInputBytes = 0;
+    await a.until(() => Buffer.concat(ctx.vmm.input).toString() === 'firstsecond', 'the held input');
   });
 });
 

@@ -28,6 +28,15 @@ export const VMM_MAX_CONTROL_CONNECTIONS = 64;
 export const VMM_STREAM_MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 /** On close, how long clients get to take their last lines before their connections are cut. */
 const CLOSE_GRACE_MS = 1000;
+/**
+ * Console input is never dropped, so a client that types faster than the guest reads (or floods
+ * on purpose) is held back instead: above the high-water mark its socket stops being read (TCP-style
+ * backpressure up to the client) until the guest has taken the queue below the low-water mark.
+ */
+export const CONSOLE_INPUT_HIGH_WATER_BYTES = 256 * 1024;
+export const CONSOLE_INPUT_LOW_WATER_BYTES = 64 * 1024;
+const CONSOLE_INPUT_RECHECK_MS = 20;
+const NO_BYTES = new Uint8Array(0);
 
 /** What the control socket drives: the VMM (control/vmm-controller.ts) or a fake in tests. */
 export interface VmmControlHandler {
@@ -38,8 +47,9 @@ export interface VmmControlHandler {
   /** Ends the VMM (exit record 'stopped'); the answer goes out before the connections close. */
   quit(): void;
   reset(): void;
-  /** Keyboard input from an attached console. */
-  consoleInput(bytes: Uint8Array): void;
+  /** Keyboard input from an attached console; returns the input bytes the guest has not read yet
+   *  (an empty `bytes` only asks). */
+  consoleInput(bytes: Uint8Array): number;
   balloon(targetMib: number): VmmBalloonInfo;
   balloonStats(): Promise<VmmBalloonInfo>;
   setRateLimit(device: string, change: { bps?: number | null; iops?: number | null }): VmmRateLimit;
@@ -221,7 +231,7 @@ export class VmmControlServer {
         this.pump(c);
         return;
       case 'console':
-        this.handler.consoleInput(chunk);
+        this.feedConsole(c, chunk);
         return;
       case 'watch':
       case 'closing':
@@ -339,8 +349,23 @@ export class VmmControlServer {
     // Bytes the client sent after its request line are its first keystrokes.
     const rest = c.pending;
     c.pending = Buffer.alloc(0);
-    if (rest.length > 0) this.handler.consoleInput(rest);
+    if (rest.length > 0) this.feedConsole(c, rest);
     if (c.ended) c.socket.end();
+  }
+
+  /** Hands console input to the guest, pausing the client while the guest's queue is too full. */
+  private feedConsole(c: Connection, bytes: Uint8Array): void {
+    if (this.handler.consoleInput(bytes) <= CONSOLE_INPUT_HIGH_WATER_BYTES) return;
+    c.socket.pause();
+    const recheck = (): void => {
+      if (!this.consoles.has(c)) return; // gone: nothing to resume
+      if (this.handler.consoleInput(NO_BYTES) > CONSOLE_INPUT_LOW_WATER_BYTES) {
+        setTimeout(recheck, CONSOLE_INPUT_RECHECK_MS).unref();
+        return;
+      }
+      c.socket.resume();
+    };
+    setTimeout(recheck, CONSOLE_INPUT_RECHECK_MS).unref();
   }
 
   private startWatch(c: Connection): void {

@@ -16,7 +16,7 @@ function fakeEngine(log: string[]): VmEngine {
   return {
     loadKernel: () => undefined,
     run: () => Promise.resolve<MachineExit>({ kind: 'quit' }),
-    enqueueInput: (b) => { log.push(`input ${Buffer.from(b).toString()}`); },
+    enqueueInput: (b) => { log.push(`input ${Buffer.from(b).toString()}`); return 0; },
     stop: (e) => { log.push(`stop ${e.kind}`); },
     pause: () => { log.push('pause'); return Promise.resolve(); },
     resume: () => { log.push('resume'); },

@@ -135,8 +135,8 @@ export class VmmController implements VmmControlHandler {
     this.machine?.stop({ kind: 'reset' });
   }
 
-  consoleInput(bytes: Uint8Array): void {
-    this.machine?.enqueueInput(bytes);
+  consoleInput(bytes: Uint8Array): number {
+    return this.machine?.enqueueInput(bytes) ?? 0;
   }
 
   balloon(targetMib: number): VmmBalloonInfo {
