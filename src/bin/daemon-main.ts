@@ -3,8 +3,8 @@
 // SIGHUP close it cleanly: the listeners stop, the inventory is closed, and VMM processes keep
 // running (the next daemon re-attaches to them).
 
-import { TshvError, errorMessage } from '../common/errors.js';
-import { parseCommandArgs } from '../cli/main.js';
+import { TshvError } from '../common/errors.js';
+import { parseCommandArgs, reportCommandError } from '../cli/main.js';
 import { tshvHome } from '../guest/build.js';
 import type { DaemonService } from '../daemon/service.js';
 import { Daemon } from '../daemon/daemon.js';
@@ -38,13 +38,7 @@ export async function daemonMain(args: string[], open: ServiceOpener = openDaemo
   try {
     return await runDaemon(args, open);
   } catch (e) {
-    if (e instanceof TshvError) {
-      process.stderr.write(`tshv: ${e.message}\n`);
-      return e.exitCode;
-    }
-    process.stderr.write(`tshv: internal error: ${errorMessage(e)}\n`);
-    if (process.env['TSHV_DEBUG'] && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
-    return 70;
+    return reportCommandError(e);
   }
 }
 

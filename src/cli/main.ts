@@ -105,12 +105,18 @@ export async function main(argv: string[]): Promise<number> {
         throw new TshvError(`Unknown command "${command}" (try: tshv help)`, 2);
     }
   } catch (e) {
-    if (e instanceof TshvError) {
-      process.stderr.write(`tshv: ${e.message}\n`);
-      return e.exitCode;
-    }
-    process.stderr.write(`tshv: internal error: ${errorMessage(e)}\n`);
-    if (process.env['TSHV_DEBUG'] && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
-    return 70;
+    return reportCommandError(e);
   }
+}
+
+/** One line on stderr for a failed command, and its exit status: a TshvError's own, 70 otherwise
+ *  (a stack trace only with TSHV_DEBUG). */
+export function reportCommandError(e: unknown): number {
+  if (e instanceof TshvError) {
+    process.stderr.write(`tshv: ${e.message}\n`);
+    return e.exitCode;
+  }
+  process.stderr.write(`tshv: internal error: ${errorMessage(e)}\n`);
+  if (process.env['TSHV_DEBUG'] && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+  return 70;
 }
