@@ -96,6 +96,13 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
   stopRip = -1;
   /** Set by handlers that changed the mode or state the current block was decoded for. */
   blockExit = false;
+  /**
+   * The block a compiled region ran last (jit/block-compiler.ts), for the run loop's links;
+   * null after it was taken.
+   */
+  lastBlock: Block | null = null;
+  /** The instruction whose handler a compiled region is calling (for locating its faults). */
+  faultInsn: DecodedInsn | null = null;
   private exitRequested = false;
   private pausePending = false;
   /**
@@ -507,6 +514,21 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     return this.codeBits === 64 ? rip : (this.seg[Seg.CS]!.base + rip) >>> 0;
   }
 
+  /**
+   * The cached block at `rip` under the current translation and mode, or null (not decoded yet,
+   * not executable, or its page is not mapped): for gathering JIT regions, never faults.
+   */
+  lookupBlock(rip: number): Block | null {
+    let pa: number;
+    try {
+      pa = this.mem.translateCode(this.codeLin(rip));
+    } catch {
+      return null;
+    }
+    const b = this.blocks.get(BlockCache.key(pa, this.codeBits), rip);
+    return b !== undefined && b.valid ? b : null;
+  }
+
   /** Finds or decodes the block at the current RIP. Throws CpuFault if its first fetch faults. */
   private blockAt(rip: number): Block {
     this.codeLookups++;
@@ -648,6 +670,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
         const exit = this.runBlock(block, before + 1);
         if (exit !== null) return exit;
         prev = null;
+        this.lastBlock = null;
         if (this.instructionCount === before + 1 && (this.flagsRest & Flag.TF) !== 0) {
           this.dr[6] = (this.dr[6]! | DR6_BS) >>> 0;
           const trap = this.deliver(Vector.DB, -1, EventKind.Exception);
@@ -657,7 +680,9 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
       }
       const exit = this.runBlock(block, end);
       if (exit !== null) return exit;
-      prev = this.blockExit ? null : block;
+      const last = this.lastBlock;
+      if (last !== null) this.lastBlock = null;
+      prev = this.blockExit ? null : last ?? block;
     }
     return { kind: 'budget' };
   }
@@ -680,8 +705,12 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
         if (f !== null) {
           if (count === jitOptimizeAt) optimizeCompiled(f);
           compiled = true;
-          f(this, block);
-          return null;
+          f(this, block, end);
+          // A region leaves before an instruction whose fast path does not apply; when that is
+          // its first, the interpreter below runs the block (progress is guaranteed).
+          if (this.instructionCount !== start || this.rip !== block.rip || this.blockExit) return null;
+          compiled = false;
+          this.lastBlock = null;
         }
       }
       // Instructions that set the interrupt shadow (STI, MOV/POP SS, LSS) end their block, so a
@@ -700,7 +729,8 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
       return null;
     } catch (e) {
       this.blockExit = true;
-      if (compiled) i = block.insns[this.instructionCount - start] ?? null;
+      // A region has left c.rip at the faulting instruction.
+      if (compiled) { i = this.faultInsn; this.faultInsn = null; this.lastBlock = null; }
       return this.handleThrown(e, i);
     }
   }

@@ -18,7 +18,7 @@ import { CpuFault, Vector, PfErr } from './fault.js';
 import type { CpuBus } from './bus.js';
 import type { CpuState } from './state.js';
 import { Cr0, Cr4, Efer } from './state.js';
-import type { LinearMemory } from './linear-memory.js';
+import type { LinearMemory, TlbArrays } from './linear-memory.js';
 import { PCI_HOLE_END, PCI_HOLE_START } from '../arch/x86/layout.js';
 
 export const TLB_BITS = 12;
@@ -42,6 +42,8 @@ const PTE_HI_XD = 0x80000000;
 const PTE_HI_RSVD = 0x000fff00;
 
 const SLOT_GLOBAL = 1;
+/** The slot is in `listed` (flushTlb(false) visits it). */
+const SLOT_LISTED = 2;
 
 export class Mmu implements LinearMemory {
   /** High 32 bits of the last read64 / readSystem64. */
@@ -68,6 +70,9 @@ export class Mmu implements LinearMemory {
   private readonly ppn = new Int32Array(2 * TLB_SIZE);
   private readonly slotFlags = new Uint8Array(2 * TLB_SIZE);
   private globalCount = 0;
+  /** Slots filled with a non-global page since the last flush (each once: SLOT_LISTED). */
+  private readonly listed = new Int32Array(2 * TLB_SIZE);
+  private listedCount = 0;
   /** Some slot holds a piece of a 1 GiB page since the last full flush. */
   private hugeCached = false;
   /**
@@ -78,6 +83,8 @@ export class Mmu implements LinearMemory {
 
   /** Statistics for tests and benchmarks. */
   walks = 0;
+  /** The hit path for generated code (LinearMemory.tlb): these arrays themselves. */
+  readonly tlb: TlbArrays;
 
   constructor(state: CpuState, bus: CpuBus) {
     this.state = state;
@@ -85,6 +92,7 @@ export class Mmu implements LinearMemory {
     this.ram = bus.ram;
     this.view = new DataView(bus.ram.buffer, bus.ram.byteOffset, bus.ram.byteLength);
     this.codePages = new Uint8Array(Math.ceil(highestRamEnd(bus) / 4096));
+    this.tlb = { tagR: this.tagR, tagW: this.tagW, addend: this.addend, ppn: this.ppn, view: this.view };
   }
 
   /**
@@ -255,15 +263,22 @@ export class Mmu implements LinearMemory {
     if (all || this.globalCount === 0) {
       this.tagR.fill(INVALID); this.tagW.fill(INVALID); this.tagX.fill(INVALID);
       this.slotFlags.fill(0);
+      this.listedCount = 0;
       this.globalCount = 0;
       this.hugeCached = false;
       this.largeRegions.clear();
       return;
     }
+    // Only the slots filled with non-global pages since the last flush can hold one: a CR3
+    // write (a context switch) costs the pages the last process touched, not the whole TLB.
     const f = this.slotFlags;
-    for (let s = 0; s < 2 * TLB_SIZE; s++) {
+    const list = this.listed;
+    for (let k = 0; k < this.listedCount; k++) {
+      const s = list[k]!;
       if ((f[s]! & SLOT_GLOBAL) === 0) { this.tagR[s] = INVALID; this.tagW[s] = INVALID; this.tagX[s] = INVALID; }
+      f[s] = f[s]! & ~SLOT_LISTED;
     }
+    this.listedCount = 0;
   }
 
   /** INVLPG (SDM Vol. 3A §4.10.4.1): drops the page's translation, global or not. */
@@ -288,7 +303,7 @@ export class Mmu implements LinearMemory {
 
   private dropOne(slot: number): void {
     this.tagR[slot] = INVALID; this.tagW[slot] = INVALID; this.tagX[slot] = INVALID;
-    if ((this.slotFlags[slot]! & SLOT_GLOBAL) !== 0) { this.slotFlags[slot] = 0; this.globalCount--; }
+    if ((this.slotFlags[slot]! & SLOT_GLOBAL) !== 0) { this.slotFlags[slot] = this.slotFlags[slot]! & ~SLOT_GLOBAL; this.globalCount--; }
   }
 
   // ---- Slow paths ----
@@ -536,10 +551,15 @@ export class Mmu implements LinearMemory {
     this.tagX[slot] = exec ? pageLin : INVALID;
     this.addend[slot] = off - pageLin;
     this.ppn[slot] = pagePa / 4096;
-    const wasGlobal = (this.slotFlags[slot]! & SLOT_GLOBAL) !== 0;
+    const flags = this.slotFlags[slot]!;
+    const wasGlobal = (flags & SLOT_GLOBAL) !== 0;
     if (global !== wasGlobal) {
-      this.slotFlags[slot] = global ? SLOT_GLOBAL : 0;
+      this.slotFlags[slot] = global ? flags | SLOT_GLOBAL : flags & ~SLOT_GLOBAL;
       this.globalCount += global ? 1 : -1;
+    }
+    if (!global && (flags & SLOT_LISTED) === 0) {
+      this.slotFlags[slot] = this.slotFlags[slot]! | SLOT_LISTED;
+      this.listed[this.listedCount++] = slot;
     }
   }
 

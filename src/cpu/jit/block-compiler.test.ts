@@ -29,7 +29,7 @@ function hex(bytes: string): Uint8Array {
   return Uint8Array.from(bytes.trim().split(/\s+/).map((b) => parseInt(b, 16)));
 }
 
-function run(code: Uint8Array, seed: number, threshold: number, budget = 100000, setup?: (g: Uint32Array) => void): Outcome {
+function run(code: Uint8Array, seed: number, threshold: number, budget = 100000, setup?: (g: Uint32Array) => void, chunk = 0): Outcome {
   const saved = jitThreshold;
   setJitThreshold(threshold);
   try {
@@ -49,7 +49,7 @@ function run(code: Uint8Array, seed: number, threshold: number, budget = 100000,
     let total = 0;
     // Small budgets in turn, as the machine's quanta do, until the end or a fault.
     while (total < budget) {
-      exit = cpu.run(Math.min(7 + (total % 5), budget - total));
+      exit = cpu.run(Math.min(chunk > 0 ? chunk : 7 + (total % 5), budget - total));
       total = cpu.instructionCount;
       if (exit.kind !== 'budget') break;
     }
@@ -67,8 +67,11 @@ function agree(name: string, code: Uint8Array, seeds = 40, setup?: (g: Uint32Arr
     const seed = s * 0x9e3779b1;
     const want = run(code, seed, -1, 100000, setup);
     for (const threshold of [0, 2]) {
-      const got = run(code, seed, threshold, 100000, setup);
-      assert.deepEqual(got, want, `${name} (seed ${s}, threshold ${threshold})`);
+      // Small budgets as the machine's quanta near a timer; large ones let regions loop.
+      for (const chunk of [0, 1000]) {
+        const got = run(code, seed, threshold, 100000, setup, chunk);
+        assert.deepEqual(got, want, `${name} (seed ${s}, threshold ${threshold}, chunk ${chunk})`);
+      }
     }
   }
 }
@@ -101,6 +104,23 @@ const CASES: [string, string][] = [
   ['carry chains', '48 01 d8  48 11 d1  48 83 d6 00  48 19 ff  0f 92 c0  01 d8  11 d1  83 d6 00  19 ff  0f 97 c2  48 29 d8  48 19 d1  0f 92 c3  31 c0  48 11 c0'],
   ['BSWAP', '0f c8  48 0f c9  41 0f cb  48 0f ca'],
 ];
+
+// Loops over several blocks, which the JIT compiles into one region (block-compiler.ts).
+const REGION_CASES: [string, string][] = [
+  // if/else inside a loop, with handler calls (TEST AL, imm8; MOVSX) in members
+  ['if/else loop', 'b9 32 00 00 00  48 01 d8  a8 01  74 05  48 31 c2  eb 03  48 29 c2  48 0f be c0  ff c9  75 e9'],
+  // loads, stores and a call inside the loop
+  ['loop with memory and a call', 'b9 28 00 00 00  48 8b 03  e8 0a 00 00 00  48 89 43 08  ff c9  75 f0  eb 08  48 01 d0  48 c1 c0 07  c3'],
+  // a handler (MOVSX from memory) faults in a member once RBX walks off RAM
+  ['fault in a member', 'b9 c8 00 00 00  48 01 c2  48 85 d2  74 03  48 31 c0  48 0f be 03  48 81 c3 00 10 00 00  ff c9  75 e6'],
+  // a member stores into another member's immediate (self-modifying code)
+  ['store into another member', 'b9 0a 00 00 00  05 00 00 00 00  eb 00  89 0d f4 ff ff ff  ff c9  75 ef'],
+];
+
+void test('regions (loops over several blocks) agree with the interpreter', () => {
+  for (const [name, bytes] of REGION_CASES) agree(name, hex(bytes), 12);
+  assert.ok(jitStats.regionBlocks > jitStats.compiled, 'some region has more than one block');
+});
 
 void test('compiled blocks agree with the interpreter on templated instructions', () => {
   for (const [name, bytes] of CASES) agree(name, hex(bytes));

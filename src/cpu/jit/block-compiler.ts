@@ -22,9 +22,19 @@ import type { Block } from '../block-cache.js';
 import type { Cpu } from '../cpu.js';
 import type { DecodedInsn } from '../decoder.js';
 import { templateFor, type TemplateContext } from './templates.js';
+import { OpMap } from '../insn.js';
+import { TLB_SIZE } from '../mmu.js';
 
 /** A compiled block: runs the block from its first instruction on `cpu`. */
-export type CompiledBlock = (cpu: Cpu, block: Block) => void;
+/**
+ * A compiled region: runs from its entry block (`block`) on `cpu` while the instruction count
+ * stays within `end`; leaves c.rip at the next instruction and c.lastBlock at the member that
+ * ran last.
+ */
+export type CompiledBlock = (cpu: Cpu, block: Block, end: number) => void;
+
+/** RFLAGS.IF (SDM Vol. 1 §3.4.3). */
+const FLAG_IF = 0x200;
 
 type Env = Record<string, string | undefined>;
 const env: Env = (globalThis as { process?: { env: Env } }).process?.env ?? {};
@@ -101,7 +111,7 @@ function parseCount(s: string | undefined, fallback: number): number {
 }
 
 /** Statistics for TSHV_STATS and tests. */
-export const jitStats = { compiled: 0, templated: 0, calls: 0, optimized: 0, compileMs: 0 };
+export const jitStats = { compiled: 0, regionBlocks: 0, templated: 0, calls: 0, optimized: 0, compileMs: 0 };
 
 // TSHV_JIT_STATS=1: the statistics on stderr when the process exits (for tuning the tiers).
 if (env['TSHV_JIT_STATS'] === '1') {
@@ -119,22 +129,243 @@ function lit(n: number): string {
 }
 
 /**
- * Compiles `block` to a function. Never throws for an instruction it does not know: such
- * instructions call their handler.
+ * Compiles the region entered at `block` to a function. Never throws for an instruction it does
+ * not know: such instructions call their handler.
  */
 export function compileBlock(block: Block, cpu: Cpu): CompiledBlock {
   const t0 = performance.now();
-  const f = compileBlockSource(block, cpu);
+  const f = compileRegion(gatherRegion(block, cpu), cpu);
   jitStats.compileMs += performance.now() - t0;
   return f;
 }
 
-function compileBlockSource(block: Block, cpu: Cpu): CompiledBlock {
+/**
+ * A call of an interpreter handler, marked so that compileRegion can write register locals back
+ * before it and reload them after it.
+ */
+function handlerCall(h: string, ic: string): string {
+  return `${HANDLER_CALL_MARK}${h}(c, ${ic});${HANDLER_CALL_MARK}`;
+}
+
+const HANDLER_CALL_MARK = '/*HC*/';
+
+/**
+ * Most blocks and instructions in one region: bounds compile time, and V8 does not optimize
+ * functions beyond about 60 KB of bytecode ("Function is too big to be optimized").
+ */
+const MAX_REGION_BLOCKS = 12;
+const MAX_REGION_INSNS = 256;
+/** A member other than the entry has run at least this often, and 1/32 as often as the entry. */
+const MIN_MEMBER_EXECUTIONS = 100;
+/** Most handler calls in one region (each writes back and reloads the register locals). */
+const MAX_REGION_CALLS = 8;
+
+/** The direct-branch targets of a block's last instruction (rel8/rel32 Jcc, JMP, CALL), else null. */
+function branchTargets(i: DecodedInsn): number[] | null {
+  const op = i.op;
+  if (i.map === OpMap.Primary) {
+    if ((op >= 0x70 && op <= 0x7f) || op === 0xe8) return [i.next + (i.imm | 0), i.next];
+    if (op === 0xe9 || op === 0xeb) return [i.next + (i.imm | 0)];
+  } else if (i.map === OpMap.M0F && op >= 0x80 && op <= 0x8f) {
+    return [i.next + (i.imm | 0), i.next];
+  }
+  return null;
+}
+
+/** Where control may go after `b` without leaving 64-bit code: static successors. */
+function successors(b: Block): number[] {
+  const last = b.insns[b.insns.length - 1]!;
+  if (!last.endsBlock) return [last.next];
+  return branchTargets(last) ?? [];
+}
+
+/**
+ * The blocks of a region: the hot entry block and, in 64-bit code, the blocks it reaches by
+ * direct branches or fall-through that have already run (found in the block cache under the
+ * current translation, which cannot change while the region runs: a translation change sets
+ * blockExit and ends it). Breadth first, so a loop's body comes in before what follows it.
+ */
+function gatherRegion(entry: Block, cpu: Cpu): Block[] {
+  const members = [entry];
+  if (cpu.codeBits !== 64) return members;
+  let insns = entry.insns.length;
+  let calls = handlerCalls(entry, cpu);
+  const minCount = Math.max(Math.min(MIN_MEMBER_EXECUTIONS, jitThreshold), entry.execCount / 32);
+  const seen = new Set<number>([entry.rip]);
+  for (let q = 0; q < members.length; q++) {
+    for (const rip of successors(members[q]!)) {
+      if (seen.has(rip)) continue;
+      seen.add(rip);
+      const b = cpu.lookupBlock(rip);
+      // Only successors that ran often next to the entry: a cold path costs TurboFan time and
+      // code size in every region that holds it.
+      if (b === null || b.execCount < minCount) continue;
+      if (members.length >= MAX_REGION_BLOCKS || insns + b.insns.length > MAX_REGION_INSNS) return loopOf(members);
+      const bCalls = handlerCalls(b, cpu);
+      if (calls + bCalls > MAX_REGION_CALLS) continue;
+      members.push(b);
+      insns += b.insns.length;
+      calls += bCalls;
+    }
+  }
+  return loopOf(members);
+}
+
+/**
+ * The members on a cycle through the entry (those from which the entry can be reached again
+ * inside the region), in gathered order: a region pays off where control stays in it, in loops;
+ * straight-line code gains little from it and costs TurboFan time for every block it adds.
+ */
+function loopOf(members: Block[]): Block[] {
+  if (members.length === 1) return members;
+  const index = new Map<number, number>(members.map((m, k) => [m.rip, k]));
+  const reachesEntry = new Array<boolean>(members.length).fill(false);
+  reachesEntry[0] = true;
+  // Fixed point over the (small) member graph.
+  for (let changed = true; changed;) {
+    changed = false;
+    for (let k = members.length - 1; k >= 1; k--) {
+      if (reachesEntry[k]) continue;
+      for (const rip of successors(members[k]!)) {
+        const j = index.get(rip);
+        if (j !== undefined && reachesEntry[j]) { reachesEntry[k] = true; changed = true; break; }
+      }
+    }
+  }
+  return members.filter((_m, k) => reachesEntry[k]);
+}
+
+/** Instructions of `b` that would compile to handler calls. */
+function handlerCalls(b: Block, cpu: Cpu): number {
+  const scratch: TemplateContext = { cpu, constant: () => 'k', flagSrc: null };
+  let n = 0;
+  for (const i of b.insns) if (templateFor(i, scratch, true) === null) n++;
+  return n;
+}
+
+/** How a member block's code ends: with a known successor set, any RIP, or always leaving. */
+type BlockEnd = { kind: 'static'; targets: number[] } | { kind: 'dynamic' } | { kind: 'leave' };
+
+/**
+ * Region layout (the blocks of gatherRegion, member 0 the entry):
+ *   R: for (;;) { bc = c.instructionCount; switch (b) { case k: <block k>; <dispatch> } }
+ * Guest registers live in locals (G<n> for gpr[n]) inside the function: loaded on entry,
+ * written back on every exit, around every handler call, and before a fault propagates.
+ * A dispatch moves to member `nb` only when its whole block fits in the budget, it is still
+ * valid, nothing asked for an exit, it is not the stop RIP, and no maskable interrupt waits
+ * (the run loop's checks between blocks); otherwise the function returns with c.rip set.
+ */
+function compileRegion(members: Block[], cpu: Cpu): CompiledBlock {
+  const names: string[] = [];
+  const values: unknown[] = [];
+  const constant = (v: unknown): string => { const id = `k${names.length}`; names.push(id); values.push(v); return id; };
+  const memberIds = members.map((m) => constant(m));
+  const cases: string[] = [];
+  for (let k = 0; k < members.length; k++) {
+    const { code, end } = blockBody(members[k]!, memberIds[k]!, cpu, constant);
+    let dispatch: string;
+    if (end.kind === 'leave') {
+      dispatch = 'break R;';
+    } else {
+      const targets = end.kind === 'static' ? end.targets : members.map((m) => m.rip);
+      const arms: string[] = [];
+      for (const rip of targets) {
+        const nb = members.findIndex((m) => m.rip === rip);
+        if (nb < 0) continue;
+        const len = members[nb]!.insns.length;
+        arms.push(`if (r === ${lit(rip)}) { if (c.instructionCount <= end - ${len} && ${memberIds[nb]}.valid && r !== stop && ((c.flagsRest & ${FLAG_IF}) === 0 || !irq.hasInterrupt())) { b = ${nb}; continue R; } break R; }`);
+      }
+      dispatch = arms.length === 0 ? 'break R;' : `if (c.blockExit || solo) break R; { const r = c.rip; ${arms.join(' ')} } break R;`;
+    }
+    cases.push(`case ${k}: {\n${code}\n${dispatch}\n}`);
+  }
+  let body = cases.join('\n');
+  // Registers: template code names gpr halves with constant indices (g[n]); they become locals.
+  const written = new Set<number>();
+  // Values stay uint32 as in the Uint32Array: expressions are normalized (NOT, byte merges give
+  // int32); template locals and register copies already are.
+  body = body.replace(/\bg\[(\d+)\] = ([^;]*);/g, (_m, n: string, e: string) => {
+    written.add(Number(n));
+    return /^(?:[A-Za-z_]\w*|g\[\d+\]|\d+)$/.test(e) ? `G${n} = ${e};` : `G${n} = (${e}) >>> 0;`;
+  });
+  const used = new Set<number>(written);
+  body = body.replace(/\bg\[(\d+)\]/g, (_m, n: string) => { used.add(Number(n)); return `G${n}`; });
+  const usedList = [...used].sort((a, b) => a - b);
+  const writtenList = [...written].sort((a, b) => a - b);
+  const load = usedList.map((n) => `G${n} = g[${n}];`).join(' ');
+  const store = writtenList.map((n) => `g[${n}] = G${n};`).join(' ');
+  const mark = HANDLER_CALL_MARK.replace(/[/*]/g, (x) => `\\${x}`);
+  body = body.replace(new RegExp(`${mark}(\\w+)\\(c, (\\w+)\\);${mark}`, 'g'), (_m, h: string, ic: string) => `${store} c.faultInsn = ${ic}; ${h}(c, ${ic}); c.faultInsn = null; ${load}`);
+  const decl = usedList.length > 0 ? `let ${usedList.map((n) => `G${n} = g[${n}]`).join(', ')};` : '';
+  const membersOf = constant(members);
+  // Nothing in a region throws but handler calls (memory accesses that miss the TLB leave the
+  // region instead), and those run with the registers written back: so no try/catch, which
+  // would keep every register local alive in memory at every call. A handler's fault is located
+  // through c.faultInsn (Cpu.runBlock).
+  const tlb = cpu.mem.tlb !== undefined ? 'const M = c.mem, T = M.tlb, TR = T.tagR, TW = T.tagW, AD = T.addend, PP = T.ppn, CP = M.codePages, V = T.view; const ub = c.cpl === 3 ? ' + String(TLB_SIZE) + ' : 0;' : '';
+  // The members were found under the translation of the compile time; the region runs under
+  // whatever translation the entry block was found with. While the CPU's code generation is the
+  // same (or only CR3 changed and every member is on a global page) the members still hold;
+  // otherwise they are looked up again, and the region runs its entry block alone if one moved.
+  const rs = constant(regionState(members, cpu));
+  const revalidate = constant(revalidateRegion);
+  const src = `"use strict";
+return function jitRegion(c, B, end) {
+const g = c.gpr; const irq = c.irq; const stop = c.stopRip;
+const solo = c.codeGen !== ${rs}.gen && !(${rs}.allGlobal && c.globalCodeGen === ${rs}.globalGen) && !${revalidate}(c, ${rs});
+${tlb}
+${decl}
+let b = 0;
+R: for (;;) {
+switch (b) {
+${body}
+}
+break;
+}
+${store}
+c.lastBlock = ${membersOf}[b];
+};`;
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  const factory = new Function(...names, src) as (...args: unknown[]) => CompiledBlock;
+  jitStats.compiled++;
+  jitStats.regionBlocks += members.length;
+  return factory(...values);
+}
+
+/** What a region remembers of the translation its members were found under. */
+interface RegionState {
+  members: Block[];
+  gen: number;
+  globalGen: number;
+  /** Every member's code is on a global page (survives CR3 writes). */
+  allGlobal: boolean;
+}
+
+function regionState(members: Block[], cpu: Cpu): RegionState {
+  const allGlobal = members.every((m) => cpu.mem.codeIsGlobal?.(m.rip) === true);
+  return { members, gen: cpu.codeGen, globalGen: cpu.globalCodeGen, allGlobal };
+}
+
+/** True when every member is still what the current translation finds at its RIP (then recorded as current). */
+function revalidateRegion(cpu: Cpu, rs: RegionState): boolean {
+  for (let k = 1; k < rs.members.length; k++) {
+    const m = rs.members[k]!;
+    if (cpu.lookupBlock(m.rip) !== m) return false;
+  }
+  rs.gen = cpu.codeGen;
+  rs.globalGen = cpu.globalCodeGen;
+  return true;
+}
+
+/**
+ * The code of one member block: its instructions as templates or handler calls. Early exits
+ * (`break R`) leave c.rip at the next instruction to run; a normal end leaves c.rip at the
+ * block's successor, for the dispatch.
+ */
+function blockBody(block: Block, self: string, cpu: Cpu, constant: (v: unknown) => string): { code: string; end: BlockEnd } {
   const insns = block.insns;
   const n = insns.length;
   const live = flagLiveness(insns, cpu);
-  const names: string[] = [];
-  const values: unknown[] = [];
   const body: string[] = [];
   // Instructions retired since instructionCount was last written (register-only templates
   // cannot fault, so their count is added in one go before the next instruction that can).
@@ -142,11 +373,8 @@ function compileBlockSource(block: Block, cpu: Cpu): CompiledBlock {
   const flushCount = (): void => {
     if (pending !== 0) { body.push(`c.instructionCount += ${pending};`); pending = 0; }
   };
-  const ctx: TemplateContext = {
-    cpu,
-    constant: (v: unknown): string => { const id = `k${names.length}`; names.push(id); values.push(v); return id; },
-    flagSrc: null,
-  };
+  const ctx: TemplateContext = { cpu, constant, flagSrc: null };
+  let end: BlockEnd = { kind: 'leave' };
   for (let k = 0; k < n; k++) {
     const i: DecodedInsn = insns[k]!;
     const last = k === n - 1;
@@ -160,14 +388,19 @@ function compileBlockSource(block: Block, cpu: Cpu): CompiledBlock {
       if (t.branch) {
         // Branch templates end the block and set c.rip themselves.
         flushCount();
-        body.push('return;');
+        const targets = branchTargets(i);
+        end = targets !== null ? { kind: 'static', targets } : { kind: 'dynamic' };
         break;
       }
       if (t.memAccess && !last) {
         flushCount();
-        body.push(`if (c.blockExit || !B.valid) { c.rip = ${lit(i.next)}; return; }`);
+        body.push(`if (c.blockExit || !${self}.valid) { c.rip = ${lit(i.next)}; break R; }`);
       }
-      if (last) { flushCount(); body.push(`c.rip = ${lit(i.next)};`); }
+      if (last) {
+        flushCount();
+        body.push(`c.rip = ${lit(i.next)};`);
+        end = i.endsBlock ? { kind: 'leave' } : { kind: 'static', targets: [i.next] };
+      }
       continue;
     }
     jitStats.calls++;
@@ -175,17 +408,16 @@ function compileBlockSource(block: Block, cpu: Cpu): CompiledBlock {
     untemplated.set(opKey, (untemplated.get(opKey) ?? 0) + 1);
     ctx.flagSrc = null;
     flushCount();
-    const h = ctx.constant(i.exec);
-    const ic = ctx.constant(i);
-    body.push(`c.rip = ${lit(i.next)}; ${h}(c, ${ic}); c.instructionCount++;`);
-    if (!last) body.push(`if (c.rip !== ${lit(i.next)} || c.blockExit || !B.valid) return;`);
+    const h = constant(i.exec);
+    const ic = constant(i);
+    body.push(`c.rip = ${lit(i.next)}; ${handlerCall(h, ic)} c.instructionCount++;`);
+    if (!last) body.push(`if (c.rip !== ${lit(i.next)} || c.blockExit || !${self}.valid) break R;`);
+    // A handler that ends its block (system instructions, indirect branches, STI/MOV SS with
+    // their interrupt shadow) returns to the run loop; one at a length or page limit may go on.
+    else end = i.endsBlock ? { kind: 'leave' } : { kind: 'static', targets: [i.next] };
   }
   flushCount();
-  const src = `"use strict";\nreturn function jitBlock(c, B) {\nconst g = c.gpr;\n${body.join('\n')}\n};`;
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval
-  const factory = new Function(...names, src) as (...args: unknown[]) => CompiledBlock;
-  jitStats.compiled++;
-  return factory(...values);
+  return { code: body.join('\n'), end };
 }
 
 /**

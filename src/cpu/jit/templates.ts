@@ -3,10 +3,11 @@
 // interpreter handler does (same registers, memory accesses in the same order, same lazy-flag
 // record), so blocks give bit-identical results compiled or not.
 //
-// Generated code sees: `c` (the Cpu), `g` (c.gpr), `B` (the Block) and constants made with
-// ctx.constant(). A template whose fast path does not apply at run time (an address outside
-// the exact-arithmetic range, a non-canonical stack) falls back to calling the interpreter
-// handler for the whole instruction, before any state has changed.
+// Generated code sees: `c` (the Cpu), `g` (c.gpr, whose constant-index accesses the region
+// compiler turns into register locals) and constants made with ctx.constant(); it runs inside
+// the region's `R:` loop. A template whose fast path does not apply at run time (an address
+// outside the exact-arithmetic range, a non-canonical stack) leaves the region before the
+// instruction (slowPath), before any state has changed, and the interpreter runs it.
 //
 // Only 64-bit code (CS.L = 1, 64-bit addressing) gets templates: blocks are keyed by code
 // size, so a 64-bit block always runs in 64-bit mode, where segment limits do not apply and
@@ -17,6 +18,7 @@ import type { DecodedInsn } from '../decoder.js';
 import { OpMap, Prefix, BASE_RIP } from '../insn.js';
 import { LazyOp, PARITY, computeArithFlags, computeCF, setLazyIncDec, testCondition } from '../flags.js';
 import { Seg } from '../state.js';
+import { TLB_SIZE } from '../mmu.js';
 import { bswapTemplate, imulTemplate } from './templates-mul.js';
 
 export interface TemplateContext {
@@ -236,6 +238,14 @@ function carryIn(ctx: TemplateContext): string {
   return `(${ctx.constant(computeCF)}(c) ? 1 : 0)`;
 }
 
+/**
+ * When a template's fast path does not apply, the region (block-compiler.ts) ends before the
+ * instruction, with c.rip at it and nothing of it done: the run loop's interpreter runs it.
+ */
+function slowPath(i: DecodedInsn): string {
+  return `c.rip = ${lit(i.rip)}; break R;`;
+}
+
 function t(code: string, o: Partial<Template> = {}): Template {
   return { code, mayThrow: false, memAccess: false, needsRip: false, branch: false, flags: 'none', ...o };
 }
@@ -343,20 +353,22 @@ export function templateFor(i: DecodedInsn, ctx: TemplateContext, live: boolean)
       const r = i.next;
       const lo = r >>> 0; const hi = Math.floor(r / TWO32) >>> 0;
       const tp = stackTemplate(i, ctx, n, -8, `c.mem.write64(a${n}, ${lit(lo)}, ${lit(hi)});`, '');
+      if (tp === null) return null;
       tp.code += ` c.rip = ${lit(target)};`;
       tp.branch = true;
       return tp;
     }
     if (op === 0xc3 && size === 8) {
       // RET: pop, canonical check of the target (#GP(0) with rSP unchanged; SDM RET).
-      const h = ctx.constant(i.exec); const ic = ctx.constant(i);
-      const code = `{ const sp${n} = (g[9] | 0) * ${TWO32} + g[8];
-if (sp${n} >= ${-CANON} && sp${n} < ${CANON - 8} && ((g[9] + 0x100000) >>> 21) === 0) {
-  const v${n} = c.mem.read64(sp${n}), vh${n} = c.mem.hi;
+      if (cpu.mem.tlb === undefined) return null;
+      const m = inlineTlb(`const v${n} = c.mem.read64(sp${n}), vh${n} = c.mem.hi;`, `sp${n}`, n);
+      const code = `{ const sp${n} = (g[9] | 0) * ${TWO32} + g[8]; ${m.pre}
+if (sp${n} >= ${-CANON} && sp${n} < ${CANON - 8} && ((g[9] + 0x100000) >>> 21) === 0 && ${m.cond}) {
+  ${m.body}
   const tg${n} = (vh${n} | 0) * ${TWO32} + v${n};
   if (tg${n} >= ${-CANON} && tg${n} < ${CANON}) { const ns${n} = sp${n} + 8; g[8] = ns${n} >>> 0; g[9] = Math.floor(ns${n} / ${TWO32}) >>> 0; c.rip = tg${n}; }
-  else { c.rip = ${lit(i.next)}; ${h}(c, ${ic}); }
-} else { c.rip = ${lit(i.next)}; ${h}(c, ${ic}); } }`;
+  else { ${slowPath(i)} }
+} else { ${slowPath(i)} } }`;
       return t(code, { mayThrow: true, memAccess: true, branch: true });
     }
   } else if (i.map === OpMap.M0F) {
@@ -402,29 +414,68 @@ function jccTemplate(i: DecodedInsn, ctx: TemplateContext, cc: number): Template
   return t(`c.rip = ${c} ? ${lit(target)} : ${lit(i.next)};`, { branch: true, flags: 'read'});
 }
 
-/** Memory-operand template: computes a<n>, runs `body` on the fast path, else the handler. */
+/**
+ * Memory accesses inline (LinearMemory.tlb): the `c.mem.readN(a)` / `c.mem.writeN(a, ...)` /
+ * `c.mem.hi` calls of a template body, all on address `a`, become TLB hit-path accesses on the
+ * region's locals (block-compiler.ts: TR, TW, AD, PP, CP, V, ub). Returns the slot statement,
+ * the hit condition (every access of the body hits, so the whole instruction runs without a
+ * miss, a fault or MMIO: MMIO pages are never in the TLB), and the rewritten body.
+ */
+function inlineTlb(body: string, a: string, n: string): { pre: string; cond: string; body: string } {
+  const sl = `sl${n}`;
+  let maxSize = 1;
+  let reads = false; let writes = false;
+  const at = (off: number): string => (off === 0 ? `${a} + AD[${sl}]` : `${a} + AD[${sl}] + ${off}`);
+  const codeCheck = `if (CP[PP[${sl}]] !== 0) c.mem.onCodeWrite(PP[${sl}] * 4096);`;
+  let out = body.replace(new RegExp(`c\\.mem\\.read64\\(${a}\\), (\\w+) = c\\.mem\\.hi`, 'g'), (_m, hi: string) => {
+    reads = true; maxSize = 8;
+    return `V.getUint32(${at(0)}, true), ${hi} = V.getUint32(${at(4)}, true)`;
+  });
+  out = out.replace(new RegExp(`c\\.mem\\.read(8|16|32)\\(${a}\\)`, 'g'), (_m, bits: string) => {
+    reads = true; maxSize = Math.max(maxSize, Number(bits) / 8);
+    return bits === '8' ? `V.getUint8(${at(0)})` : `V.getUint${bits}(${at(0)}, true)`;
+  });
+  out = out.replace(new RegExp(`c\\.mem\\.write64\\(${a}, ([^,]+), (.+?)\\);`, 'g'), (_m, lo: string, hi: string) => {
+    writes = true; maxSize = 8;
+    return `V.setUint32(${at(0)}, ${lo}, true); V.setUint32(${at(4)}, ${hi}, true); ${codeCheck}`;
+  });
+  out = out.replace(new RegExp(`c\\.mem\\.write(8|16|32)\\(${a}, (.+?)\\);`, 'g'), (_m, bits: string, v: string) => {
+    writes = true; maxSize = Math.max(maxSize, Number(bits) / 8);
+    return bits === '8' ? `V.setUint8(${at(0)}, ${v}); ${codeCheck}` : `V.setUint${bits}(${at(0)}, ${v}, true); ${codeCheck}`;
+  });
+  if (/c\.mem\.(?:read|write|hi)/.test(out)) throw new Error(`jit: memory access not inlined: ${body}`);
+  const base = `${a} - (${a} & 4095)`;
+  const conds: string[] = [];
+  if (maxSize > 1) conds.push(`(${a} & 4095) <= ${4096 - maxSize}`);
+  if (reads) conds.push(`TR[${sl}] === ${base}`);
+  if (writes) conds.push(`TW[${sl}] === ${base}`);
+  return { pre: `const ${sl} = ((${a} >>> 12) & ${TLB_SIZE - 1}) | ub;`, cond: conds.join(' && '), body: out };
+}
+
+/** Memory-operand template: computes a<n>, runs `body` on the fast path, else leaves the region. */
 function memTemplate(i: DecodedInsn, ctx: TemplateContext, n: string, body: string, flags: Template['flags']): Template | null {
+  if (ctx.cpu.mem.tlb === undefined) return null;
   const addr = emitAddress(i, ctx, `a${n}`);
   if (addr === null) return null;
-  const h = ctx.constant(i.exec); const ic = ctx.constant(i);
-  const code = addr.cond === 'true'
-    ? `{ ${addr.pre} ${body} }`
-    : `{ ${addr.pre}\nif (${addr.cond}) { ${body} } else { c.rip = ${lit(i.next)}; ${h}(c, ${ic}); } }`;
+  const m = inlineTlb(body, `a${n}`, n);
+  const cond = addr.cond === 'true' ? m.cond : `${addr.cond} && ${m.cond}`;
+  const code = `{ ${addr.pre} ${m.pre}\nif (${cond}) { ${m.body} } else { ${slowPath(i)} } }`;
   if (flags !== 'none') ctx.flagSrc = null;
   return t(code, { mayThrow: true, memAccess: true, flags });
 }
 
 /**
  * PUSH/POP/CALL on the 64-bit stack: a<n> = rSP + delta, then `access`, then rSP += the push
- * or pop size, then `after`. A stack address outside the fast range goes to the handler.
+ * or pop size, then `after`. A stack address outside the fast range leaves the region.
  */
-function stackTemplate(i: DecodedInsn, ctx: TemplateContext, n: string, delta: number, access: string, after: string, popSize = 0): Template {
-  const h = ctx.constant(i.exec); const ic = ctx.constant(i);
+function stackTemplate(i: DecodedInsn, ctx: TemplateContext, n: string, delta: number, access: string, after: string, popSize = 0): Template | null {
+  if (ctx.cpu.mem.tlb === undefined) return null;
   const move = popSize !== 0 ? popSize : delta;
-  const code = `{ const sp${n} = (g[9] | 0) * ${TWO32} + g[8]; const a${n} = sp${n} + ${lit(delta)};
-if (((g[9] + 0x100000) >>> 21) === 0 && a${n} >= ${-CANON} && a${n} < ${CANON - 8}) {
-  ${access} const ns${n} = sp${n} + ${lit(move)}; g[8] = ns${n} >>> 0; g[9] = Math.floor(ns${n} / ${TWO32}) >>> 0; ${after}
-} else { c.rip = ${lit(i.next)}; ${h}(c, ${ic}); } }`;
+  const m = inlineTlb(access, `a${n}`, n);
+  const code = `{ const sp${n} = (g[9] | 0) * ${TWO32} + g[8]; const a${n} = sp${n} + ${lit(delta)}; ${m.pre}
+if (((g[9] + 0x100000) >>> 21) === 0 && a${n} >= ${-CANON} && a${n} < ${CANON - 8} && ${m.cond}) {
+  ${m.body} const ns${n} = sp${n} + ${lit(move)}; g[8] = ns${n} >>> 0; g[9] = Math.floor(ns${n} / ${TWO32}) >>> 0; ${after}
+} else { ${slowPath(i)} } }`;
   return t(code, { mayThrow: true, memAccess: true });
 }
 

@@ -3,7 +3,8 @@
 
 import { CpuFault, PfErr, Vector } from '../fault.js';
 import type { CpuState } from '../state.js';
-import type { LinearMemory } from '../linear-memory.js';
+import type { LinearMemory, TlbArrays } from '../linear-memory.js';
+import { TLB_SIZE } from '../mmu.js';
 
 export class FlatMemory implements LinearMemory {
   hi = 0;
@@ -16,7 +17,18 @@ export class FlatMemory implements LinearMemory {
     this.ram = ram;
     this.state = state;
     this.codePages = new Uint8Array(Math.ceil(ram.length / 4096));
+    // The JIT's hit path (LinearMemory.tlb): every whole page of RAM within the TLB's reach,
+    // for both privilege halves, linear = physical.
+    const tagR = new Float64Array(2 * TLB_SIZE).fill(-1);
+    const ppn = new Int32Array(2 * TLB_SIZE);
+    for (let p = 0; p < TLB_SIZE && (p + 1) * 4096 <= ram.length; p++) {
+      tagR[p] = tagR[p + TLB_SIZE] = p * 4096;
+      ppn[p] = ppn[p + TLB_SIZE] = p;
+    }
+    this.tlb = { tagR, tagW: tagR, addend: new Float64Array(2 * TLB_SIZE), ppn, view: new DataView(ram.buffer, ram.byteOffset, ram.byteLength) };
   }
+
+  readonly tlb: TlbArrays;
 
   private check(lin: number, size: number, err: number): number {
     if (lin < 0 || lin + size > this.ram.length) {
