@@ -19,12 +19,12 @@ function mulu32(a: number, b: number): number {
 }
 
 /** 128-bit product words (least significant first) of the last mul64 call. */
-const prod = new Uint32Array(4);
+export const prod = new Uint32Array(4);
 /**
  * 64x64 -> 128-bit multiply from 32-bit pieces (exact in doubles, no BigInt). signed: treat both
  * operands as two's-complement (SDM IMUL), correcting the unsigned high half.
  */
-function mul64(aLo: number, aHi: number, bLo: number, bHi: number, signed: boolean): void {
+export function mul64(aLo: number, aHi: number, bLo: number, bHi: number, signed: boolean): void {
   const l0 = mulu32(aLo, bLo); const h0 = mulHi;
   const l1 = mulu32(aLo, bHi); const h1 = mulHi;
   const l2 = mulu32(aHi, bLo); const h2 = mulHi;

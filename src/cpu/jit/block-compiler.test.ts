@@ -103,6 +103,7 @@ const CASES: [string, string][] = [
   ['ADC/SBB forms', '48 11 d8  11 d1  48 13 53 08  48 11 03  48 83 d0 05  48 19 d1  1d 00 00 00 80  49 83 d9 ff  48 15 ff ff ff 7f  19 43 10  83 5b 14 07  0f 92 c1'],
   ['carry chains', '48 01 d8  48 11 d1  48 83 d6 00  48 19 ff  0f 92 c0  01 d8  11 d1  83 d6 00  19 ff  0f 97 c2  48 29 d8  48 19 d1  0f 92 c3  31 c0  48 11 c0'],
   ['BSWAP', '0f c8  48 0f c9  41 0f cb  48 0f ca'],
+  ['MUL/IMUL r/m64', '48 f7 e3  0f 92 c1  48 f7 eb  0f 90 c2  48 f7 63 08  0f 98 c3  48 f7 6b 10  0f 94 c4  48 f7 e0  48 01 d0'],
 ];
 
 // Loops over several blocks, which the JIT compiles into one region (block-compiler.ts).

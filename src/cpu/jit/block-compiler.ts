@@ -235,13 +235,18 @@ function loopOf(members: Block[]): Block[] {
   return members.filter((_m, k) => reachesEntry[k]);
 }
 
-/** Instructions of `b` that would compile to handler calls. */
+/** Instructions of `b` that would compile to handler calls (cached: a block is gathered often). */
 function handlerCalls(b: Block, cpu: Cpu): number {
+  let n = callCounts.get(b);
+  if (n !== undefined) return n;
   const scratch: TemplateContext = { cpu, constant: () => 'k', flagSrc: null };
-  let n = 0;
+  n = 0;
   for (const i of b.insns) if (templateFor(i, scratch, true) === null) n++;
+  callCounts.set(b, n);
   return n;
 }
+
+const callCounts = new WeakMap<Block, number>();
 
 /** How a member block's code ends: with a known successor set, any RIP, or always leaving. */
 type BlockEnd = { kind: 'static'; targets: number[] } | { kind: 'dynamic' } | { kind: 'leave' };

@@ -10,7 +10,7 @@
 import type { DecodedInsn } from '../decoder.js';
 import { PARITY } from '../flags.js';
 import { OpMap } from '../insn.js';
-import { imulOverflow64 } from '../ops-muldiv.js';
+import { imulOverflow64, mul64, prod } from '../ops-muldiv.js';
 import type { Template, TemplateContext } from './templates.js';
 
 /**
@@ -80,4 +80,27 @@ export function bswapTemplate(i: DecodedInsn): Template | null {
   if (i.opSize === 8) return tpl(`{ const lo = g[${k}]; g[${k}] = ${sw(`g[${k + 1}]`)}; g[${k + 1}] = ${sw('lo')}; }`, {});
   if (i.opSize === 4) return tpl(`g[${k}] = ${sw(`g[${k}]`)}; g[${k + 1}] = 0;`, {});
   return null;
+}
+
+/**
+ * MUL / IMUL r/m64 (F7 /4, /5): RDX:RAX = RAX * r/m64 through ops-muldiv's mul64 (the bignum
+ * inner loops: mpihelp_*mul_1), flags as mulFlags: CF = OF = the high half is not the extension
+ * of the low one, SF/ZF/PF from the low half.
+ */
+export function mulWideTemplate(i: DecodedInsn, ctx: TemplateContext, n: string, live: boolean, mem: (body: string) => Template | null): Template | null {
+  if (i.opSize !== 8) return null;
+  const signed = ((i.modrm >> 3) & 7) === 5;
+  const m = ctx.constant(mul64); const p = ctx.constant(prod);
+  const k = i.rm << 1;
+  const src = i.hasMem ? `const b${n} = c.mem.read64(a${n}), bh${n} = c.mem.hi;` : `const b${n} = g[${k}], bh${n} = g[${k + 1}];`;
+  let body = `${src} ${m}(g[0], g[1], b${n}, bh${n}, ${signed}); const l${n} = ${p}[0], lh${n} = ${p}[1], h${n} = ${p}[2], hh${n} = ${p}[3];`;
+  body += ` g[0] = l${n}; g[1] = lh${n}; g[4] = h${n}; g[5] = hh${n};`;
+  if (live) {
+    const par = ctx.constant(PARITY);
+    const ext = signed ? `((lh${n} | 0) < 0 ? 0xffffffff : 0)` : '0';
+    body += ` const x${n} = ${ext}; c.lazyFlags = ${par}[l${n} & 0xff] | (h${n} !== x${n} || hh${n} !== x${n} ? 0x801 : 0) | ((lh${n} >>> 31) << 7) | (l${n} === 0 && lh${n} === 0 ? 0x40 : 0); c.lazyOp = 0;`;
+  }
+  ctx.flagSrc = null;
+  if (i.hasMem) return mem(body);
+  return tpl(body, { flags: 'write' });
 }

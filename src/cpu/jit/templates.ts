@@ -19,7 +19,7 @@ import { OpMap, Prefix, BASE_RIP } from '../insn.js';
 import { LazyOp, PARITY, computeArithFlags, computeCF, setLazyIncDec, testCondition } from '../flags.js';
 import { Seg } from '../state.js';
 import { TLB_SIZE } from '../mmu.js';
-import { bswapTemplate, imulTemplate } from './templates-mul.js';
+import { bswapTemplate, imulTemplate, mulWideTemplate } from './templates-mul.js';
 
 export interface TemplateContext {
   cpu: Cpu;
@@ -328,6 +328,10 @@ export function templateFor(i: DecodedInsn, ctx: TemplateContext, live: boolean)
       if (!i.hasMem) return t(`const v${n} = g[${i.rm << 1}]; ${store}`);
       return memTemplate(i, ctx, n, `const v${n} = c.mem.read32(a${n}); ${store}`, 'none');
     }
+    // ---- MUL / IMUL r/m64 (F7 /4, /5)
+    if (op === 0xf7 && (((i.modrm >> 3) & 7) === 4 || ((i.modrm >> 3) & 7) === 5) && size === 8) {
+      return mulWideTemplate(i, ctx, n, live, (body) => memTemplate(i, ctx, n, body, 'write'));
+    }
     // ---- IMUL r, r/m, imm (69, 6B)
     if (op === 0x69 || op === 0x6b) return imulTemplate(i, ctx, n, live, (body) => memTemplate(i, ctx, n, body, 'write'));
     // ---- Jcc rel8, JMP rel
@@ -421,25 +425,31 @@ function jccTemplate(i: DecodedInsn, ctx: TemplateContext, cc: number): Template
  * the hit condition (every access of the body hits, so the whole instruction runs without a
  * miss, a fault or MMIO: MMIO pages are never in the TLB), and the rewritten body.
  */
+// The memory calls templates write (one address per template, so the address is not checked).
+const RE_READ64 = /c\.mem\.read64\((\w+)\), (\w+) = c\.mem\.hi/g;
+const RE_READ = /c\.mem\.read(8|16|32)\((\w+)\)/g;
+const RE_WRITE64 = /c\.mem\.write64\((\w+), ([^,]+), (.+?)\);/g;
+const RE_WRITE = /c\.mem\.write(8|16|32)\((\w+), (.+?)\);/g;
+
 function inlineTlb(body: string, a: string, n: string): { pre: string; cond: string; body: string } {
   const sl = `sl${n}`;
   let maxSize = 1;
   let reads = false; let writes = false;
   const at = (off: number): string => (off === 0 ? `${a} + AD[${sl}]` : `${a} + AD[${sl}] + ${off}`);
   const codeCheck = `if (CP[PP[${sl}]] !== 0) c.mem.onCodeWrite(PP[${sl}] * 4096);`;
-  let out = body.replace(new RegExp(`c\\.mem\\.read64\\(${a}\\), (\\w+) = c\\.mem\\.hi`, 'g'), (_m, hi: string) => {
+  let out = body.replace(RE_READ64, (_m, _a: string, hi: string) => {
     reads = true; maxSize = 8;
     return `V.getUint32(${at(0)}, true), ${hi} = V.getUint32(${at(4)}, true)`;
   });
-  out = out.replace(new RegExp(`c\\.mem\\.read(8|16|32)\\(${a}\\)`, 'g'), (_m, bits: string) => {
+  out = out.replace(RE_READ, (_m, bits: string) => {
     reads = true; maxSize = Math.max(maxSize, Number(bits) / 8);
     return bits === '8' ? `V.getUint8(${at(0)})` : `V.getUint${bits}(${at(0)}, true)`;
   });
-  out = out.replace(new RegExp(`c\\.mem\\.write64\\(${a}, ([^,]+), (.+?)\\);`, 'g'), (_m, lo: string, hi: string) => {
+  out = out.replace(RE_WRITE64, (_m, _a: string, lo: string, hi: string) => {
     writes = true; maxSize = 8;
     return `V.setUint32(${at(0)}, ${lo}, true); V.setUint32(${at(4)}, ${hi}, true); ${codeCheck}`;
   });
-  out = out.replace(new RegExp(`c\\.mem\\.write(8|16|32)\\(${a}, (.+?)\\);`, 'g'), (_m, bits: string, v: string) => {
+  out = out.replace(RE_WRITE, (_m, bits: string, _a: string, v: string) => {
     writes = true; maxSize = Math.max(maxSize, Number(bits) / 8);
     return bits === '8' ? `V.setUint8(${at(0)}, ${v}); ${codeCheck}` : `V.setUint${bits}(${at(0)}, ${v}, true); ${codeCheck}`;
   });
