@@ -21,7 +21,7 @@ import { setFlagsFromString } from 'node:v8';
 import type { Block } from '../block-cache.js';
 import type { Cpu } from '../cpu.js';
 import type { DecodedInsn } from '../decoder.js';
-import { templateFor, type TemplateContext } from './templates.js';
+import { PENDING_COUNT, templateFor, type TemplateContext } from './templates.js';
 import { OpMap } from '../insn.js';
 import { TLB_SIZE } from '../mmu.js';
 
@@ -303,6 +303,9 @@ function compileRegion(members: Block[], cpu: Cpu): CompiledBlock {
   body = body.replace(new RegExp(`${mark}(\\w+)\\(c, (\\w+)\\);${mark}`, 'g'), (_m, h: string, ic: string) => `${store} c.faultInsn = ${ic}; ${h}(c, ${ic}); c.faultInsn = null; ${load}`);
   const decl = usedList.length > 0 ? `let ${usedList.map((n) => `G${n} = g[${n}]`).join(', ')};` : '';
   const membersOf = constant(members);
+  // Cold exits (a slow path, a write into the region's code) only set the local xr: code that
+  // never ran before V8 optimized the region has no type feedback, and a property store there
+  // would deoptimize it the first time it runs.
   // Nothing in a region throws but handler calls (memory accesses that miss the TLB leave the
   // region instead), and those run with the registers written back: so no try/catch, which
   // would keep every register local alive in memory at every call. A handler's fault is located
@@ -320,13 +323,14 @@ const g = c.gpr; const irq = c.irq; const stop = c.stopRip;
 const solo = c.codeGen !== ${rs}.gen && !(${rs}.allGlobal && c.globalCodeGen === ${rs}.globalGen) && !${revalidate}(c, ${rs});
 ${tlb}
 ${decl}
-let b = 0;
+let b = 0, xr = NaN;
 R: for (;;) {
 switch (b) {
 ${body}
 }
 break;
 }
+if (xr === xr) c.rip = xr;
 ${store}
 c.lastBlock = ${membersOf}[b];
 };`;
@@ -386,9 +390,9 @@ function blockBody(block: Block, self: string, cpu: Cpu, constant: (v: unknown) 
     const t = templateFor(i, ctx, live[k]!);
     if (t !== null) {
       jitStats.templated++;
-      if (t.mayThrow) flushCount();
+      if (t.mayThrow && !t.code.includes(PENDING_COUNT)) flushCount();
       if (t.needsRip) body.push(`c.rip = ${lit(i.next)};`);
-      body.push(t.code);
+      body.push(t.code.split(PENDING_COUNT).join(pending !== 0 ? `c.instructionCount += ${pending}; ` : ''));
       pending++;
       if (t.branch) {
         // Branch templates end the block and set c.rip themselves.
@@ -399,7 +403,7 @@ function blockBody(block: Block, self: string, cpu: Cpu, constant: (v: unknown) 
       }
       if (t.memAccess && !last) {
         flushCount();
-        body.push(`if (c.blockExit || !${self}.valid) { c.rip = ${lit(i.next)}; break R; }`);
+        body.push(`if (c.blockExit || !${self}.valid) { xr = ${lit(i.next)}; break R; }`);
       }
       if (last) {
         flushCount();

@@ -45,9 +45,16 @@ export interface FlagSource {
 
 export interface Template {
   code: string;
-  /** May throw a CpuFault (instructionCount must be exact before it). */
+  /**
+   * May fault or leave the region before it completes, when the interpreter runs it and may
+   * fault (flags stay live before it; instructionCount must be exact before it unless its code
+   * brings it up to date itself at PENDING_COUNT).
+   */
   mayThrow: boolean;
-  /** Accesses memory (a write may invalidate the block; MMIO may request an exit). */
+  /**
+   * Writes memory (a write may invalidate the region's code). Inline reads need no check: they
+   * hit RAM through the TLB or leave the region.
+   */
   memAccess: boolean;
   /** Needs cpu.rip = next before it runs (it may call the handler). */
   needsRip: boolean;
@@ -239,11 +246,19 @@ function carryIn(ctx: TemplateContext): string {
 }
 
 /**
+ * Where a slow path must bring cpu.instructionCount up to date (the region compiler puts the
+ * instructions retired since its last update there): inline memory accesses cannot fault, so
+ * templates keep the count exact only on their way out.
+ */
+export const PENDING_COUNT = '/*PEND*/';
+
+/**
  * When a template's fast path does not apply, the region (block-compiler.ts) ends before the
- * instruction, with c.rip at it and nothing of it done: the run loop's interpreter runs it.
+ * instruction, with c.rip at it (through the region's exit local `xr`) and nothing of it done:
+ * the run loop's interpreter runs it.
  */
 function slowPath(i: DecodedInsn): string {
-  return `c.rip = ${lit(i.rip)}; break R;`;
+  return `${PENDING_COUNT}xr = ${lit(i.rip)}; break R;`;
 }
 
 function t(code: string, o: Partial<Template> = {}): Template {
@@ -373,7 +388,7 @@ if (sp${n} >= ${-CANON} && sp${n} < ${CANON - 8} && ((g[9] + 0x100000) >>> 21) =
   if (tg${n} >= ${-CANON} && tg${n} < ${CANON}) { const ns${n} = sp${n} + 8; g[8] = ns${n} >>> 0; g[9] = Math.floor(ns${n} / ${TWO32}) >>> 0; c.rip = tg${n}; }
   else { ${slowPath(i)} }
 } else { ${slowPath(i)} } }`;
-      return t(code, { mayThrow: true, memAccess: true, branch: true });
+      return t(code, { mayThrow: true, memAccess: m.writes, branch: true });
     }
   } else if (i.map === OpMap.M0F) {
     if (op >= 0x80 && op <= 0x8f) return jccTemplate(i, ctx, op & 15);
@@ -431,7 +446,7 @@ const RE_READ = /c\.mem\.read(8|16|32)\((\w+)\)/g;
 const RE_WRITE64 = /c\.mem\.write64\((\w+), ([^,]+), (.+?)\);/g;
 const RE_WRITE = /c\.mem\.write(8|16|32)\((\w+), (.+?)\);/g;
 
-function inlineTlb(body: string, a: string, n: string): { pre: string; cond: string; body: string } {
+function inlineTlb(body: string, a: string, n: string): { pre: string; cond: string; body: string; writes: boolean } {
   const sl = `sl${n}`;
   let maxSize = 1;
   let reads = false; let writes = false;
@@ -459,7 +474,7 @@ function inlineTlb(body: string, a: string, n: string): { pre: string; cond: str
   if (maxSize > 1) conds.push(`(${a} & 4095) <= ${4096 - maxSize}`);
   if (reads) conds.push(`TR[${sl}] === ${base}`);
   if (writes) conds.push(`TW[${sl}] === ${base}`);
-  return { pre: `const ${sl} = ((${a} >>> 12) & ${TLB_SIZE - 1}) | ub;`, cond: conds.join(' && '), body: out };
+  return { pre: `const ${sl} = ((${a} >>> 12) & ${TLB_SIZE - 1}) | ub;`, cond: conds.join(' && '), body: out, writes };
 }
 
 /** Memory-operand template: computes a<n>, runs `body` on the fast path, else leaves the region. */
@@ -471,7 +486,7 @@ function memTemplate(i: DecodedInsn, ctx: TemplateContext, n: string, body: stri
   const cond = addr.cond === 'true' ? m.cond : `${addr.cond} && ${m.cond}`;
   const code = `{ ${addr.pre} ${m.pre}\nif (${cond}) { ${m.body} } else { ${slowPath(i)} } }`;
   if (flags !== 'none') ctx.flagSrc = null;
-  return t(code, { mayThrow: true, memAccess: true, flags });
+  return t(code, { mayThrow: true, memAccess: m.writes, flags });
 }
 
 /**
@@ -486,7 +501,7 @@ function stackTemplate(i: DecodedInsn, ctx: TemplateContext, n: string, delta: n
 if (((g[9] + 0x100000) >>> 21) === 0 && a${n} >= ${-CANON} && a${n} < ${CANON - 8} && ${m.cond}) {
   ${m.body} const ns${n} = sp${n} + ${lit(move)}; g[8] = ns${n} >>> 0; g[9] = Math.floor(ns${n} / ${TWO32}) >>> 0; ${after}
 } else { ${slowPath(i)} } }`;
-  return t(code, { mayThrow: true, memAccess: true });
+  return t(code, { mayThrow: true, memAccess: m.writes });
 }
 
 function movTemplate(i: DecodedInsn, ctx: TemplateContext, size: 4 | 8, toRm: boolean, n: string): Template | null {
