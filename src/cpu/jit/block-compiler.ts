@@ -310,17 +310,38 @@ function compileRegion(members: Block[], cpu: Cpu): CompiledBlock {
   // region instead), and those run with the registers written back: so no try/catch, which
   // would keep every register local alive in memory at every call. A handler's fault is located
   // through c.faultInsn (Cpu.runBlock).
-  const tlb = cpu.mem.tlb !== undefined ? 'const M = c.mem, T = M.tlb, TR = T.tagR, TW = T.tagW, AD = T.addend, PP = T.ppn, CP = M.codePages, V = T.view; const ub = c.cpl === 3 ? ' + String(TLB_SIZE) + ' : 0;' : '';
-  // The members were found under the translation of the compile time; the region runs under
-  // whatever translation the entry block was found with. While the CPU's code generation is the
-  // same (or only CR3 changed and every member is on a global page) the members still hold;
-  // otherwise they are looked up again, and the region runs its entry block alone if one moved.
-  const rs = constant(regionState(members, cpu));
-  const revalidate = constant(revalidateRegion);
+  // The preamble loads only what the body uses: most regions are one short block entered from
+  // the run loop, where every load here is paid per entry.
+  const uses = (name: string): boolean => new RegExp(`\\b${name}\\b`).test(body);
+  const tlbLocals: string[] = [];
+  if (cpu.mem.tlb !== undefined) {
+    for (const [name, from] of [['TR', 'T.tagR'], ['TW', 'T.tagW'], ['AD', 'T.addend'], ['PP', 'T.ppn'], ['V', 'T.view']] as const) {
+      if (uses(name)) tlbLocals.push(`${name} = ${from}`);
+    }
+    if (uses('CP')) tlbLocals.push('CP = c.mem.codePages');
+  }
+  const tlb = tlbLocals.length === 0 ? '' : `const T = c.mem.tlb, ${tlbLocals.join(', ')}; const ub = c.cpl === 3 ? ${TLB_SIZE} : 0;`;
+  // Transitions between members (or a member to itself) make it a loop: then the dispatch's
+  // locals, the translation check and the last block for the run loop's links.
+  const loops = uses('continue R');
+  let head = '';
+  let tail = '';
+  if (loops) {
+    // The members were found under the translation of the compile time; the region runs under
+    // whatever translation the entry block was found with. While the CPU's code generation is
+    // the same (or only CR3 changed and every member is on a global page) the members still
+    // hold; otherwise they are looked up again, and the region runs its entry block alone if one
+    // moved.
+    const rs = constant(regionState(members, cpu));
+    const revalidate = constant(revalidateRegion);
+    head = `const irq = c.irq; const stop = c.stopRip;
+const solo = c.codeGen !== ${rs}.gen && !(${rs}.allGlobal && c.globalCodeGen === ${rs}.globalGen) && !${revalidate}(c, ${rs});`;
+    tail = `c.lastBlock = ${membersOf}[b];`;
+  }
   const src = `"use strict";
 return function jitRegion(c, B, end) {
-const g = c.gpr; const irq = c.irq; const stop = c.stopRip;
-const solo = c.codeGen !== ${rs}.gen && !(${rs}.allGlobal && c.globalCodeGen === ${rs}.globalGen) && !${revalidate}(c, ${rs});
+const g = c.gpr;
+${head}
 ${tlb}
 ${decl}
 let b = 0, xr = NaN;
@@ -332,7 +353,7 @@ break;
 }
 if (xr === xr) c.rip = xr;
 ${store}
-c.lastBlock = ${membersOf}[b];
+${tail}
 };`;
   // eslint-disable-next-line @typescript-eslint/no-implied-eval
   const factory = new Function(...names, src) as (...args: unknown[]) => CompiledBlock;
