@@ -12,7 +12,7 @@ import { decode, type CodeFetcher, type DecodedInsn } from './decoder.js';
 import { Block, BlockCache, MAX_BLOCK_INSNS } from './block-cache.js';
 import type { LinearMemory } from './linear-memory.js';
 import { sharedOpTable, type OpTableImpl } from './op-table.js';
-import { Access, Mmu } from './mmu.js';
+import { Mmu } from './mmu.js';
 import { deliverEvent } from './exceptions.js';
 import type { CpuidConfig } from './cpuid.js';
 import { jitThreshold, jitOptimizeAt, compileBlock, optimizeCompiled } from './jit/block-compiler.js';
@@ -157,14 +157,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     this.clock = clock;
     let mem = options.mem;
     if (mem === undefined) {
-      const mmu = new Mmu(this, bus);
-      const lm: LinearMemory = mmu;
-      // Bulk REP MOVS/STOS path (LinearMemory.translateData) through the Mmu's page walk, until
-      // the Mmu provides its own.
-      if (lm.translateData === undefined) {
-        lm.translateData = (lin: number, write: boolean): number => mmu.translate(lin, write ? Access.Write : Access.Read, this.cpl === 3);
-      }
-      mem = lm;
+      mem = new Mmu(this, bus);
     }
     this.mem = mem;
     this.table = options.table ?? sharedOpTable();

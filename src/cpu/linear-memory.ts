@@ -50,8 +50,8 @@ export interface LinearMemory {
 }
 
 /**
- * A direct-mapped TLB as arrays (mmu.ts): slot = ((lin >>> 12) & (TLB_SIZE - 1)) | (CPL 3 ?
- * TLB_SIZE : 0). An access of `size` bytes at `lin` within one page hits when tagR (reads) or
+ * A direct-mapped TLB as arrays (mmu.ts): slot = tlbSlot(lin) | (CPL 3 ? TLB_SIZE : 0). An
+ * access of `size` bytes at `lin` within one page hits when tagR (reads) or
  * tagW (writes) of the slot equals the linear page base; its bytes are then at RAM index
  * lin + addend[slot] in `view`. A hit write to a page with codePages[ppn[slot]] !== 0 must call
  * onCodeWrite(ppn[slot] * 4096).

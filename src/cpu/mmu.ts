@@ -31,6 +31,18 @@ const CANON_LIMIT = 0x800000000000;
 
 export const enum Access { Read = 0, Write = 1, Exec = 2 }
 
+/**
+ * The TLB slot of a linear address (without the user half's offset): page-number bits 0-11
+ * folded with bits 12-19, so that pages at the same offset in different 16 MiB-aligned areas (a
+ * process's heap and its stack, both often 2 MiB-aligned) do not evict each other: a direct-
+ * mapped TLB indexed by the low bits alone thrashed on busybox sha256sum's buffer and stack.
+ * Generated code computes the same (jit/templates.ts).
+ */
+export function tlbSlot(lin: number): number {
+  const p = lin >>> 12;
+  return (p ^ (p >>> 12)) & TLB_MASK;
+}
+
 /** Paging-structure entry bits (SDM Vol. 3A Tables 4-4..4-20). */
 const enum Pte { P = 1, RW = 2, US = 4, A = 0x20, D = 0x40, PS = 0x80, G = 0x100 }
 /** Bit 63 (XD) as seen in the high half. */
@@ -60,7 +72,7 @@ export class Mmu implements LinearMemory {
   private readonly ram: Uint8Array;
   private readonly view: DataView;
 
-  // TLB: slot = (linear page number & TLB_MASK) + (user ? TLB_SIZE : 0).
+  // TLB: slot = tlbSlot(linear address) + (user ? TLB_SIZE : 0).
   private readonly tagR = new Float64Array(2 * TLB_SIZE).fill(INVALID);
   private readonly tagW = new Float64Array(2 * TLB_SIZE).fill(INVALID);
   private readonly tagX = new Float64Array(2 * TLB_SIZE).fill(INVALID);
@@ -107,13 +119,13 @@ export class Mmu implements LinearMemory {
   // ---- Hit paths (data accesses at the current privilege level) ----
 
   read8(lin: number): number {
-    const slot = ((lin >>> 12) & TLB_MASK) | (this.state.cpl === 3 ? TLB_SIZE : 0);
+    const slot = tlbSlot(lin) | (this.state.cpl === 3 ? TLB_SIZE : 0);
     if (this.tagR[slot] === lin - (lin & 0xfff)) return this.ram[lin + this.addend[slot]!]!;
     return this.readSlow(lin, 1, this.state.cpl === 3);
   }
 
   read16(lin: number): number {
-    const slot = ((lin >>> 12) & TLB_MASK) | (this.state.cpl === 3 ? TLB_SIZE : 0);
+    const slot = tlbSlot(lin) | (this.state.cpl === 3 ? TLB_SIZE : 0);
     if ((lin & 0xfff) <= 0xffe && this.tagR[slot] === lin - (lin & 0xfff)) {
       return this.view.getUint16(lin + this.addend[slot]!, true);
     }
@@ -121,7 +133,7 @@ export class Mmu implements LinearMemory {
   }
 
   read32(lin: number): number {
-    const slot = ((lin >>> 12) & TLB_MASK) | (this.state.cpl === 3 ? TLB_SIZE : 0);
+    const slot = tlbSlot(lin) | (this.state.cpl === 3 ? TLB_SIZE : 0);
     if ((lin & 0xfff) <= 0xffc && this.tagR[slot] === lin - (lin & 0xfff)) {
       return this.view.getUint32(lin + this.addend[slot]!, true);
     }
@@ -129,7 +141,7 @@ export class Mmu implements LinearMemory {
   }
 
   read64(lin: number): number {
-    const slot = ((lin >>> 12) & TLB_MASK) | (this.state.cpl === 3 ? TLB_SIZE : 0);
+    const slot = tlbSlot(lin) | (this.state.cpl === 3 ? TLB_SIZE : 0);
     if ((lin & 0xfff) <= 0xff8 && this.tagR[slot] === lin - (lin & 0xfff)) {
       const off = lin + this.addend[slot]!;
       this.hi = this.view.getUint32(off + 4, true);
@@ -139,7 +151,7 @@ export class Mmu implements LinearMemory {
   }
 
   write8(lin: number, value: number): void {
-    const slot = ((lin >>> 12) & TLB_MASK) | (this.state.cpl === 3 ? TLB_SIZE : 0);
+    const slot = tlbSlot(lin) | (this.state.cpl === 3 ? TLB_SIZE : 0);
     if (this.tagW[slot] === lin - (lin & 0xfff)) {
       this.ram[lin + this.addend[slot]!] = value;
       if (this.codePages[this.ppn[slot]!] !== 0) this.onCodeWrite(this.ppn[slot]! * 4096);
@@ -149,7 +161,7 @@ export class Mmu implements LinearMemory {
   }
 
   write16(lin: number, value: number): void {
-    const slot = ((lin >>> 12) & TLB_MASK) | (this.state.cpl === 3 ? TLB_SIZE : 0);
+    const slot = tlbSlot(lin) | (this.state.cpl === 3 ? TLB_SIZE : 0);
     if ((lin & 0xfff) <= 0xffe && this.tagW[slot] === lin - (lin & 0xfff)) {
       this.view.setUint16(lin + this.addend[slot]!, value, true);
       if (this.codePages[this.ppn[slot]!] !== 0) this.onCodeWrite(this.ppn[slot]! * 4096);
@@ -159,7 +171,7 @@ export class Mmu implements LinearMemory {
   }
 
   write32(lin: number, value: number): void {
-    const slot = ((lin >>> 12) & TLB_MASK) | (this.state.cpl === 3 ? TLB_SIZE : 0);
+    const slot = tlbSlot(lin) | (this.state.cpl === 3 ? TLB_SIZE : 0);
     if ((lin & 0xfff) <= 0xffc && this.tagW[slot] === lin - (lin & 0xfff)) {
       this.view.setUint32(lin + this.addend[slot]!, value, true);
       if (this.codePages[this.ppn[slot]!] !== 0) this.onCodeWrite(this.ppn[slot]! * 4096);
@@ -169,7 +181,7 @@ export class Mmu implements LinearMemory {
   }
 
   write64(lin: number, lo: number, hi: number): void {
-    const slot = ((lin >>> 12) & TLB_MASK) | (this.state.cpl === 3 ? TLB_SIZE : 0);
+    const slot = tlbSlot(lin) | (this.state.cpl === 3 ? TLB_SIZE : 0);
     if ((lin & 0xfff) <= 0xff8 && this.tagW[slot] === lin - (lin & 0xfff)) {
       const off = lin + this.addend[slot]!;
       this.view.setUint32(off, lo, true);
@@ -192,7 +204,7 @@ export class Mmu implements LinearMemory {
   // ---- Instruction fetch ----
 
   fetchCode8(lin: number): number {
-    const slot = ((lin >>> 12) & TLB_MASK) | (this.state.cpl === 3 ? TLB_SIZE : 0);
+    const slot = tlbSlot(lin) | (this.state.cpl === 3 ? TLB_SIZE : 0);
     if (this.tagX[slot] === lin - (lin & 0xfff)) return this.ram[lin + this.addend[slot]!]!;
     const pa = this.translate(lin, Access.Exec, this.state.cpl === 3);
     return this.physRead(pa, 1);
@@ -200,14 +212,14 @@ export class Mmu implements LinearMemory {
 
   /** Physical address of code at `lin` (execute permission at the current CPL); throws #PF. */
   translateCode(lin: number): number {
-    const slot = ((lin >>> 12) & TLB_MASK) | (this.state.cpl === 3 ? TLB_SIZE : 0);
+    const slot = tlbSlot(lin) | (this.state.cpl === 3 ? TLB_SIZE : 0);
     if (this.tagX[slot] === lin - (lin & 0xfff)) return this.ppn[slot]! * 4096 + (lin & 0xfff);
     return this.translate(lin, Access.Exec, this.state.cpl === 3);
   }
 
   /** True when the TLB holds `lin`'s code translation (current CPL) from a global page. */
   codeIsGlobal(lin: number): boolean {
-    const slot = ((lin >>> 12) & TLB_MASK) | (this.state.cpl === 3 ? TLB_SIZE : 0);
+    const slot = tlbSlot(lin) | (this.state.cpl === 3 ? TLB_SIZE : 0);
     return this.tagX[slot] === lin - (lin & 0xfff) && (this.slotFlags[slot]! & SLOT_GLOBAL) !== 0;
   }
 
@@ -223,11 +235,23 @@ export class Mmu implements LinearMemory {
   writeSystem64(lin: number, lo: number, hi: number): void { this.writeAs(lin, 8, lo, hi, false); }
 
   /**
+   * LinearMemory.translateData (bulk REP MOVS/STOS): the TLB first, a page walk on a miss. A
+   * string copy into the same page would otherwise walk the page tables once per instruction.
+   */
+  translateData(lin: number, write: boolean): number {
+    const user = this.state.cpl === 3;
+    const slot = tlbSlot(lin) | (user ? TLB_SIZE : 0);
+    const base = lin - (lin & 0xfff);
+    if ((write ? this.tagW[slot] : this.tagR[slot]) === base) return this.ppn[slot]! * 4096 + (lin - base);
+    return this.translate(lin, write ? Access.Write : Access.Read, user);
+  }
+
+  /**
    * Access with an explicit privilege (user = CPL 3 rules). Used by interrupt delivery and far
    * transfers, which write the new stack at the new privilege level. size 8: high half in `hi`.
    */
   readAs(lin: number, size: 1 | 2 | 4 | 8, user: boolean): number {
-    const slot = ((lin >>> 12) & TLB_MASK) | (user ? TLB_SIZE : 0);
+    const slot = tlbSlot(lin) | (user ? TLB_SIZE : 0);
     if ((lin & 0xfff) <= 0x1000 - size && this.tagR[slot] === lin - (lin & 0xfff)) {
       const off = lin + this.addend[slot]!;
       switch (size) {
@@ -241,7 +265,7 @@ export class Mmu implements LinearMemory {
   }
 
   writeAs(lin: number, size: 1 | 2 | 4 | 8, lo: number, hi: number, user: boolean): void {
-    const slot = ((lin >>> 12) & TLB_MASK) | (user ? TLB_SIZE : 0);
+    const slot = tlbSlot(lin) | (user ? TLB_SIZE : 0);
     if ((lin & 0xfff) <= 0x1000 - size && this.tagW[slot] === lin - (lin & 0xfff)) {
       const off = lin + this.addend[slot]!;
       switch (size) {
@@ -290,10 +314,10 @@ export class Mmu implements LinearMemory {
       // of its 4 MiB-aligned region (the TLB is direct-mapped on the page number): drop them all.
       this.largeRegions.delete(region);
       const first = (lin >>> 12) & ~0x3ff;
-      for (let k = 0; k < 1024; k++) this.dropSlot((first + k) & TLB_MASK);
+      for (let k = 0; k < 1024; k++) { const p = first + k; this.dropSlot((p ^ (p >>> 12)) & TLB_MASK); }
       return;
     }
-    this.dropSlot((lin >>> 12) & TLB_MASK);
+    this.dropSlot(tlbSlot(lin));
   }
 
   private dropSlot(s: number): void {
@@ -545,7 +569,7 @@ export class Mmu implements LinearMemory {
   private fill(pageLin: number, pagePa: number, user: boolean, write: boolean, exec: boolean, global: boolean): void {
     const off = this.bus.ramOffset(pagePa);
     if (off < 0 || off + 0x1000 > this.ram.length) return; // MMIO: never cached
-    const slot = ((pageLin / 4096) & TLB_MASK) | (user ? TLB_SIZE : 0);
+    const slot = tlbSlot(pageLin) | (user ? TLB_SIZE : 0);
     this.tagR[slot] = pageLin;
     this.tagW[slot] = write ? pageLin : INVALID;
     this.tagX[slot] = exec ? pageLin : INVALID;

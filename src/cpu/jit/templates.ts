@@ -474,7 +474,7 @@ function inlineTlb(body: string, a: string, n: string): { pre: string; cond: str
   if (maxSize > 1) conds.push(`(${a} & 4095) <= ${4096 - maxSize}`);
   if (reads) conds.push(`TR[${sl}] === ${base}`);
   if (writes) conds.push(`TW[${sl}] === ${base}`);
-  return { pre: `const ${sl} = ((${a} >>> 12) & ${TLB_SIZE - 1}) | ub;`, cond: conds.join(' && '), body: out, writes };
+  return { pre: `const ${sl} = (((${a} >>> 12) ^ (${a} >>> 24)) & ${TLB_SIZE - 1}) | ub;`, cond: conds.join(' && '), body: out, writes };
 }
 
 /** Memory-operand template: computes a<n>, runs `body` on the fast path, else leaves the region. */
