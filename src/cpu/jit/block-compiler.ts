@@ -1,21 +1,29 @@
 // Block JIT: turns a hot decoded block into one JavaScript function (built with `new Function`),
-// the way a threaded-code translator does. The generated function replays the block's
-// instructions with their operands baked in as constants:
-// - instructions with a template (templates.ts) become straight-line JS on `cpu.gpr` and the
-//   lazy-flag fields, with no handler call and no Insn access;
-// - the others call their interpreter handler through a per-instruction constant
-//   (`h3(c, i3)`), a monomorphic call site V8 can inline, instead of the interpreter loop's
-//   megamorphic `i.exec(cpu, i)`.
+// the way a threaded-code translator does, and when the block heads a loop, the whole loop: a
+// region (compileRegion) is the hot entry block plus the blocks it reaches by direct branches
+// that come back to it, run by one function with a `switch` over its members, so an iteration
+// never returns to the run loop. The generated code replays the instructions with their operands
+// baked in as constants:
+// - instructions with a template (templates.ts) become straight-line JS on register locals
+//   (G<n> for gpr[n], loaded on entry and written back on exit) and the lazy-flag fields, with
+//   memory accessed through the TLB's hit path inline (LinearMemory.tlb); a miss, MMIO or an
+//   address outside the fast range leaves the region before the instruction, which the
+//   interpreter then runs (and which may fault there);
+// - the others call their interpreter handler through a per-instruction constant (`h3(c, i3)`),
+//   a monomorphic call site, with the register locals written back before and reloaded after.
 //
-// Contract with Cpu.runBlock (cpu.ts), which calls a compiled block only when the whole block
-// fits in the instruction budget and no interrupt shadow is pending:
-// - cpu.instructionCount is exact before every instruction that may throw or call out, so after
-//   a CpuFault the faulting instruction is insns[instructionCount - countAtEntry];
+// Contract with Cpu.runBlock (cpu.ts), which calls a region only when its entry block fits in the
+// instruction budget and no interrupt shadow is pending:
+// - only handler calls throw; cpu.faultInsn names the instruction whose handler runs, and
+//   cpu.instructionCount is exact before it;
 // - cpu.rip is the next instruction's address before every handler call (what handlers expect)
-//   and when the function returns;
-// - after an instruction that may end the block early (handler calls: RIP change, blockExit;
-//   memory writes: a write into this block's page invalidates it, an MMIO access may request an
-//   exit) the same checks as the interpreter loop run and the function returns.
+//   and when the function returns; cpu.lastBlock is the member that ran last (for links);
+// - after a handler call or a memory write the interpreter loop's checks run (RIP change,
+//   blockExit, the block invalidated by a write into its page) and the region returns;
+// - a move to another member happens only when that block fits in the budget, is still valid, is
+//   not the stop RIP and no maskable interrupt is deliverable: what the run loop checks between
+//   blocks. A region that made no progress (a slow path at its first instruction) makes runBlock
+//   interpret the block instead.
 
 import { setFlagsFromString } from 'node:v8';
 import type { Block } from '../block-cache.js';
