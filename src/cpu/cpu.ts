@@ -18,8 +18,15 @@ import type { CpuidConfig } from './cpuid.js';
 import { jitThreshold, jitOptimizeAt, compileBlock, optimizeCompiled } from './jit/block-compiler.js';
 import { PAUSE_LOOP_EXIT_NS, PAUSE_STALL_NS } from './pause.js';
 
-/** Numeric fields of the Cpu that take values outside V8's small-integer range (see the constructor). */
-const DOUBLE_FIELDS = ['rip', 'lazyResLo', 'lazyResHi', 'lazySrcLo', 'lazySrcHi', 'lazyDstLo', 'lazyDstHi', 'lazyFlags',
+/**
+ * Numeric fields of the Cpu that take values outside V8's small-integer range (2^30): the
+ * constructor stores a fraction in each first, so V8 keeps them as doubles from the start.
+ * Counted up from a small integer, instructionCount changed representation after ~1.07 G
+ * instructions (late in a Linux boot), which deprecated the Cpu's hidden class and deoptimized
+ * every compiled region and handler that had seen only small integers (JIT region
+ * deoptimizations per boot: 337 before these fields, 193 after).
+ */
+const DOUBLE_FIELDS = ['instructionCount', 'rip', 'lazyResLo', 'lazyResHi', 'lazySrcLo', 'lazySrcHi', 'lazyDstLo', 'lazyDstHi', 'lazyFlags',
   'cr0', 'cr2', 'cr3', 'lstar', 'cstar', 'kernelGsBase', 'sysenterEsp', 'sysenterEip', 'fpuLastIp', 'fpuLastDp',
   'hi', 'eaHi', 'stallNs', 'runStartStallNs'] as const;
 
@@ -92,15 +99,8 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
   cpuidConfig?: CpuidConfig;
   /** Interrupt/exception delivery (helper B); null means faults end run() with kind 'fault'. */
   deliverEvent: EventDelivery | null = null;
-  /**
-   * Instructions retired. The field is created holding a fraction (set to 0 in the constructor)
-   * so that V8 stores it as a double from the start: counted from a small integer it would
-   * change representation past 2^30 (about 1.07 G instructions, late in a Linux boot),
-   * deprecating the Cpu's hidden class and deoptimizing every compiled region and handler whose
-   * type feedback had seen only small integers (~100 deoptimizations per boot, each
-   * re-optimized by TurboFan).
-   */
-  instructionCount = 0.5;
+  /** Instructions retired (a double from the start: DOUBLE_FIELDS). */
+  instructionCount = 0;
   /** Code size of the current mode: 16, 32 or 64. */
   codeBits: 16 | 32 | 64 = 16;
   /** Stack address size: 2, 4 or 8 bytes. */
@@ -165,10 +165,6 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
 
   constructor(cpuIndex: number, bus: CpuBus, irq: InterruptController, clock: GuestClock, options: CpuOptions = {}) {
     super(cpuIndex);
-    this.instructionCount = 0;
-    // Fields that hold addresses, 32-bit halves or counts beyond 2^30 are made doubles at once
-    // (as instructionCount): a later Smi-to-double change would deprecate the Cpu's hidden class
-    // and deoptimize the compiled code that had seen only small integers.
     for (const f of DOUBLE_FIELDS) { const v = this[f]; this[f] = 0.5; this[f] = v; }
     this.bus = bus;
     this.irq = irq;

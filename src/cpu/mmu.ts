@@ -39,7 +39,11 @@ export const enum Access { Read = 0, Write = 1, Exec = 2 }
  * Generated code computes the same (jit/templates.ts).
  */
 export function tlbSlot(lin: number): number {
-  const p = lin >>> 12;
+  return pageSlot(lin >>> 12);
+}
+
+/** tlbSlot of the page with linear page number `p` (bits 12-31 of the address). */
+function pageSlot(p: number): number {
   return (p ^ (p >>> 12)) & TLB_MASK;
 }
 
@@ -314,7 +318,7 @@ export class Mmu implements LinearMemory {
       // of its 4 MiB-aligned region (the TLB is direct-mapped on the page number): drop them all.
       this.largeRegions.delete(region);
       const first = (lin >>> 12) & ~0x3ff;
-      for (let k = 0; k < 1024; k++) { const p = first + k; this.dropSlot((p ^ (p >>> 12)) & TLB_MASK); }
+      for (let k = 0; k < 1024; k++) this.dropSlot(pageSlot(first + k));
       return;
     }
     this.dropSlot(tlbSlot(lin));
