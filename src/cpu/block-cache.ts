@@ -47,6 +47,8 @@ export class Block {
   succ2Global = false;
   /** The block as one generated function (jit/block-compiler.ts), once it ran often enough. */
   compiled: CompiledBlock | null = null;
+  /** Times the compiled function was handed back to TurboFan after a deoptimization. */
+  reoptimizations = 0;
   constructor(key: number, rip: number, insns: DecodedInsn[]) {
     this.key = key;
     this.rip = rip;

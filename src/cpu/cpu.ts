@@ -15,7 +15,7 @@ import { sharedOpTable, type OpTableImpl } from './op-table.js';
 import { Mmu } from './mmu.js';
 import { deliverEvent } from './exceptions.js';
 import type { CpuidConfig } from './cpuid.js';
-import { jitThreshold, jitOptimizeAt, compileBlock, optimizeCompiled } from './jit/block-compiler.js';
+import { jitThreshold, jitOptimizeAt, compileBlock, optimizeCompiled, reoptimizeCompiled, REOPTIMIZE_CHECK_EVERY } from './jit/block-compiler.js';
 import { PAUSE_LOOP_EXIT_NS, PAUSE_STALL_NS } from './pause.js';
 
 /**
@@ -711,6 +711,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
         if (f === null && count > jitThreshold) f = block.compiled = compileBlock(block, this);
         if (f !== null) {
           if (count === jitOptimizeAt) optimizeCompiled(f);
+          else if ((count & (REOPTIMIZE_CHECK_EVERY - 1)) === 0 && count > jitOptimizeAt) reoptimizeCompiled(block);
           compiled = true;
           f(this, block, end);
           // A region leaves before an instruction whose fast path does not apply; when that is

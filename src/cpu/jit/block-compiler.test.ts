@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { makeTestCpu, setMode, CODE_ADDRESS, SNIPPET_RAM_BYTES } from '../testing/run-snippet.js';
 import type { RunExit } from '../cpu.js';
-import { setJitThreshold, jitThreshold, jitStats } from './block-compiler.js';
+import { setJitThreshold, jitThreshold, jitStats, reoptimizeCompiled } from './block-compiler.js';
+import { Block } from '../block-cache.js';
 
 const DATA = 0x10000;
 const STACK = 0x30000;
@@ -154,4 +155,23 @@ void test('unusual addresses take the handler path (non-canonical, huge register
   agree('wrap', hex('48 8b 04 cb  48 01 c8'), 4, (g) => { g[2] = 0; g[3] = 0x20000000; }); // rcx*8 = 2^64 → wraps to rbx
   agree('non-canonical', hex('48 8b 04 0b  48 01 c8'), 4, (g) => { g[2] = 0; g[3] = 0x00010000; });
   assert.ok(jitStats.compiled > 0);
+});
+
+void test('a compiled block that V8 runs unoptimized is handed to TurboFan again, a bounded number of times', () => {
+  // A function never optimized reads as deoptimized: the first check marks it for optimization;
+  // while that is pending, checks leave it alone.
+  const block = new Block(0, 0, []);
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  block.compiled = new Function('c', 'b', 'e', 'return;') as Block['compiled'];
+  const before = jitStats.reoptimized;
+  reoptimizeCompiled(block);
+  reoptimizeCompiled(block);
+  if (jitStats.reoptimized === before) return; // V8 natives unavailable (TSHV_JIT_FORCE_OPT=0): a no-op
+  assert.equal(block.reoptimizations, 1);
+  assert.equal(jitStats.reoptimized, before + 1);
+  // The cap: a block that keeps deoptimizing is left to V8's own tiering.
+  block.reoptimizations = 6;
+  block.compiled = new Function('c', 'b', 'e', 'return;') as Block['compiled']; // eslint-disable-line @typescript-eslint/no-implied-eval
+  reoptimizeCompiled(block);
+  assert.equal(block.reoptimizations, 6);
 });

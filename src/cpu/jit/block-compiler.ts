@@ -93,23 +93,59 @@ export function setJitThreshold(executions: number): void {
  * boot on the vCPU thread; the block keeps running unoptimized for the few calls until the code
  * is installed. TSHV_JIT_FORCE_OPT=sync optimizes on the vCPU thread, before the next call.
  */
-const optimizeOnNextCall: (f: CompiledBlock) => void = ((): ((f: CompiledBlock) => void) => {
+const natives: { optimize: (f: CompiledBlock) => void; status: (f: CompiledBlock) => number } = ((): { optimize: (f: CompiledBlock) => void; status: (f: CompiledBlock) => number } => {
+  const none = { optimize: (): void => {}, status: (): number => -1 };
   const mode = env['TSHV_JIT_FORCE_OPT'];
-  if (mode === '0') return () => {};
+  if (mode === '0') return none;
   try {
     setFlagsFromString('--allow-natives-syntax');
     const call = mode === 'sync' ? '%OptimizeFunctionOnNextCall(f);' : '%OptimizeFunctionOnNextCall(f, "concurrent");';
-    // eslint-disable-next-line @typescript-eslint/no-implied-eval
-    return new Function('f', call) as (f: CompiledBlock) => void;
+    return {
+      // eslint-disable-next-line @typescript-eslint/no-implied-eval
+      optimize: new Function('f', call) as (f: CompiledBlock) => void,
+      // eslint-disable-next-line @typescript-eslint/no-implied-eval
+      status: new Function('f', 'return %GetOptimizationStatus(f);') as (f: CompiledBlock) => number,
+    };
   } catch {
-    return () => {};
+    return none;
   }
 })();
 
 /** Asks V8 to optimize a compiled block on its next call (see jitOptimizeAt). */
 export function optimizeCompiled(f: CompiledBlock): void {
   jitStats.optimized++;
-  optimizeOnNextCall(f);
+  natives.optimize(f);
+}
+
+/**
+ * V8's OptimizationStatus bits (src/runtime/runtime-test.cc): optimized, or marked for
+ * optimization, or being optimized on the background thread.
+ */
+const V8_OPTIMIZED_OR_PENDING = (1 << 4) | (1 << 8) | (1 << 9) | (1 << 10);
+
+/** Most times one compiled block is handed back to TurboFan after V8 deoptimized it. */
+const MAX_REOPTIMIZATIONS = 6;
+
+/** Executions between two checks that a compiled block is still optimized (a power of two). */
+export const REOPTIMIZE_CHECK_EVERY = 1024;
+
+/**
+ * Re-optimizes a compiled block that V8 deoptimized. A deoptimization happens when a path that
+ * had not run before TurboFan compiled the block runs ("insufficient type feedback"), or a value
+ * outgrows its feedback (a small integer becoming a double): the block then runs in V8's bytecode
+ * interpreter, several times slower than our own interpreter, until V8's tiering decides to
+ * optimize it again, which for a large region took seconds (mpihelp_submul_1: 170 M instr/s for
+ * 3 s, then 500). Called every REOPTIMIZE_CHECK_EVERY executions; the feedback gathered since the
+ * deoptimization includes the path that caused it.
+ */
+export function reoptimizeCompiled(block: Block): void {
+  const f = block.compiled;
+  if (f === null || block.reoptimizations >= MAX_REOPTIMIZATIONS) return;
+  const status = natives.status(f);
+  if (status < 0 || (status & V8_OPTIMIZED_OR_PENDING) !== 0) return;
+  block.reoptimizations++;
+  jitStats.reoptimized++;
+  natives.optimize(f);
 }
 
 function parseCount(s: string | undefined, fallback: number): number {
@@ -119,7 +155,7 @@ function parseCount(s: string | undefined, fallback: number): number {
 }
 
 /** Statistics for TSHV_STATS and tests. */
-export const jitStats = { compiled: 0, regionBlocks: 0, templated: 0, calls: 0, optimized: 0, compileMs: 0 };
+export const jitStats = { compiled: 0, regionBlocks: 0, templated: 0, calls: 0, optimized: 0, reoptimized: 0, compileMs: 0 };
 
 // TSHV_JIT_STATS=1: the statistics on stderr when the process exits (for tuning the tiers).
 if (env['TSHV_JIT_STATS'] === '1') {
@@ -347,7 +383,7 @@ const solo = c.codeGen !== ${rs}.gen && !(${rs}.allGlobal && c.globalCodeGen ===
     tail = `c.lastBlock = ${membersOf}[b];`;
   }
   const src = `"use strict";
-return function jitRegion(c, B, end) {
+return function jitRegion_${members[0]!.rip.toString(16).replace('-', 'm')}(c, B, end) {
 const g = c.gpr;
 ${head}
 ${tlb}
