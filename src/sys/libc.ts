@@ -51,6 +51,7 @@ export const MFD_CLOEXEC = 1;
 export const MADV_DONTNEED = 4;
 export const MADV_REMOVE = 9;
 export const MADV_MERGEABLE = 12;
+export const MADV_HUGEPAGE = 14;
 
 function check(call: string, ret: number, what = ''): number {
   if (ret < 0) throw new SysError(call, koffi.errno(), what);
