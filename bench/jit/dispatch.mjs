@@ -7,6 +7,7 @@
 // usage: node bench/jit/dispatch.mjs [--dist DIR] [--blocks N] [--reps R]
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { runToHalt } from './drive.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, d) => { const k = args.indexOf(name); return k >= 0 ? args[k + 1] : d; };
@@ -35,11 +36,8 @@ for (const nb of sizes) {
   const iters = Math.max(1, Math.round(INSNS_PER_RUN / (3 * nb)));
   let best = 0;
   for (let r = 0; r < reps; r++) {
-    cpu.gpr[30] = iters; cpu.gpr[31] = 0; cpu.gpr[8] = STACK; cpu.gpr[9] = 0; cpu.rip = CODE; cpu.halted = false;
-    const i0 = cpu.instructionCount; const t0 = process.hrtime.bigint();
-    for (;;) { const e = cpu.run(200000); if (e.kind !== 'budget') { if (e.kind !== 'halt') throw new Error(JSON.stringify(e)); break; } }
-    const s = Number(process.hrtime.bigint() - t0) / 1e9;
-    best = Math.max(best, (cpu.instructionCount - i0) / 3 / s / 1e6);
+    const { insns, seconds } = runToHalt(cpu, CODE, STACK, iters);
+    best = Math.max(best, insns / 3 / seconds / 1e6);
   }
   console.log(`${String(nb).padStart(6)} blocks: best of ${reps}: ${best.toFixed(1)} M blocks/s (${(1000 / best).toFixed(0)} ns per block)`);
 }

@@ -10,6 +10,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { resolve, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { runToHalt } from './drive.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, d) => { const k = args.indexOf(name); return k >= 0 ? args[k + 1] : d; };
@@ -59,10 +60,7 @@ fx.standardGdt(bus, cpu);
 fx.enterLong64(cpu, cr3);
 const results = [];
 for (let r = 0; r < reps; r++) {
-  cpu.gpr[30] = calls; cpu.gpr[31] = 0; cpu.gpr[8] = STACK; cpu.gpr[9] = 0; cpu.rip = CODE; cpu.halted = false;
-  const i0 = cpu.instructionCount; const t0 = process.hrtime.bigint();
-  for (;;) { const e = cpu.run(200000); if (e.kind !== 'budget') { if (e.kind !== 'halt') throw new Error(JSON.stringify(e)); break; } }
-  const s = Number(process.hrtime.bigint() - t0) / 1e9; const n = cpu.instructionCount - i0;
+  const { insns: n, seconds: s } = runToHalt(cpu, CODE, STACK, calls);
   results.push(n / s / 1e6);
   console.log(`rep ${r}: ${(n / 1e6).toFixed(1)} M instructions in ${s.toFixed(3)} s = ${(n / s / 1e6).toFixed(1)} M instr/s; borrow ${cpu.gpr[0].toString(16)}`);
 }

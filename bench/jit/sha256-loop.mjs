@@ -8,6 +8,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { resolve, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { runToHalt } from './drive.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, d) => { const k = args.indexOf(name); return k >= 0 ? args[k + 1] : d; };
@@ -71,10 +72,7 @@ fx.enterLong64(cpu, cr3);
 cpu.seg[Seg.FS].base = FSB;
 const results = [];
 for (let r = 0; r < reps; r++) {
-  cpu.gpr[30] = nBlocks; cpu.gpr[31] = 0; cpu.gpr[8] = STACK; cpu.gpr[9] = 0; cpu.rip = CODE; cpu.halted = false;
-  const i0 = cpu.instructionCount; const t0 = process.hrtime.bigint();
-  for (;;) { const e = cpu.run(100000); if (e.kind !== 'budget') { if (e.kind !== 'halt') throw new Error(JSON.stringify(e)); break; } }
-  const s = Number(process.hrtime.bigint() - t0) / 1e9; const n = cpu.instructionCount - i0;
+  const { insns: n, seconds: s } = runToHalt(cpu, CODE, STACK, nBlocks);
   results.push(n / s / 1e6);
   console.log(`rep ${r}: ${(n / 1e6).toFixed(1)} M instructions in ${s.toFixed(3)} s = ${(n / s / 1e6).toFixed(1)} M instr/s; state ${Array.from(bus.ram.subarray(CTX + 0x50, CTX + 0x58)).map((x) => x.toString(16)).join(' ')}`);
 }
