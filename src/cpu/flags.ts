@@ -106,12 +106,30 @@ export function computeArithFlags(s: CpuState): number {
   }
 }
 
-/** CF alone, cheaper than computing all six. */
+/**
+ * CF alone (ADC/SBB carry-in, INC/DEC keeping CF, JB...): the carry or borrow of the recorded
+ * operation, as computeArithFlags finds it, without the other five flags.
+ */
 export function computeCF(s: CpuState): boolean {
   const op = s.lazyOp;
-  if (op === LazyOp.None || op === LazyOp.Inc || op === LazyOp.Dec) return (s.lazyFlags & Flag.CF) !== 0;
-  if (op === LazyOp.Logic) return false;
-  return (computeArithFlags(s) & Flag.CF) !== 0;
+  switch (op) {
+    case LazyOp.Logic:
+      return false;
+    case LazyOp.Add:
+    case LazyOp.Adc1: // carry: the result wrapped below the destination (or to it, with a carry-in)
+      return below(s.lazySize, s.lazyResHi, s.lazyResLo, s.lazyDstHi, s.lazyDstLo, op === LazyOp.Adc1);
+    case LazyOp.Sub:
+    case LazyOp.Sbb1: // borrow: the destination below the source (or equal to it, with a borrow-in)
+      return below(s.lazySize, s.lazyDstHi, s.lazyDstLo, s.lazySrcHi, s.lazySrcLo, op === LazyOp.Sbb1);
+    default: // None (materialized), Inc, Dec (CF kept in lazyFlags)
+      return (s.lazyFlags & Flag.CF) !== 0;
+  }
+}
+
+/** Unsigned a < b (a <= b with orEqual) on operands of `size` (the Hi halves count for size 8 only). */
+function below(size: number, aHi: number, aLo: number, bHi: number, bLo: number, orEqual: boolean): boolean {
+  if (size === 8) return ult64(aHi, aLo, bHi, bLo) || (orEqual && aHi === bHi && aLo === bLo);
+  return orEqual ? (aLo >>> 0) <= (bLo >>> 0) : (aLo >>> 0) < (bLo >>> 0);
 }
 
 /** ZF alone. */
@@ -154,18 +172,74 @@ export function setLazyIncDec(s: CpuState, op: LazyOp.Inc | LazyOp.Dec, size: nu
   s.lazyDstLo = 0; s.lazyDstHi = 0; s.lazySrcLo = 0; s.lazySrcHi = 0;
 }
 
-/** Evaluates condition code cc (0..15, the low nibble of Jcc/SETcc/CMOVcc; SDM Vol. 1 Table B-1). */
+/**
+ * Evaluates condition code cc (0..15, the low nibble of Jcc/SETcc/CMOVcc; SDM Vol. 1 Table B-1).
+ * After CMP/SUB and TEST/AND/OR/XOR (most conditions a kernel tests) the condition comes from the
+ * recorded operands directly, as the comparison it stands for, without computing all six flags.
+ */
 export function testCondition(s: CpuState, cc: number): boolean {
+  const op = s.lazyOp;
+  const kind = cc >> 1;
   let r: boolean;
-  switch (cc >> 1) {
-    case 0: r = (computeArithFlags(s) & Flag.OF) !== 0; break; // O
-    case 1: r = computeCF(s); break; // B
-    case 2: r = computeZF(s); break; // Z
-    case 3: { const f = computeArithFlags(s); r = (f & (Flag.CF | Flag.ZF)) !== 0; break; } // BE
-    case 4: r = (computeArithFlags(s) & Flag.SF) !== 0; break; // S
-    case 5: r = (computeArithFlags(s) & Flag.PF) !== 0; break; // P
-    case 6: { const f = computeArithFlags(s); r = ((f >> 7) & 1) !== ((f >> 11) & 1); break; } // L
-    default: { const f = computeArithFlags(s); r = (f & Flag.ZF) !== 0 || ((f >> 7) & 1) !== ((f >> 11) & 1); break; } // LE
-  }
+  if (op === LazyOp.Sub && kind !== 0 && kind !== 5) r = subCondition(s, kind);
+  else if (op === LazyOp.Logic && kind !== 5) r = logicCondition(s, kind);
+  else r = flagsCondition(s, kind);
   return (cc & 1) !== 0 ? !r : r;
+}
+
+/** B, Z, BE, S, L, LE after dst - src (no borrow-in): unsigned and signed comparisons. */
+function subCondition(s: CpuState, kind: number): boolean {
+  const size = s.lazySize;
+  if (kind === 2) return size === 8 ? (s.lazyResLo | s.lazyResHi) === 0 : s.lazyResLo === 0;
+  if (size === 8) {
+    const dHi = s.lazyDstHi >>> 0; const sHi = s.lazySrcHi >>> 0;
+    const dLo = s.lazyDstLo >>> 0; const sLo = s.lazySrcLo >>> 0;
+    switch (kind) {
+      case 1: return dHi !== sHi ? dHi < sHi : dLo < sLo;
+      case 3: return dHi !== sHi ? dHi < sHi : dLo <= sLo;
+      case 4: return (s.lazyResHi >>> 31) !== 0;
+      case 6: return dHi !== sHi ? (dHi | 0) < (sHi | 0) : dLo < sLo;
+      default: return dHi !== sHi ? (dHi | 0) < (sHi | 0) : dLo <= sLo;
+    }
+  }
+  const d = s.lazyDstLo >>> 0; const v = s.lazySrcLo >>> 0;
+  switch (kind) {
+    case 1: return d < v;
+    case 3: return d <= v;
+    case 4: return ((s.lazyResLo >>> (SIGN_SHIFT[size] ?? 31)) & 1) !== 0;
+    case 6: return signedOf(d, size) < signedOf(v, size);
+    default: return signedOf(d, size) <= signedOf(v, size);
+  }
+}
+
+/** A size-1/2/4 operand as a signed number. */
+function signedOf(v: number, size: number): number {
+  return size === 4 ? v | 0 : size === 2 ? (v << 16) >> 16 : (v << 24) >> 24;
+}
+
+/** Conditions after a logic op: CF = OF = 0, so B and O are false, L is S, BE is Z, LE is Z or S. */
+function logicCondition(s: CpuState, kind: number): boolean {
+  const size = s.lazySize;
+  const zero = size === 8 ? (s.lazyResLo | s.lazyResHi) === 0 : s.lazyResLo === 0;
+  const sign = size === 8 ? (s.lazyResHi >>> 31) !== 0 : ((s.lazyResLo >>> (SIGN_SHIFT[size] ?? 31)) & 1) !== 0;
+  switch (kind) {
+    case 0: case 1: return false;
+    case 2: case 3: return zero;
+    case 4: case 6: return sign;
+    default: return zero || sign;
+  }
+}
+
+/** The condition from the six flags (cc >> 1 = kind, before the negation bit). */
+function flagsCondition(s: CpuState, kind: number): boolean {
+  switch (kind) {
+    case 0: return (computeArithFlags(s) & Flag.OF) !== 0; // O
+    case 1: return computeCF(s); // B
+    case 2: return computeZF(s); // Z
+    case 3: return (computeArithFlags(s) & (Flag.CF | Flag.ZF)) !== 0; // BE
+    case 4: return (computeArithFlags(s) & Flag.SF) !== 0; // S
+    case 5: return (computeArithFlags(s) & Flag.PF) !== 0; // P
+    case 6: { const f = computeArithFlags(s); return ((f >> 7) & 1) !== ((f >> 11) & 1); } // L
+    default: { const f = computeArithFlags(s); return (f & Flag.ZF) !== 0 || ((f >> 7) & 1) !== ((f >> 11) & 1); } // LE
+  }
 }
