@@ -140,6 +140,22 @@ void test('conditions after every flag producer agree (Jcc, all 16 codes)', () =
   }
 });
 
+void test('a fused reader leaves the flag record to later unfused readers (dead-flag analysis)', () => {
+  // producer; a fused reader (SETcc / CMOVcc / ADC); then Jcc with every code, O and P among them
+  // reading the lazy record; then a flag writer that would kill the record if the reader were
+  // counted as its last use.
+  const readers = ['0f 9c c1' /* setl cl */, '48 0f 42 d3' /* cmovb rdx, rbx */, '48 11 d9' /* adc rcx, rbx */, '0f 94 c2' /* sete dl */];
+  const producers = ['48 39 d8' /* cmp rax, rbx */, '85 d8' /* test eax, ebx */, '48 29 d1' /* sub rcx, rdx */, '48 01 d8' /* add rax, rbx */];
+  for (const p of producers) {
+    for (const r of readers) {
+      for (let cc = 0; cc < 16; cc++) {
+        const jcc = (0x70 + cc).toString(16);
+        agree(`${p} ${r} j${cc}`, hex(`${p} ${r} ${jcc} 05 b9 01 00 00 00 48 01 d8`), 6);
+      }
+    }
+  }
+});
+
 void test('a fault in a compiled block leaves RIP and the count at the faulting instruction', () => {
   const code = hex('48 01 c8  48 83 c2 01  48 8b 03  48 ff c0');
   const setup = (g: Uint32Array): void => { g[6] = 0x100000; }; // RBX outside RAM: #PF

@@ -29,7 +29,8 @@ import { setFlagsFromString } from 'node:v8';
 import type { Block } from '../block-cache.js';
 import type { Cpu } from '../cpu.js';
 import type { DecodedInsn } from '../decoder.js';
-import { PENDING_COUNT, templateFor, type TemplateContext } from './templates.js';
+import { PENDING_COUNT, templateFor, type Template, type TemplateContext } from './templates.js';
+import { computeArithFlags, computeCF, setLazyIncDec, testCondition } from '../flags.js';
 import { OpMap } from '../insn.js';
 import { TLB_SIZE } from '../mmu.js';
 
@@ -497,23 +498,51 @@ function blockBody(block: Block, self: string, cpu: Cpu, constant: (v: unknown) 
 /**
  * Dead-flag analysis: live[k] is false when the arithmetic flags instruction k writes are
  * overwritten by a later instruction of the block before anything can observe them. Anything
- * that may fault (an exception handler sees RFLAGS), calls a handler or reads flags keeps them
- * live; so does the block's end.
+ * that may fault (an exception handler sees RFLAGS), calls a handler or reads the lazy flag
+ * record keeps them live; so does the block's end. A Jcc/SETcc/CMOVcc/ADC/SBB whose condition or
+ * carry is fused with the last flag producer (computed from its operand locals, templates.ts
+ * condition()/carryIn()) does not read the record: it does not keep it live (mpihelp_submul_1's
+ * loop wrote three 8-field records per iteration that only fused readers used).
  */
 function flagLiveness(insns: readonly DecodedInsn[], cpu: Cpu): boolean[] {
   const n = insns.length;
   const live = new Array<boolean>(n).fill(true);
-  const scratch: TemplateContext = { cpu, constant: () => 'k', flagSrc: null };
+  // Forward: which flag readers read the record, replaying compileRegion's flag-source tracking.
+  let readsRecord = false;
+  const scratch: TemplateContext = {
+    cpu, flagSrc: null,
+    constant: (v: unknown): string => { if (RECORD_READERS.has(v)) readsRecord = true; return 'k'; },
+  };
+  const templates: (Template | null)[] = [];
+  const fused: boolean[] = [];
+  const replaces: boolean[] = [];
+  for (let k = 0; k < n; k++) {
+    readsRecord = false;
+    const before = scratch.flagSrc;
+    const t = templateFor(insns[k]!, scratch, true);
+    if (t === null) scratch.flagSrc = null;
+    templates.push(t);
+    fused.push(!readsRecord);
+    replaces.push(scratch.flagSrc !== null && scratch.flagSrc !== before);
+  }
   let liveAfter = true;
   for (let k = n - 1; k >= 0; k--) {
     live[k] = liveAfter;
-    const t = templateFor(insns[k]!, scratch, true);
-    if (t === null || t.mayThrow || t.flags === 'read') liveAfter = true;
-    else if (t.flags === 'write') liveAfter = false;
+    const t = templates[k]!;
+    if (t === null || t.mayThrow) liveAfter = true;
+    else if (t.flags === 'read') {
+      // A fused reader: one that also writes the flags (ADC/SBB) overwrites them all; one that
+      // does not (Jcc, SETcc, CMOVcc) is transparent.
+      if (!fused[k]) liveAfter = true;
+      else if (replaces[k]) liveAfter = false;
+    } else if (t.flags === 'write') liveAfter = false;
     // 'none' and 'merge' leave liveness as it is after them.
   }
   return live;
 }
+
+/** Functions through which templates read the lazy flag record (unfused conditions, carries). */
+const RECORD_READERS = new Set<unknown>([testCondition, computeCF, computeArithFlags, setLazyIncDec]);
 
 /** The generated source of a block (for debugging and tests). */
 export function compiledSource(block: Block, cpu: Cpu): string {
