@@ -166,6 +166,19 @@ void test('a fault in a compiled block leaves RIP and the count at the faulting 
   assert.equal(o.count, 2);
 });
 
+void test('flags that only an exit could observe are recorded on that exit (slow path, fault)', () => {
+  // A register-operand producer, then a load through RBX: outside RAM (the slow path, then #PF
+  // with RFLAGS compared) or inside it (the fast path); then a flag writer.
+  const producers = ['48 39 d1', '48 29 d1', '85 d1', '48 01 d1', '48 11 d1', '31 d1', '80 f9 7f', '84 d1', '48 f7 d9'];
+  for (const p of producers) {
+    const code = hex(`${p} 48 8b 03 48 01 c8`);
+    agree(`${p} then a faulting load`, code, 6, (g) => { g[6] = 0x100000; });
+    agree(`${p} then a load`, code, 6, (g) => { g[6] = 0x10000; g[7] = 0; });
+    // Through a store too (its exit check after the write) and a second load before the writer.
+    agree(`${p} then store and load`, hex(`${p} 48 89 0b 48 8b 13 48 01 c8`), 6, (g) => { g[6] = 0x10000; g[7] = 0; });
+  }
+});
+
 void test('unusual addresses take the handler path (non-canonical, huge registers)', () => {
   // mov rax, [rbx+rcx*8]: rcx with a large high half; the sum wraps to the data page.
   agree('wrap', hex('48 8b 04 cb  48 01 c8'), 4, (g) => { g[2] = 0; g[3] = 0x20000000; }); // rcx*8 = 2^64 → wraps to rbx

@@ -29,7 +29,7 @@ import { setFlagsFromString } from 'node:v8';
 import type { Block } from '../block-cache.js';
 import type { Cpu } from '../cpu.js';
 import type { DecodedInsn } from '../decoder.js';
-import { PENDING_COUNT, templateFor, type Template, type TemplateContext } from './templates.js';
+import { PENDING_COUNT, PENDING_FLAGS, RECORD_END, RECORD_START, templateFor, type Template, type TemplateContext } from './templates.js';
 import { computeArithFlags, computeCF, setLazyIncDec, testCondition } from '../flags.js';
 import { OpMap } from '../insn.js';
 import { TLB_SIZE } from '../mmu.js';
@@ -440,7 +440,9 @@ function revalidateRegion(cpu: Cpu, rs: RegionState): boolean {
 function blockBody(block: Block, self: string, cpu: Cpu, constant: (v: unknown) => string): { code: string; end: BlockEnd } {
   const insns = block.insns;
   const n = insns.length;
-  const live = flagLiveness(insns, cpu);
+  const { live, defer } = flagLiveness(insns, cpu);
+  // The record of the last flag producer whose record is written on exits only (defer[k]).
+  let deferred = '';
   const body: string[] = [];
   // Instructions retired since instructionCount was last written (register-only templates
   // cannot fault, so their count is added in one go before the next instruction that can).
@@ -458,7 +460,21 @@ function blockBody(block: Block, self: string, cpu: Cpu, constant: (v: unknown) 
       jitStats.templated++;
       if (t.mayThrow && !t.code.includes(PENDING_COUNT)) flushCount();
       if (t.needsRip) body.push(`c.rip = ${lit(i.next)};`);
-      body.push(t.code.split(PENDING_COUNT).join(pending !== 0 ? `c.instructionCount += ${pending}; ` : ''));
+      let code = t.code.split(PENDING_FLAGS).join(deferred);
+      const at = code.indexOf(RECORD_START);
+      if (at >= 0) {
+        // Its own record: on the fast path, or (register operands, so its locals stay in scope)
+        // deferred to the exits that follow.
+        const to = code.indexOf(RECORD_END, at);
+        const record = code.slice(at + RECORD_START.length, to);
+        const moved = defer[k]! && !t.mayThrow;
+        code = code.slice(0, at) + (moved ? '' : record) + code.slice(to + RECORD_END.length);
+        deferred = moved ? record : '';
+      } else if (t.flags === 'write' || t.flags === 'merge') {
+        // A newer record (or none, when dead: then no exit comes before the next writer).
+        deferred = '';
+      }
+      body.push(code.split(PENDING_COUNT).join(pending !== 0 ? `c.instructionCount += ${pending}; ` : ''));
       pending++;
       if (t.branch) {
         // Branch templates end the block and set c.rip themselves.
@@ -469,7 +485,7 @@ function blockBody(block: Block, self: string, cpu: Cpu, constant: (v: unknown) 
       }
       if (t.memAccess && !last) {
         flushCount();
-        body.push(`if (c.blockExit || !${self}.valid) { xr = ${lit(i.next)}; break R; }`);
+        body.push(`if (c.blockExit || !${self}.valid) { ${deferred} xr = ${lit(i.next)}; break R; }`);
       }
       if (last) {
         flushCount();
@@ -482,6 +498,7 @@ function blockBody(block: Block, self: string, cpu: Cpu, constant: (v: unknown) 
     const opKey = `${i.map}:${i.op.toString(16)}${i.modrm >= 0 ? `/${(i.modrm >> 3) & 7}` : ''} s${i.opSize}${i.hasMem ? ' m' : ''}`;
     untemplated.set(opKey, (untemplated.get(opKey) ?? 0) + 1);
     ctx.flagSrc = null;
+    deferred = '';
     flushCount();
     const h = constant(i.exec);
     const ic = constant(i);
@@ -498,15 +515,17 @@ function blockBody(block: Block, self: string, cpu: Cpu, constant: (v: unknown) 
 /**
  * Dead-flag analysis: live[k] is false when the arithmetic flags instruction k writes are
  * overwritten by a later instruction of the block before anything can observe them. Anything
- * that may fault (an exception handler sees RFLAGS), calls a handler or reads the lazy flag
- * record keeps them live; so does the block's end. A Jcc/SETcc/CMOVcc/ADC/SBB whose condition or
+ * that calls a handler or reads the lazy flag record keeps them live; so does the block's end.
+ * When only slow-path exits (a TLB miss before a memory access) could observe them, defer[k]:
+ * the record is written on those exits instead of on the fast path. A Jcc/SETcc/CMOVcc/ADC/SBB whose condition or
  * carry is fused with the last flag producer (computed from its operand locals, templates.ts
  * condition()/carryIn()) does not read the record: it does not keep it live (mpihelp_submul_1's
  * loop wrote three 8-field records per iteration that only fused readers used).
  */
-function flagLiveness(insns: readonly DecodedInsn[], cpu: Cpu): boolean[] {
+function flagLiveness(insns: readonly DecodedInsn[], cpu: Cpu): { live: boolean[]; defer: boolean[] } {
   const n = insns.length;
   const live = new Array<boolean>(n).fill(true);
+  const defer = new Array<boolean>(n).fill(false);
   // Forward: which flag readers read the record, replaying compileRegion's flag-source tracking.
   let readsRecord = false;
   const scratch: TemplateContext = {
@@ -525,20 +544,29 @@ function flagLiveness(insns: readonly DecodedInsn[], cpu: Cpu): boolean[] {
     fused.push(!readsRecord);
     replaces.push(scratch.flagSrc !== null && scratch.flagSrc !== before);
   }
-  let liveAfter = true;
+  // Backward, two levels: `hard` when something in the region reads the record (an unfused
+  // reader, a handler call, the block's end), `exit` when only a slow-path exit before the next
+  // flag writer could let the interpreter see it.
+  let hard = true; let exit = true;
   for (let k = n - 1; k >= 0; k--) {
-    live[k] = liveAfter;
+    live[k] = hard || exit;
+    defer[k] = !hard && exit;
     const t = templates[k]!;
-    if (t === null || t.mayThrow) liveAfter = true;
+    if (t === null) { hard = true; exit = true; continue; }
+    if (t.flags === 'write') { hard = false; exit = false; }
     else if (t.flags === 'read') {
       // A fused reader: one that also writes the flags (ADC/SBB) overwrites them all; one that
       // does not (Jcc, SETcc, CMOVcc) is transparent.
-      if (!fused[k]) liveAfter = true;
-      else if (replaces[k]) liveAfter = false;
-    } else if (t.flags === 'write') liveAfter = false;
-    // 'none' and 'merge' leave liveness as it is after them.
+      if (!fused[k]) hard = true;
+      else if (replaces[k]) { hard = false; exit = false; }
+    } else if (t.flags === 'merge') {
+      // INC/DEC and rotates read the old record when they write their own, at once.
+      hard = hard || exit;
+    }
+    // A slow path leaves before the instruction: the flags before it may be seen then.
+    if (t.mayThrow) exit = true;
   }
-  return live;
+  return { live, defer };
 }
 
 /** Functions through which templates read the lazy flag record (unfused conditions, carries). */

@@ -186,7 +186,7 @@ function aluCode(op: number, size: 4 | 8, n: string, live: boolean): { code: str
     } else {
       lazy += ` c.lazyDstLo = ${d}; c.lazySrcLo = ${s}; c.lazyResLo = ${r};`;
     }
-    code += ' ' + lazy;
+    code += ` ${RECORD_START}${lazy}${RECORD_END}`;
   }
   return { code, kind };
 }
@@ -258,8 +258,22 @@ export const PENDING_COUNT = '/*PEND*/';
  * the run loop's interpreter runs it.
  */
 function slowPath(i: DecodedInsn): string {
-  return `${PENDING_COUNT}xr = ${lit(i.rip)}; break R;`;
+  return `${PENDING_FLAGS}${PENDING_COUNT}xr = ${lit(i.rip)}; break R;`;
 }
+
+/**
+ * Where a slow path must write a lazy flag record that the region compiler deferred: a producer
+ * whose flags nothing reads in the region, but that the interpreter would see if the region left
+ * before the next flag writer, records them only on the way out.
+ */
+export const PENDING_FLAGS = '/*PFLAGS*/';
+
+/**
+ * Around the lazy flag record of a register-operand ALU template (its locals are in the region's
+ * scope, so the compiler may move the record to later exits; see PENDING_FLAGS).
+ */
+export const RECORD_START = '/*REC<*/';
+export const RECORD_END = '/*REC>*/';
 
 function t(code: string, o: Partial<Template> = {}): Template {
   return { code, mayThrow: false, memAccess: false, needsRip: false, branch: false, flags: 'none', ...o };
@@ -612,9 +626,9 @@ function byteTemplate(i: DecodedInsn, ctx: TemplateContext, n: string, live: boo
   }
   if (live) {
     // setLazy(op, 1, dst, src, res); TEST records zero operands (ops-alu.ts test()).
-    body += kind === 'sub'
-      ? ` c.lazyOp = ${LazyOp.Sub}; c.lazySize = 1; c.lazyDstLo = ${d}; c.lazySrcLo = ${s}; c.lazyResLo = ${r};`
-      : ` c.lazyOp = ${LazyOp.Logic}; c.lazySize = 1; c.lazyDstLo = 0; c.lazySrcLo = 0; c.lazyResLo = ${r};`;
+    body += ` ${RECORD_START}${kind === 'sub'
+      ? `c.lazyOp = ${LazyOp.Sub}; c.lazySize = 1; c.lazyDstLo = ${d}; c.lazySrcLo = ${s}; c.lazyResLo = ${r};`
+      : `c.lazyOp = ${LazyOp.Logic}; c.lazySize = 1; c.lazyDstLo = 0; c.lazySrcLo = 0; c.lazyResLo = ${r};`}${RECORD_END}`;
   }
   if (!i.hasMem) {
     ctx.flagSrc = { kind, size: 1, d, s, r, dh: '0', sh: '0', rh: '0' };
