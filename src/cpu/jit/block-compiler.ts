@@ -15,7 +15,8 @@
 // Contract with Cpu.runBlock (cpu.ts), which calls a region only when its entry block fits in the
 // instruction budget and no interrupt shadow is pending:
 // - only handler calls throw; cpu.faultInsn names the instruction whose handler runs, and
-//   cpu.instructionCount is exact before it;
+//   cpu.instructionCount is exact before it (the region counts in a local, written back before
+//   handler calls and when it returns);
 // - cpu.rip is the next instruction's address before every handler call (what handlers expect)
 //   and when the function returns; cpu.lastBlock is the member that ran last (for links);
 // - after a handler call or a memory write the interpreter loop's checks run (RIP change,
@@ -298,7 +299,7 @@ type BlockEnd = { kind: 'static'; targets: number[] } | { kind: 'dynamic' } | { 
 
 /**
  * Region layout (the blocks of gatherRegion, member 0 the entry):
- *   R: for (;;) { bc = c.instructionCount; switch (b) { case k: <block k>; <dispatch> } }
+ *   R: for (;;) { switch (b) { case k: <block k>; <dispatch> } }
  * Guest registers live in locals (G<n> for gpr[n]) inside the function: loaded on entry,
  * written back on every exit, around every handler call, and before a fault propagates.
  * A dispatch moves to member `nb` only when its whole block fits in the budget, it is still
@@ -345,7 +346,10 @@ function compileRegion(members: Block[], cpu: Cpu): CompiledBlock {
   const load = usedList.map((n) => `G${n} = g[${n}];`).join(' ');
   const store = writtenList.map((n) => `g[${n}] = G${n};`).join(' ');
   const mark = HANDLER_CALL_MARK.replace(/[/*]/g, (x) => `\\${x}`);
-  body = body.replace(new RegExp(`${mark}(\\w+)\\(c, (\\w+)\\);${mark}`, 'g'), (_m, h: string, ic: string) => `${store} c.faultInsn = ${ic}; ${h}(c, ${ic}); c.faultInsn = null; ${load}`);
+  // The instruction count lives in the local IC too: written back before handler calls (they
+  // may read it, fault with it exact, or add to it) and on the way out, read again after them.
+  body = body.replace(/\bc\.instructionCount\b/g, 'IC');
+  body = body.replace(new RegExp(`${mark}(\\w+)\\(c, (\\w+)\\);${mark}`, 'g'), (_m, h: string, ic: string) => `${store} c.instructionCount = IC; c.faultInsn = ${ic}; ${h}(c, ${ic}); c.faultInsn = null; IC = c.instructionCount; ${load}`);
   const decl = usedList.length > 0 ? `let ${usedList.map((n) => `G${n} = g[${n}]`).join(', ')};` : '';
   const membersOf = constant(members);
   // Cold exits (a slow path, a write into the region's code) only set the local xr: code that
@@ -389,7 +393,7 @@ const g = c.gpr;
 ${head}
 ${tlb}
 ${decl}
-let b = 0, xr = NaN;
+let b = 0, xr = NaN, IC = c.instructionCount;
 R: for (;;) {
 switch (b) {
 ${body}
@@ -397,6 +401,7 @@ ${body}
 break;
 }
 if (xr === xr) c.rip = xr;
+c.instructionCount = IC;
 ${store}
 ${tail}
 };`;
