@@ -349,7 +349,16 @@ function compileRegion(members: Block[], cpu: Cpu): CompiledBlock {
   // The instruction count lives in the local IC too: written back before handler calls (they
   // may read it, fault with it exact, or add to it) and on the way out, read again after them.
   body = body.replace(/\bc\.instructionCount\b/g, 'IC');
-  body = body.replace(new RegExp(`${mark}(\\w+)\\(c, (\\w+)\\);${mark}`, 'g'), (_m, h: string, ic: string) => `${store} c.instructionCount = IC; c.faultInsn = ${ic}; ${h}(c, ${ic}); c.faultInsn = null; IC = c.instructionCount; ${load}`);
+  // So does the lazy flag record (L* locals, LD when they are newer than the Cpu's fields): it is
+  // written to the Cpu only on the way out, before handler calls and before the functions that
+  // read (or rewrite) the record, never per flag-producing instruction.
+  body = body.replace(LAZY_FIELD_WRITE, (_m, f: string) => (f === 'lazyOp' ? 'LD = true; LOP = ' : `${LAZY_LOCALS[f]!} = `));
+  if (/\bc\.lazy/.test(body)) throw new Error('jit: region code accesses the lazy flag record other than by writing it');
+  const lazy = body.includes('LD = true');
+  const flushLazy = lazy ? `(LD && (${Object.entries(LAZY_LOCALS).map(([f, l]) => `c.${f} = ${l}`).join(', ')}, LD = false))` : '';
+  const readers = names.filter((_n, k) => RECORD_READERS.has(values[k]));
+  if (lazy && readers.length > 0) body = body.replace(new RegExp(`\\b(${readers.join('|')})\\(c\\b`, 'g'), `(${flushLazy}, $1)(c`);
+  body = body.replace(new RegExp(`${mark}(\\w+)\\(c, (\\w+)\\);${mark}`, 'g'), (_m, h: string, ic: string) => `${lazy ? `${flushLazy};` : ''} ${store} c.instructionCount = IC; c.faultInsn = ${ic}; ${h}(c, ${ic}); c.faultInsn = null; IC = c.instructionCount; ${load}`);
   const decl = usedList.length > 0 ? `let ${usedList.map((n) => `G${n} = g[${n}]`).join(', ')};` : '';
   const membersOf = constant(members);
   // Cold exits (a slow path, a write into the region's code) only set the local xr: code that
@@ -394,6 +403,7 @@ ${head}
 ${tlb}
 ${decl}
 let b = 0, xr = NaN, IC = c.instructionCount;
+${lazy ? 'let LD = false, LOP = 0, LSZ = 0, LDL = 0, LDH = 0, LSL = 0, LSH = 0, LRL = 0, LRH = 0, LFL = 0;' : ''}
 R: for (;;) {
 switch (b) {
 ${body}
@@ -402,6 +412,7 @@ break;
 }
 if (xr === xr) c.rip = xr;
 c.instructionCount = IC;
+${lazy ? `${flushLazy};` : ''}
 ${store}
 ${tail}
 };`;
@@ -573,6 +584,13 @@ function flagLiveness(insns: readonly DecodedInsn[], cpu: Cpu): { live: boolean[
   }
   return { live, defer };
 }
+
+/** The Cpu's lazy flag fields and the region locals that hold them (compileRegion). */
+const LAZY_LOCALS: Record<string, string> = {
+  lazyOp: 'LOP', lazySize: 'LSZ', lazyDstLo: 'LDL', lazyDstHi: 'LDH', lazySrcLo: 'LSL', lazySrcHi: 'LSH',
+  lazyResLo: 'LRL', lazyResHi: 'LRH', lazyFlags: 'LFL',
+};
+const LAZY_FIELD_WRITE = /\bc\.(lazyOp|lazySize|lazyDstLo|lazyDstHi|lazySrcLo|lazySrcHi|lazyResLo|lazyResHi|lazyFlags) = /g;
 
 /** Functions through which templates read the lazy flag record (unfused conditions, carries). */
 const RECORD_READERS = new Set<unknown>([testCondition, computeCF, computeArithFlags, setLazyIncDec]);
