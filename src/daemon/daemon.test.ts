@@ -283,7 +283,7 @@ test('tokens: the secret is shown once, stored hashed, and revocable', async () 
   const dir = freshHome();
   const d = await open(dir);
   const created = d.createToken({ name: 'ci', role: 'operator' });
-  assert.match(created.secret, /^[A-Za-z0-9_-]{43}$/);
+  assert.match(created.secret, /^tshv_[A-Za-z0-9_-]{43}$/);
   assert.equal(d.authenticate(created.secret), 'operator');
   assert.equal(d.authenticate(`${created.secret}x`), undefined);
   assert.equal(d.authenticate(''), undefined);
@@ -294,6 +294,8 @@ test('tokens: the secret is shown once, stored hashed, and revocable', async () 
   assert.equal(d.authenticate(created.secret), undefined);
   assert.deepEqual(d.listTokens(), []);
   await rejectsWith(() => d.revokeToken(created.token.id), 'not-found', /No API token/);
+  // Never an option-like word for the CLI (base64url alone starts with "-" 1 time in 32).
+  for (let k = 0; k < 64; k++) assert.ok(!d.createToken({ name: `t${k}`, role: 'viewer' }).secret.startsWith('-'));
 });
 
 test('host info and MemAvailable', async () => {

@@ -24,6 +24,9 @@ import { INVENTORY_DB_FILE, SqliteInventoryStore, StoreConflictError, type Inven
 import { Supervisor } from './supervisor.js';
 import { checkAction, isLiveState, stateAfterExit, type VmAction, type VmmEnd } from './vm-state.js';
 
+/** Prefix of API token secrets (createToken). */
+export const TOKEN_PREFIX = 'tshv_';
+
 export interface DaemonOptions {
   /** The CLI entry the VMMs run (default <dist>/bin/tshv.js beside this file). */
   entryPath?: string;
@@ -282,8 +285,10 @@ export class Daemon implements DaemonService {
 
   createToken(spec: TokenSpec): CreatedToken {
     this.checkOpen();
-    // 256 bits from the CSPRNG; only its hash is kept.
-    const secret = randomBytes(32).toString('base64url');
+    // 256 bits from the CSPRNG; only its hash is kept. The fixed prefix keeps a secret from
+    // starting with "-" (base64url does, 1 time in 32: `tshv --token -x...` is then read as an
+    // option) and lets secret scanners recognize it, as GitHub's "ghp_" does.
+    const secret = `${TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
     const token: Token = { id: randomUUID(), name: spec.name, role: spec.role, createdAt: new Date().toISOString() };
     this.store.insertToken({ ...token, secretSha256: sha256Hex(secret), revoked: false });
     return { token, secret };
