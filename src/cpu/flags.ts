@@ -66,26 +66,14 @@ export function computeArithFlags(s: CpuState): number {
     case LazyOp.Adc1: {
       if ((((dst ^ res) & (src ^ res)) >>> sh) & 1) f |= Flag.OF;
       f |= (s.lazyDstLo ^ s.lazySrcLo ^ resLo) & Flag.AF;
-      let carry: boolean;
-      if (size === 8) {
-        carry = ult64(s.lazyResHi, resLo, s.lazyDstHi, s.lazyDstLo);
-        if (op === LazyOp.Adc1 && !carry) carry = s.lazyResHi === s.lazyDstHi && resLo === s.lazyDstLo;
-      } else {
-        carry = op === LazyOp.Add ? (resLo >>> 0) < (s.lazyDstLo >>> 0) : (resLo >>> 0) <= (s.lazyDstLo >>> 0);
-      }
+      const carry = below(size, s.lazyResHi, resLo, s.lazyDstHi, s.lazyDstLo, op === LazyOp.Adc1);
       return carry ? f | Flag.CF : f;
     }
     case LazyOp.Sub:
     case LazyOp.Sbb1: {
       if ((((dst ^ src) & (dst ^ res)) >>> sh) & 1) f |= Flag.OF;
       f |= (s.lazyDstLo ^ s.lazySrcLo ^ resLo) & Flag.AF;
-      let borrow: boolean;
-      if (size === 8) {
-        borrow = ult64(s.lazyDstHi, s.lazyDstLo, s.lazySrcHi, s.lazySrcLo);
-        if (op === LazyOp.Sbb1 && !borrow) borrow = s.lazyDstHi === s.lazySrcHi && s.lazyDstLo === s.lazySrcLo;
-      } else {
-        borrow = op === LazyOp.Sub ? (s.lazyDstLo >>> 0) < (s.lazySrcLo >>> 0) : (s.lazyDstLo >>> 0) <= (s.lazySrcLo >>> 0);
-      }
+      const borrow = below(size, s.lazyDstHi, s.lazyDstLo, s.lazySrcHi, s.lazySrcLo, op === LazyOp.Sbb1);
       return borrow ? f | Flag.CF : f;
     }
     case LazyOp.Inc: {
@@ -190,14 +178,14 @@ export function testCondition(s: CpuState, cc: number): boolean {
 /** B, Z, BE, S, L, LE after dst - src (no borrow-in): unsigned and signed comparisons. */
 function subCondition(s: CpuState, kind: number): boolean {
   const size = s.lazySize;
-  if (kind === 2) return size === 8 ? (s.lazyResLo | s.lazyResHi) === 0 : s.lazyResLo === 0;
+  if (kind === 2) return computeZF(s);
+  if (kind === 4) return resultNegative(s);
   if (size === 8) {
     const dHi = s.lazyDstHi >>> 0; const sHi = s.lazySrcHi >>> 0;
     const dLo = s.lazyDstLo >>> 0; const sLo = s.lazySrcLo >>> 0;
     switch (kind) {
       case 1: return dHi !== sHi ? dHi < sHi : dLo < sLo;
       case 3: return dHi !== sHi ? dHi < sHi : dLo <= sLo;
-      case 4: return (s.lazyResHi >>> 31) !== 0;
       case 6: return dHi !== sHi ? (dHi | 0) < (sHi | 0) : dLo < sLo;
       default: return dHi !== sHi ? (dHi | 0) < (sHi | 0) : dLo <= sLo;
     }
@@ -206,7 +194,6 @@ function subCondition(s: CpuState, kind: number): boolean {
   switch (kind) {
     case 1: return d < v;
     case 3: return d <= v;
-    case 4: return ((s.lazyResLo >>> (SIGN_SHIFT[size] ?? 31)) & 1) !== 0;
     case 6: return signedOf(d, size) < signedOf(v, size);
     default: return signedOf(d, size) <= signedOf(v, size);
   }
@@ -219,15 +206,17 @@ function signedOf(v: number, size: number): number {
 
 /** Conditions after a logic op: CF = OF = 0, so B and O are false, L is S, BE is Z, LE is Z or S. */
 function logicCondition(s: CpuState, kind: number): boolean {
-  const size = s.lazySize;
-  const zero = size === 8 ? (s.lazyResLo | s.lazyResHi) === 0 : s.lazyResLo === 0;
-  const sign = size === 8 ? (s.lazyResHi >>> 31) !== 0 : ((s.lazyResLo >>> (SIGN_SHIFT[size] ?? 31)) & 1) !== 0;
   switch (kind) {
     case 0: case 1: return false;
-    case 2: case 3: return zero;
-    case 4: case 6: return sign;
-    default: return zero || sign;
+    case 2: case 3: return computeZF(s);
+    case 4: case 6: return resultNegative(s);
+    default: return computeZF(s) || resultNegative(s);
   }
+}
+
+/** SF of a recorded (not materialized) result: its sign bit at the operation size. */
+function resultNegative(s: CpuState): boolean {
+  return s.lazySize === 8 ? (s.lazyResHi >>> 31) !== 0 : ((s.lazyResLo >>> (SIGN_SHIFT[s.lazySize] ?? 31)) & 1) !== 0;
 }
 
 /** The condition from the six flags (cc >> 1 = kind, before the negation bit). */

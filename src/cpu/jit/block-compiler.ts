@@ -87,6 +87,9 @@ export function setJitThreshold(executions: number): void {
   jitOptimizeAt = executions < 0 ? -1 : executions + OPTIMIZE_AFTER_CALLS;
 }
 
+/** V8's natives used on compiled blocks (status -1: unavailable). */
+interface V8Natives { optimize: (f: CompiledBlock) => void; status: (f: CompiledBlock) => number }
+
 /**
  * `%OptimizeFunctionOnNextCall` through V8's natives syntax (enabled for code compiled after the
  * flag is set, i.e. only our generated functions use it); a no-op where it is unavailable
@@ -95,7 +98,7 @@ export function setJitThreshold(executions: number): void {
  * boot on the vCPU thread; the block keeps running unoptimized for the few calls until the code
  * is installed. TSHV_JIT_FORCE_OPT=sync optimizes on the vCPU thread, before the next call.
  */
-const natives: { optimize: (f: CompiledBlock) => void; status: (f: CompiledBlock) => number } = ((): { optimize: (f: CompiledBlock) => void; status: (f: CompiledBlock) => number } => {
+const natives: V8Natives = ((): V8Natives => {
   const none = { optimize: (): void => {}, status: (): number => -1 };
   const mode = env['TSHV_JIT_FORCE_OPT'];
   if (mode === '0') return none;
