@@ -49,6 +49,13 @@ export class Block {
   compiled: CompiledBlock | null = null;
   /** Times the compiled function was handed back to TurboFan after a deoptimization. */
   reoptimizations = 0;
+  /** The WebAssembly tier's table index of this block's function (> 0), or a WasmState. */
+  wasmIndex = 0;
+  /** Instructions the wasm function covers (a leading part of the block). */
+  wasmCount = 0;
+  /** The wasm function reads the incoming flags (SlabOffset.FLAGS_IN) / FS and GS bases. */
+  wasmFlagsIn = false;
+  wasmSegBases = false;
   constructor(key: number, rip: number, insns: DecodedInsn[]) {
     this.key = key;
     this.rip = rip;

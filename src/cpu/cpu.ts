@@ -17,6 +17,9 @@ import { deliverEvent } from './exceptions.js';
 import type { CpuidConfig } from './cpuid.js';
 import { jitThreshold, jitOptimizeAt, compileBlock, optimizeCompiled, reoptimizeCompiled, REOPTIMIZE_CHECK_EVERY } from './jit/block-compiler.js';
 import { PAUSE_LOOP_EXIT_NS, PAUSE_STALL_NS } from './pause.js';
+import { WasmState, wasmThreshold, type WasmTier } from './wasm/tier.js';
+import { SlabOffset, type CpuSlab } from './wasm/arena.js';
+import { TLB_SIZE } from './mmu.js';
 
 /**
  * Numeric fields of the Cpu that take values outside V8's small-integer range (2^30): the
@@ -74,6 +77,12 @@ export interface CpuOptions {
   codePages?: Uint8Array;
   /** CPUID identity/features (e.g. the vCPU count for topology leaves). */
   cpuidConfig?: CpuidConfig;
+  /**
+   * The machine's WebAssembly tier (wasm/tier.ts): the vCPU's GPRs and TLB then live in the
+   * arena, and warm blocks run as wasm. With `mem` given, the caller must build it over `slab`'s
+   * TLB arrays and the tier's codePages (testing/run-snippet.ts does).
+   */
+  wasm?: WasmTier | null;
 }
 
 let codeGenCounter = 0;
@@ -163,21 +172,33 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
   /** Physical pages touched while decoding the current block. */
   private decodePages: number[] = [];
 
+  /** The WebAssembly tier and this vCPU's slab in its arena (null: no wasm tier). */
+  readonly wasm: WasmTier | null;
+  readonly slab: CpuSlab | null;
+  /** Keeps the slab allocated while the Cpu lives (the arena frees it when this is collected). */
+  private readonly slabOwner: object;
+
   constructor(cpuIndex: number, bus: CpuBus, irq: InterruptController, clock: GuestClock, options: CpuOptions = {}) {
-    super(cpuIndex);
+    const slabOwner = {};
+    const slab = options.wasm?.allocSlab(slabOwner) ?? null;
+    super(cpuIndex, slab?.gpr);
+    this.slabOwner = slabOwner;
+    this.slab = slab;
+    this.wasm = slab !== null ? options.wasm ?? null : null;
     for (const f of DOUBLE_FIELDS) { const v = this[f]; this[f] = 0.5; this[f] = v; }
     this.bus = bus;
     this.irq = irq;
     this.clock = clock;
     let mem = options.mem;
     if (mem === undefined) {
-      mem = new Mmu(this, bus);
+      mem = new Mmu(this, bus, slab ?? undefined);
     }
     this.mem = mem;
     this.table = options.table ?? sharedOpTable();
     this.blocks = options.blocks ?? new BlockCache();
     if (options.cpuidConfig !== undefined) this.cpuidConfig = options.cpuidConfig;
     if (options.codePages !== undefined) mem.codePages = options.codePages;
+    if (this.wasm !== null) mem.codePages = this.wasm.codePages;
     this.deliverEvent = options.deliverEvent !== undefined ? options.deliverEvent : deliverEvent;
     mem.onCodeWrite = (pagePa: number) => this.invalidateCodePage(pagePa);
     this.updateMode();
@@ -721,11 +742,33 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
           this.lastBlock = null;
         }
       }
+      const n = insns.length;
+      let k = 0;
+      // WebAssembly tier (wasm/tier.ts): warm blocks below the JIT run as wasm, which stops
+      // before an instruction it cannot run (the loop below resumes there) and never inside one.
+      const wasm = this.wasm;
+      if (wasm !== null && block.compiled === null && !this.interruptShadow) {
+        const w = block.wasmIndex;
+        if (w > 0) {
+          if (start + block.wasmCount <= end) {
+            const slab = this.slab!;
+            if (block.wasmFlagsIn) slab.i32[SlabOffset.FLAGS_IN >> 2] = computeArithFlags(this);
+            if (block.wasmSegBases) { slab.f64[SlabOffset.FS_BASE >> 3] = this.seg[Seg.FS]!.base; slab.f64[SlabOffset.GS_BASE >> 3] = this.seg[Seg.GS]!.base; }
+            const r = wasm.run(w, slab.base, this.cpl === 3 ? TLB_SIZE : 0);
+            k = r >> 1;
+            if ((r & 1) !== 0) { this.lazyOp = 0; this.lazyFlags = slab.i32[SlabOffset.FLAGS_OUT >> 2]!; }
+            this.rip = slab.f64[SlabOffset.RIP >> 3]!;
+            this.instructionCount += k;
+            if (k >= n || this.instructionCount >= end) return null;
+          }
+        } else if (w === WasmState.NotYet && count >= wasmThreshold) {
+          wasm.enqueue(block, this);
+        }
+      }
       // Instructions that set the interrupt shadow (STI, MOV/POP SS, LSS) end their block, so a
       // shadow can only be pending here, at the start: it lasts for the first instruction.
       let shadow = this.interruptShadow;
-      const n = insns.length;
-      for (let k = 0; k < n; k++) {
+      for (; k < n; k++) {
         i = insns[k]!;
         const next = i.next;
         this.rip = next;

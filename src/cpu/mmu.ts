@@ -29,6 +29,9 @@ const TWO32 = 4294967296;
 /** Canonical linear addresses are within [-2^47, 2^47) in the number form of state.ts. */
 const CANON_LIMIT = 0x800000000000;
 
+/** Arrays for the TLB's hit path supplied by the caller (the WebAssembly tier's slab). */
+export interface TlbStorage { tagR: Float64Array; tagW: Float64Array; addend: Float64Array; ppn: Int32Array }
+
 export const enum Access { Read = 0, Write = 1, Exec = 2 }
 
 /**
@@ -77,13 +80,14 @@ export class Mmu implements LinearMemory {
   private readonly view: DataView;
 
   // TLB: slot = tlbSlot(linear address) + (user ? TLB_SIZE : 0).
-  private readonly tagR = new Float64Array(2 * TLB_SIZE).fill(INVALID);
-  private readonly tagW = new Float64Array(2 * TLB_SIZE).fill(INVALID);
+  // tagR, tagW, addend and ppn are the WebAssembly tier's when it runs (views of the vCPU's slab).
+  private readonly tagR: Float64Array;
+  private readonly tagW: Float64Array;
   private readonly tagX = new Float64Array(2 * TLB_SIZE).fill(INVALID);
   /** RAM index = linear address + addend. */
-  private readonly addend = new Float64Array(2 * TLB_SIZE);
+  private readonly addend: Float64Array;
   /** Physical page number (pa / 4096, < 2^28 with MAXPHYADDR 40) of the slot's page, for codePages and translateCode. */
-  private readonly ppn = new Int32Array(2 * TLB_SIZE);
+  private readonly ppn: Int32Array;
   private readonly slotFlags = new Uint8Array(2 * TLB_SIZE);
   private globalCount = 0;
   /** Slots filled with a non-global page since the last flush (each once: SLOT_LISTED). */
@@ -102,7 +106,11 @@ export class Mmu implements LinearMemory {
   /** The hit path for generated code (LinearMemory.tlb): these arrays themselves. */
   readonly tlb: TlbArrays;
 
-  constructor(state: CpuState, bus: CpuBus) {
+  constructor(state: CpuState, bus: CpuBus, storage?: TlbStorage) {
+    this.tagR = (storage?.tagR ?? new Float64Array(2 * TLB_SIZE)).fill(INVALID);
+    this.tagW = (storage?.tagW ?? new Float64Array(2 * TLB_SIZE)).fill(INVALID);
+    this.addend = storage?.addend ?? new Float64Array(2 * TLB_SIZE);
+    this.ppn = storage?.ppn ?? new Int32Array(2 * TLB_SIZE);
     this.state = state;
     this.bus = bus;
     this.ram = bus.ram;

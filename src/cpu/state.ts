@@ -56,8 +56,11 @@ export function makeSegment(selector: number, base: number, limit: number, attr:
 export interface TableRegister { base: number; limit: number }
 
 export class CpuState {
-  /** 16 GPRs as (lo, hi) uint32 pairs: gpr[2*i], gpr[2*i+1]. */
-  readonly gpr = new Uint32Array(32);
+  /**
+   * 16 GPRs as (lo, hi) uint32 pairs: gpr[2*i], gpr[2*i+1]. With the WebAssembly tier, a view
+   * of the vCPU's slab in the wasm arena (wasm/arena.ts).
+   */
+  readonly gpr: Uint32Array;
   /** Address of the next instruction to execute (canonical linear form, before CS base). */
   rip = 0;
 
@@ -148,7 +151,8 @@ export class CpuState {
   tscOffset = 0n;
 
   readonly cpuIndex: number;
-  constructor(cpuIndex: number) {
+  constructor(cpuIndex: number, gpr?: Uint32Array) {
     this.cpuIndex = cpuIndex;
+    this.gpr = gpr ?? new Uint32Array(32);
   }
 }

@@ -36,6 +36,8 @@ const c = {
   memfd_create: libc.func('int memfd_create(const char *name, unsigned int flags)'),
   ftruncate: libc.func('int ftruncate(int fd, int64_t length)'),
   mmap: libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)'),
+  // The same call with the address taken from a typed array's bytes (MAP_FIXED over memory V8 owns).
+  mmapOver: libc.func('void *mmap(uint8_t *addr, size_t length, int prot, int flags, int fd, int64_t offset)'),
   munmap: libc.func('int munmap(void *addr, size_t length)'),
   madvise: libc.func('int madvise(uint64_t addr, size_t length, int advice)'),
   close: libc.func('int close(int fd)'),
@@ -84,6 +86,17 @@ export function mmap(lengthBytes: number, prot: number, flags: number, fd: numbe
   if (address === 0xffffffffffffffffn || ptr === null) throw new SysError('mmap', koffi.errno(), `${lengthBytes} bytes`);
   const buffer = koffi.view(ptr, lengthBytes);
   return { pointer: ptr, address, buffer, lengthBytes };
+}
+
+export const MAP_FIXED = 0x10;
+
+/**
+ * Maps `fd` (or anonymous memory with fd -1 and MAP_ANONYMOUS) MAP_FIXED over the bytes of
+ * `target`, which must be page-aligned: the bytes stay where they are and now show the mapping.
+ */
+export function mmapOver(target: Uint8Array, prot: number, flags: number, fd: number, offsetBytes = 0): void {
+  const ptr = c.mmapOver(target, target.byteLength, prot, flags | MAP_FIXED, fd, offsetBytes);
+  if (ptr === null || koffi.address(ptr) === 0xffffffffffffffffn) throw new SysError('mmap', koffi.errno(), `${target.byteLength} bytes over existing memory`);
 }
 
 export function munmap(m: Mapping): void {

@@ -3,6 +3,7 @@
 // run loop gives each vCPU a slice in turn on this thread, fires device timers between slices,
 // and returns to Node's event loop often enough that console input and signals are handled.
 
+import { WasmTier } from '../cpu/wasm/tier.js';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { TshvError, errorMessage } from '../common/errors.js';
 import { Cpu } from '../cpu/cpu.js';
@@ -70,6 +71,8 @@ export class Machine implements VmEngine {
   readonly rtc: CmosRtc;
   readonly acpiPm: AcpiPm;
   readonly cpus: Cpu[];
+  /** The soft CPU's WebAssembly tier (null when off or the host cannot give it its arena range). */
+  readonly wasm: WasmTier | null = null;
   /** PCI host bridge and the virtio devices on it (issue 4). */
   readonly pci: PciPlatform;
   readonly disks: AttachedVirtio<VirtioBlock>[] = [];
@@ -154,9 +157,13 @@ export class Machine implements VmEngine {
       const blocks = new BlockCache();
       // Indexed by physical page number, so it spans up to the end of the highest RAM region.
       const ramEnd = Math.max(...this.ram.memory.regions.map((r) => r.gpa + r.sizeBytes));
-      const codePages = new Uint8Array(Math.ceil(ramEnd / 4096));
+      const pageCount = Math.ceil(ramEnd / 4096);
+      // The soft CPU's WebAssembly tier sees RAM through its own mapping of the same memfd.
+      this.wasm = WasmTier.create(this.ram.memory.bytes.length, pageCount, this.ram.memfd);
+      const codePages = this.wasm?.codePages ?? new Uint8Array(pageCount);
+      const wasm = this.wasm;
       this.cpus = this.lapics.map((lapic, i) => {
-        const cpu = new Cpu(i, this.cpuBus(lapic), lapic, this.clock, { cpuidConfig, blocks, codePages });
+        const cpu = new Cpu(i, this.cpuBus(lapic), lapic, this.clock, { cpuidConfig, blocks, codePages, wasm });
         cpu.pauseExits = config.cpuCount > 1;
         return cpu;
       });
@@ -165,6 +172,7 @@ export class Machine implements VmEngine {
       this.ram.memory.onWrite = (addr, len) => cpu0.invalidatePhysRange(addr, len);
     } catch (e) {
       for (const d of this.disks) d.device.disk.close();
+      this.wasm?.dispose();
       this.ram.dispose();
       throw e;
     }
@@ -356,6 +364,7 @@ export class Machine implements VmEngine {
     for (const d of this.disks) d.device.disk.close();
     for (const { nic, watcher } of this.nics) void watcher.dispose().finally(() => nic.device.dispose());
     this.platform.dispose();
+    this.wasm?.dispose();
     this.ram.dispose();
   }
 }

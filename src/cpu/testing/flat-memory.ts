@@ -4,7 +4,7 @@
 import { CpuFault, PfErr, Vector } from '../fault.js';
 import type { CpuState } from '../state.js';
 import type { LinearMemory, TlbArrays } from '../linear-memory.js';
-import { TLB_SIZE } from '../mmu.js';
+import { TLB_SIZE, type TlbStorage } from '../mmu.js';
 
 export class FlatMemory implements LinearMemory {
   hi = 0;
@@ -13,19 +13,23 @@ export class FlatMemory implements LinearMemory {
   private readonly ram: Uint8Array;
   private readonly state: CpuState;
 
-  constructor(ram: Uint8Array, state: CpuState) {
+  /** `storage`: the TLB arrays to fill (the WebAssembly tier's slab), else new ones. */
+  constructor(ram: Uint8Array, state: CpuState, storage?: TlbStorage) {
     this.ram = ram;
     this.state = state;
     this.codePages = new Uint8Array(Math.ceil(ram.length / 4096));
     // The JIT's hit path (LinearMemory.tlb): every whole page of RAM within the TLB's reach,
     // for both privilege halves, linear = physical.
-    const tagR = new Float64Array(2 * TLB_SIZE).fill(-1);
-    const ppn = new Int32Array(2 * TLB_SIZE);
+    const tagR = (storage?.tagR ?? new Float64Array(2 * TLB_SIZE)).fill(-1);
+    const tagW = storage?.tagW.fill(-1) ?? tagR;
+    const ppn = storage?.ppn ?? new Int32Array(2 * TLB_SIZE);
+    const addend = (storage?.addend ?? new Float64Array(2 * TLB_SIZE)).fill(0);
     for (let p = 0; p < TLB_SIZE && (p + 1) * 4096 <= ram.length; p++) {
       tagR[p] = tagR[p + TLB_SIZE] = p * 4096;
+      tagW[p] = tagW[p + TLB_SIZE] = p * 4096;
       ppn[p] = ppn[p + TLB_SIZE] = p;
     }
-    this.tlb = { tagR, tagW: tagR, addend: new Float64Array(2 * TLB_SIZE), ppn, view: new DataView(ram.buffer, ram.byteOffset, ram.byteLength) };
+    this.tlb = { tagR, tagW, addend, ppn, view: new DataView(ram.buffer, ram.byteOffset, ram.byteLength) };
   }
 
   readonly tlb: TlbArrays;

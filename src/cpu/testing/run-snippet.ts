@@ -12,6 +12,7 @@ import { Cpu } from '../cpu.js';
 import type { BlockCache } from '../block-cache.js';
 import { Cr0, Cr4, Efer, Seg } from '../state.js';
 import { FlatMemory } from './flat-memory.js';
+import type { WasmTier } from '../wasm/tier.js';
 
 export const SNIPPET_RAM_BYTES = 0x80000;
 export const CODE_ADDRESS = 0x40000;
@@ -42,15 +43,18 @@ export const NO_INTERRUPTS: InterruptController = {
 export const FIXED_CLOCK: GuestClock = { nowNs: () => 0, tscHz: 1_000_000_000 };
 
 /** Creates a soft CPU over a flat RAM array with no event delivery (faults end run()). */
-export function makeTestCpu(ram: Uint8Array, shared?: { blocks: BlockCache; codePages: Uint8Array }, cpuIndex = 0): { cpu: Cpu; mem: FlatMemory } {
+export function makeTestCpu(ram: Uint8Array, shared?: { blocks: BlockCache; codePages: Uint8Array }, cpuIndex = 0, wasm: WasmTier | null = null): { cpu: Cpu; mem: FlatMemory } {
   const bus = makeRamBus(ram);
   const cpu = new Cpu(cpuIndex, bus, { ...NO_INTERRUPTS }, FIXED_CLOCK, { // own copy: tests may patch it
     mem: { hi: 0 } as unknown as FlatMemory, // replaced below (FlatMemory needs the state)
     deliverEvent: null,
     ...(shared !== undefined ? { blocks: shared.blocks } : {}),
+    wasm,
   });
-  const mem = new FlatMemory(ram, cpu);
+  // With the wasm tier (`ram` must then be wasm.ram): the TLB and code-page map in its arena.
+  const mem = new FlatMemory(ram, cpu, cpu.slab ?? undefined);
   if (shared !== undefined) mem.codePages = shared.codePages;
+  if (cpu.wasm !== null) mem.codePages = cpu.wasm.codePages;
   cpu.mem = mem;
   mem.onCodeWrite = (pagePa) => cpu.invalidateCodePage(pagePa);
   return { cpu, mem };

@@ -1,0 +1,150 @@
+// Snippets and the runner the execution tiers are checked with against the interpreter
+// (jit/block-compiler.test.ts, wasm/tier.test.ts): each snippet runs on fresh CPUs from the same
+// random register and memory state; registers, RFLAGS, RIP, the instruction count, the run()
+// exit and memory must come out identical.
+
+import assert from 'node:assert/strict';
+import { makeTestCpu, setMode, CODE_ADDRESS, SNIPPET_RAM_BYTES } from './run-snippet.js';
+import type { RunExit } from '../cpu.js';
+import { setJitThreshold, jitThreshold } from '../jit/block-compiler.js';
+import { WasmTier, setWasmTier, wasmThreshold, wasmBatch } from '../wasm/tier.js';
+
+export const DATA = 0x10000;
+const STACK = 0x30000;
+
+/** xorshift32: deterministic random numbers. */
+function rng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x; };
+}
+
+const INTERESTING = [0, 1, 2, 0x7f, 0x80, 0xff, 0x7fffffff, 0x80000000, 0xffffffff, 0xfffffffe];
+
+function randomHalf(r: () => number): number {
+  return (r() & 3) === 0 ? INTERESTING[r() % INTERESTING.length]! : r();
+}
+
+export interface Outcome { gpr: number[]; rflags: number; rip: number; count: number; exit: RunExit; data: number[] }
+
+export function hex(bytes: string): Uint8Array {
+  return Uint8Array.from(bytes.trim().split(/\s+/).map((b) => parseInt(b, 16)));
+}
+
+/**
+ * Runs `code` with the block JIT at `threshold` (-1: off) and, with `wasm`, the WebAssembly tier
+ * translating every block on its first run (one shared tier: its RAM is reset for each run).
+ */
+export function run(code: Uint8Array, seed: number, threshold: number, budget = 100000, setup?: (g: Uint32Array) => void, chunk = 0, wasm = false): Outcome {
+  const saved = jitThreshold;
+  const savedWasm = [wasmThreshold, wasmBatch] as const;
+  setJitThreshold(threshold);
+  setWasmTier(wasm ? 0 : -1, 1);
+  try {
+    const tier = wasm ? testTier() : null;
+    if (tier !== null) { tier.ram.fill(0); tier.codePages.fill(0); }
+    const ram = tier?.ram ?? new Uint8Array(SNIPPET_RAM_BYTES);
+    ram.set(code, CODE_ADDRESS);
+    const r = rng(seed);
+    for (let k = 0; k < 256; k++) ram[DATA + k] = r() & 0xff;
+    const { cpu } = makeTestCpu(ram, undefined, 0, tier);
+    setMode(cpu, 'long64', CODE_ADDRESS, DATA);
+    for (let k = 0; k < 32; k++) cpu.gpr[k] = randomHalf(r);
+    cpu.gpr[6] = DATA; cpu.gpr[7] = 0; // RBX: data pointer
+    cpu.gpr[8] = STACK; cpu.gpr[9] = 0; // RSP
+    setup?.(cpu.gpr);
+    cpu.setRflags(r() & 0x8d5, 0x8d5);
+    cpu.stopRip = CODE_ADDRESS + code.length;
+    let exit: RunExit = { kind: 'budget' };
+    let total = 0;
+    // Small budgets in turn, as the machine's quanta do, until the end or a fault.
+    while (total < budget) {
+      exit = cpu.run(Math.min(chunk > 0 ? chunk : 7 + (total % 5), budget - total));
+      total = cpu.instructionCount;
+      if (exit.kind !== 'budget') break;
+    }
+    return {
+      gpr: Array.from(cpu.gpr), rflags: cpu.getRflags(), rip: cpu.rip, count: cpu.instructionCount, exit,
+      data: Array.from(ram.subarray(DATA, DATA + 256)).concat(Array.from(ram.subarray(STACK - 64, STACK + 16))),
+    };
+  } finally {
+    setJitThreshold(saved);
+    setWasmTier(savedWasm[0], savedWasm[1]);
+  }
+}
+
+/**
+ * Asserts that `code` gives the interpreter's outcome with every JIT threshold in `jits` (-1:
+ * off), with and without the wasm tier as `wasm` says, at the machine's small budgets and at
+ * large ones, over `seeds` random states.
+ */
+export function agree(name: string, code: Uint8Array, o: { seeds: number; jits: number[]; wasm: boolean; setup?: (g: Uint32Array) => void }): void {
+  for (let s = 1; s <= o.seeds; s++) {
+    const seed = s * 0x9e3779b1;
+    const want = run(code, seed, -1, 100000, o.setup);
+    for (const jit of o.jits) {
+      // Small budgets as the machine's quanta near a timer; large ones let regions loop.
+      for (const chunk of [0, 1000]) {
+        const got = run(code, seed, jit, 100000, o.setup, chunk, o.wasm);
+        assert.deepEqual(got, want, `${name} (seed ${s}, jit threshold ${jit}, wasm ${String(o.wasm)}, chunk ${chunk})`);
+      }
+    }
+  }
+}
+
+let sharedTier: WasmTier | null = null;
+
+function testTier(): WasmTier {
+  if (sharedTier === null) {
+    setWasmTier(0, 1);
+    sharedTier = WasmTier.create(SNIPPET_RAM_BYTES, SNIPPET_RAM_BYTES / 4096);
+    if (sharedTier === null) throw new Error('no WebAssembly tier on this host');
+  }
+  return sharedTier;
+}
+
+export const CASES: [string, string][] = [
+  ['add/sub/xor/and/or/cmp 64', '48 01 d8  48 29 d1  48 31 f0  48 21 f8  48 09 c2  48 39 d8'],
+  ['32-bit ALU zero-extends', '01 d8  29 d1  31 f0  21 f8  09 c2  39 d8  85 d8'],
+  ['ALU with immediates', '48 83 c0 7f  48 83 e8 80  48 81 f9 78 56 34 12  48 81 e1 00 00 00 80  83 e1 ff  48 05 44 33 22 11  48 3d ff ff ff ff  25 ff 00 00 00'],
+  ['ALU with memory', '48 03 03  48 01 03  48 39 43 08  03 4b 04  48 83 03 01  48 85 03  83 6b 10 05  48 31 43 18'],
+  ['dead flags then reader', '48 01 d8  48 29 d1  48 31 f0  0f 92 c1  48 21 f8  48 85 c0  0f 94 c2'],
+  ['MOV forms', '48 89 03  48 8b 4b 08  48 c7 03 ff ff ff ff  c7 43 04 78 56 34 12  48 c7 c0 80 00 00 00  b8 78 56 34 12  48 ba 88 77 66 55 44 33 22 11  89 d6  48 89 cf'],
+  ['LEA forms', '48 8d 44 8b 10  8d 04 08  48 8d 05 10 00 00 00  4a 8d 44 2d f0  48 8d 0c c5 08 00 00 00  8d 54 12 ff'],
+  ['MOVSXD/MOVZX', '48 63 c1  48 63 03  0f b6 c4  0f b6 c1  40 0f b6 c6  48 0f b7 c1  0f b6 03  0f b7 4b 02'],
+  ['CMOVcc/SETcc', '48 39 c8  48 0f 4c c1  0f 44 d1  0f 97 c0  0f 9c c4  41 0f 92 c0  85 d2  0f 4f f7  0f 9e c3'],
+  ['PUSH/POP', '50  41 57  54  5c  41 5f  53  58  5b'],
+  ['CALL/RET/JMP', 'e8 06 00 00 00  48 83 c0 01  eb 05  48 83 c1 02  c3'],
+  ['loop with fused compare', 'b9 64 00 00 00  48 01 d8  48 31 c2  48 83 c3 07  ff c9  75 f2'],
+  ['64-bit compare loop', 'b9 20 00 00 00  48 83 e8 03  48 39 d0  7c 02  31 d2  ff c9  75 f2'],
+  ['self-modifying byte store', 'b9 05 00 00 00  88 0d 02 00 00 00  83 c0 00  ff c9  75 f3'],
+  ['self-modifying dword store', 'b9 05 00 00 00  89 0d 01 00 00 00  05 00 00 00 00  ff c9  75 f1'],
+  ['byte CMP/TEST/MOV', '80 f9 7f  0f 9c c0  3c 80  0f 97 c4  84 e3  0f 94 c1  f6 c2 81  0f 98 c2  80 7b 03 10  0f 92 c3  88 23  8a 4b 05  c6 43 07 99  88 e7  8a d8  40 88 f7'],
+  ['shifts and rotates by constants', '48 c1 e0 05  0f 92 c1  48 c1 e8 3f  48 c1 f8 21  0f 90 c2  48 c1 e0 20  48 d1 e3  c1 e1 1f  c1 e9 01  c1 f8 07  0f 9f c3  c1 c0 05  0f 90 c1  48 c1 c8 29  48 c1 c2 20  48 c1 ca 01  c1 e0 00  48 c1 e8 40'],
+  ['rotates and INC/DEC with dead and live flags', '48 01 d8  c1 c9 07  48 ff c1  31 d0  c1 c0 0d  ff c2  48 01 c3  48 c1 ca 11  ff cb  48 c1 c1 03'],
+  ['NOT/NEG/TEST imm', '48 f7 d0  f7 d1  48 f7 da  0f 92 c0  f7 db  0f 9c c1  f7 c1 00 00 00 80  0f 95 c2  48 f7 c2 ff 00 00 00  0f 94 c3  48 a9 00 00 00 80  0f 98 c4  a9 01 00 00 00  f7 03 10 00 00 00  48 f7 43 08 ff ff ff ff  0f 9f c1'],
+  ['INC/DEC and NOPs', '48 ff c0  0f 92 c1  ff c9  48 ff cb  0f 9e c2  ff c6  90  0f 1f 44 00 00  48 ff ca  0f 97 c3'],
+  ['fault in the middle of a block', '48 01 c8  48 83 c2 01  48 8b 03  48 ff c0'],
+  ['IMUL forms, dead flags', '48 0f af c3  0f af ca  48 0f af 53 08  48 6b c1 38  69 c1 78 56 34 12  48 6b f7 fb  4c 69 03 ff ff ff 7f  48 01 d8'],
+  ['IMUL forms, live flags', '48 0f af c3  0f 92 c1  0f af ca  0f 90 c5  48 69 f7 00 00 00 80  0f 9c c2  6b c1 fe  0f 98 c3  48 0f af 53 08  0f 94 c6  48 f7 d8  48 0f af c0  0f 9a c4'],
+  ['ADC/SBB forms', '48 11 d8  11 d1  48 13 53 08  48 11 03  48 83 d0 05  48 19 d1  1d 00 00 00 80  49 83 d9 ff  48 15 ff ff ff 7f  19 43 10  83 5b 14 07  0f 92 c1'],
+  ['carry chains', '48 01 d8  48 11 d1  48 83 d6 00  48 19 ff  0f 92 c0  01 d8  11 d1  83 d6 00  19 ff  0f 97 c2  48 29 d8  48 19 d1  0f 92 c3  31 c0  48 11 c0'],
+  ['BSWAP', '0f c8  48 0f c9  41 0f cb  48 0f ca'],
+  ['MUL/IMUL r/m64', '48 f7 e3  0f 92 c1  48 f7 eb  0f 90 c2  48 f7 63 08  0f 98 c3  48 f7 6b 10  0f 94 c4  48 f7 e0  48 01 d0'],
+];
+
+// Loops over several blocks, which the JIT compiles into one region (block-compiler.ts).
+export const REGION_CASES: [string, string][] = [
+  // if/else inside a loop, with handler calls (TEST AL, imm8; MOVSX) in members
+  ['if/else loop', 'b9 32 00 00 00  48 01 d8  a8 01  74 05  48 31 c2  eb 03  48 29 c2  48 0f be c0  ff c9  75 e9'],
+  // loads, stores and a call inside the loop
+  ['loop with memory and a call', 'b9 28 00 00 00  48 8b 03  e8 0a 00 00 00  48 89 43 08  ff c9  75 f0  eb 08  48 01 d0  48 c1 c0 07  c3'],
+  // a handler (MOVSX from memory) faults in a member once RBX walks off RAM
+  ['fault in a member', 'b9 c8 00 00 00  48 01 c2  48 85 d2  74 03  48 31 c0  48 0f be 03  48 81 c3 00 10 00 00  ff c9  75 e6'],
+  // a member stores into another member's immediate (self-modifying code)
+  ['store into another member', 'b9 0a 00 00 00  05 00 00 00 00  eb 00  89 0d f4 ff ff ff  ff c9  75 ef'],
+];
+
+
+/** Flag producers of every kind (each followed by Jcc of all 16 codes in the tests). */
+export const FLAG_PRODUCERS = ['48 f7 d9', 'f7 db', 'f7 c1 00 00 00 80', '48 a9 00 00 00 80', 'ff c1', '48 ff c9 c1 c0 03', '48 01 d8 48 c1 c8 05', '80 f9 7f', '3c 80', '84 e3', '48 c1 e0 05', 'c1 e9 03', '48 ff c8', '48 39 d8', '39 d8', '48 85 c0', '85 d8', '48 21 f8', '48 01 d8', '01 d8', '48 29 d1', '48 83 f8 05', '3d 00 00 00 80', '48 ff c0',
+  '48 11 d8', '11 d8', '48 19 d1', '19 d1', '48 01 d8 48 11 d1', '48 29 d8 48 19 d1', '01 d8 11 d1', '48 0f af c3', '6b c1 38'];

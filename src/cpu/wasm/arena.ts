@@ -1,0 +1,167 @@
+// The WebAssembly tier's memory: one WebAssembly.Memory per process (wasm32, 4 GiB) holding all
+// that generated wasm code touches, so that it reaches it with plain loads and stores:
+// - per-vCPU slabs (SlabOffset): the GPRs (CpuState.gpr is a view of them), the soft TLB's hit
+//   arrays (mmu.ts) and a few words exchanged with the run loop;
+// - each machine's code-page map (codePages, for self-modifying code detection);
+// - guest RAM: the machine's memfd mapped MAP_SHARED | MAP_FIXED over a range of the memory, so
+//   the same pages are seen by the VMM's own mapping (devices, KVM, snapshots) and by wasm code.
+//   Unit tests take RAM from the arena directly.
+// Nothing here grows the memory: growing would detach the ArrayBuffer under every view.
+
+import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, mmapOver } from '../../sys/libc.js';
+import { TLB_SIZE } from '../mmu.js';
+
+const WASM_PAGE_BYTES = 65536;
+/** The whole wasm32 address space. */
+export const ARENA_PAGES = 65536;
+/** Slabs and code-page maps below this offset, RAM ranges above it. */
+const STATE_LIMIT = 256 * 1024 * 1024;
+/** RAM ranges are aligned to host huge pages (2 MiB), so MAP_FIXED may use them. */
+const RAM_ALIGN = 2 * 1024 * 1024;
+
+/** Byte offsets within a vCPU's slab (all state the generated code reaches through `st`). */
+export const enum SlabOffset {
+  /** 16 GPRs as (lo, hi) u32 pairs: i64 little-endian, state.ts order. */
+  GPR = 0,
+  /** f64: RIP after the wasm code ran (canonical number form, state.ts). */
+  RIP = 128,
+  /** i32: the six arithmetic flags on entry, written by the run loop when the block reads them. */
+  FLAGS_IN = 136,
+  /** i32: the six arithmetic flags on exit when the block wrote them (exit code bit 0). */
+  FLAGS_OUT = 140,
+  /** f64: FS and GS bases, written by the run loop for blocks that use them. */
+  FS_BASE = 144,
+  GS_BASE = 152,
+  TAG_R = 1024,
+  TAG_W = TAG_R + 2 * TLB_SIZE * 8,
+  ADDEND = TAG_W + 2 * TLB_SIZE * 8,
+  PPN = ADDEND + 2 * TLB_SIZE * 8,
+  BYTES = PPN + 2 * TLB_SIZE * 4,
+}
+
+/** One vCPU's slab: views of its parts. */
+export interface CpuSlab {
+  readonly base: number;
+  readonly gpr: Uint32Array;
+  readonly i32: Int32Array;
+  readonly f64: Float64Array;
+  readonly tagR: Float64Array;
+  readonly tagW: Float64Array;
+  readonly addend: Float64Array;
+  readonly ppn: Int32Array;
+}
+
+export class WasmArena {
+  readonly memory: WebAssembly.Memory;
+  private readonly buffer: ArrayBuffer;
+  /** Free ranges [offset, bytes] of each region, sorted by offset. */
+  private readonly freeState: [number, number][] = [[WASM_PAGE_BYTES, STATE_LIMIT - WASM_PAGE_BYTES]];
+  private readonly freeRam: [number, number][];
+  /** Releases the ranges of collected owners (tests make many CPUs and never dispose them). */
+  private readonly registry = new FinalizationRegistry<() => void>((release) => release());
+
+  constructor(pages = ARENA_PAGES) {
+    this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    this.buffer = this.memory.buffer;
+    this.freeRam = [[STATE_LIMIT, pages * WASM_PAGE_BYTES - STATE_LIMIT]];
+  }
+
+  /** Bytes of the arena as a Uint8Array (no copy). */
+  bytes(offset: number, length: number): Uint8Array {
+    return new Uint8Array(this.buffer, offset, length);
+  }
+
+  /** A vCPU slab (zeroed), released when `owner` is collected; null when the arena is full. */
+  allocSlab(owner: object): CpuSlab | null {
+    const base = this.alloc(this.freeState, SlabOffset.BYTES, 64);
+    if (base < 0) return null;
+    this.bytes(base, SlabOffset.BYTES).fill(0);
+    this.registry.register(owner, () => this.release(this.freeState, base, SlabOffset.BYTES));
+    const b = this.buffer;
+    return {
+      base,
+      gpr: new Uint32Array(b, base + SlabOffset.GPR, 32),
+      i32: new Int32Array(b, base, 64),
+      f64: new Float64Array(b, base, 32),
+      tagR: new Float64Array(b, base + SlabOffset.TAG_R, 2 * TLB_SIZE),
+      tagW: new Float64Array(b, base + SlabOffset.TAG_W, 2 * TLB_SIZE),
+      addend: new Float64Array(b, base + SlabOffset.ADDEND, 2 * TLB_SIZE),
+      ppn: new Int32Array(b, base + SlabOffset.PPN, 2 * TLB_SIZE),
+    };
+  }
+
+  /** Zeroed bytes in the state region (code-page maps), released with `owner`; -1 when full. */
+  allocState(owner: object, length: number): number {
+    const off = this.alloc(this.freeState, length, 64);
+    if (off < 0) return -1;
+    this.bytes(off, length).fill(0);
+    this.registry.register(owner, () => this.release(this.freeState, off, length));
+    return off;
+  }
+
+  /**
+   * A RAM range of `length` bytes: with `memfd`, that file mapped over it (MAP_SHARED); without,
+   * zeroed anonymous memory. Released (back to anonymous zero pages) by `release` or when `owner`
+   * is collected. -1 when no range is free.
+   */
+  allocRam(owner: object, length: number, memfd = -1): { offset: number; release: () => void } | null {
+    const size = Math.ceil(length / RAM_ALIGN) * RAM_ALIGN;
+    const off = this.alloc(this.freeRam, size, RAM_ALIGN);
+    if (off < 0) return null;
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      // Anonymous zero pages again: a later owner must not see this one's data.
+      mmapOver(this.bytes(off, size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+      this.release(this.freeRam, off, size);
+    };
+    try {
+      if (memfd >= 0) mmapOver(this.bytes(off, length), PROT_READ | PROT_WRITE, MAP_SHARED, memfd);
+      else mmapOver(this.bytes(off, size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+    } catch (e) {
+      this.release(this.freeRam, off, size);
+      throw e;
+    }
+    this.registry.register(owner, release);
+    return { offset: off, release };
+  }
+
+  private alloc(list: [number, number][], length: number, align: number): number {
+    for (let k = 0; k < list.length; k++) {
+      const r = list[k]!;
+      const start = Math.ceil(r[0] / align) * align;
+      const end = r[0] + r[1];
+      if (start + length > end) continue;
+      const rest: [number, number][] = [];
+      if (start > r[0]) rest.push([r[0], start - r[0]]);
+      if (start + length < end) rest.push([start + length, end - start - length]);
+      list.splice(k, 1, ...rest);
+      return start;
+    }
+    return -1;
+  }
+
+  private release(list: [number, number][], offset: number, length: number): void {
+    let k = 0;
+    while (k < list.length && list[k]![0] < offset) k++;
+    list.splice(k, 0, [offset, length]);
+    // Merge with the neighbours.
+    if (k + 1 < list.length && offset + length === list[k + 1]![0]) { list[k]![1] += list[k + 1]![1]; list.splice(k + 1, 1); }
+    if (k > 0 && list[k - 1]![0] + list[k - 1]![1] === offset) { list[k - 1]![1] += list[k]![1]; list.splice(k, 1); }
+  }
+}
+
+let arena: WasmArena | null | undefined;
+
+/** The process's arena, made on first use; null where the host refuses a 4 GiB wasm memory. */
+export function wasmArena(): WasmArena | null {
+  if (arena === undefined) {
+    try {
+      arena = new WasmArena();
+    } catch {
+      arena = null;
+    }
+  }
+  return arena;
+}

@@ -1,0 +1,42 @@
+// The WebAssembly tier against the interpreter, on the snippets the block JIT is checked with
+// (testing/jit-cases.ts): alone (JIT off), and handing blocks on to the JIT.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { CASES, REGION_CASES, FLAG_PRODUCERS, hex, run, agree as agreeAll } from '../testing/jit-cases.js';
+import { CODE_ADDRESS } from '../testing/run-snippet.js';
+import { wasmStats } from './tier.js';
+
+/** The wasm tier alone (JIT off), and handing blocks on to the JIT. */
+function agree(name: string, code: Uint8Array, seeds = 20, setup?: (g: Uint32Array) => void): void {
+  agreeAll(name, code, { seeds, jits: [-1, 2], wasm: true, ...(setup !== undefined ? { setup } : {}) });
+}
+
+void test('wasm blocks agree with the interpreter', () => {
+  const before = wasmStats.translated;
+  for (const [name, bytes] of CASES) agree(name, hex(bytes));
+  for (const [name, bytes] of REGION_CASES) agree(name, hex(bytes), 8);
+  assert.ok(wasmStats.translated > before, 'blocks were translated');
+});
+
+void test('wasm conditions after every flag producer agree (Jcc, all 16 codes)', () => {
+  for (const p of FLAG_PRODUCERS) {
+    for (let cc = 0; cc < 16; cc++) {
+      const jcc = (0x70 + cc).toString(16);
+      agree(`${p} j${cc}`, hex(`${p} ${jcc} 05 b9 01 00 00 00 ${p} 0f ${(0x80 + cc).toString(16)} 05 00 00 00 ba 02 00 00 00`), 6);
+    }
+  }
+});
+
+void test('a wasm block stops before a faulting access, with RIP and the count there', () => {
+  const code = hex('48 01 c8  48 83 c2 01  48 8b 03  48 ff c0');
+  const setup = (g: Uint32Array): void => { g[6] = 0x100000; }; // RBX outside RAM: #PF
+  agree('fault', code, 5, setup);
+  const o = run(code, 7, -1, 1000, setup, 0, true);
+  assert.equal(o.exit.kind, 'fault');
+  assert.equal(o.rip, CODE_ADDRESS + 7);
+  assert.equal(o.count, 2);
+  // Non-canonical and wrapping addresses
+  agree('wrap', hex('48 8b 04 cb  48 01 c8'), 4, (g) => { g[2] = 0; g[3] = 0x20000000; });
+  agree('non-canonical', hex('48 8b 04 0b  48 01 c8'), 4, (g) => { g[2] = 0; g[3] = 0x00010000; });
+});

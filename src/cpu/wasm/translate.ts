@@ -1,0 +1,719 @@
+// The WebAssembly tier's translator: a decoded 64-bit block becomes one wasm function
+// `(st: i32, ub: i32) -> i32` over the arena (arena.ts). `st` is the vCPU's slab, `ub` the TLB
+// half of the current privilege level (TLB_SIZE at CPL 3, else 0).
+//
+// The function runs the block's leading instructions that it knows (the integer forms kernel and
+// libc code run most, the set of jit/templates.ts widened to all operand sizes) and returns
+// `(k << 1) | flagsWritten`, k the number of instructions it completed. It stops before an
+// instruction it does not know, or whose fast path does not apply at run time (an address that is
+// not canonical, a TLB miss, a page boundary, a write to a page holding code, a branch target that
+// is not canonical), with nothing of that instruction done: the run loop's interpreter runs the
+// rest of the block from there, and faults happen there, precisely. Every exit stores RIP, and
+// when an instruction of the block wrote the arithmetic flags, the six flags computed from its
+// operands (FLAGS_OUT; the run loop makes them the lazy record, materialized).
+//
+// Flags inside the block are evaluated from the operands of the last flag producer (kept in
+// locals), as jit/templates.ts fuses them; a block that reads flags before producing any gets the
+// incoming six flags in FLAGS_IN. Semantics follow the interpreter handlers (ops-*.ts), which
+// follow the SDM Vol. 2 pages of each instruction; the block JIT differential tests are the oracle.
+
+import { Bytes, Op, I32, I64, F64, VOID } from './encoder.js';
+import type { DecodedInsn } from '../decoder.js';
+import { OpMap, Prefix, BASE_RIP } from '../insn.js';
+import { Seg } from '../state.js';
+import { TLB_SIZE } from '../mmu.js';
+import { SlabOffset } from './arena.js';
+import type { Cpu } from '../cpu.js';
+
+export interface Translation {
+  /** Local declarations and code of the function (without its size prefix). */
+  body: Uint8Array;
+  /** Instructions covered (the function may stop earlier at run time). */
+  count: number;
+  /** The run loop must write FLAGS_IN before calling. */
+  needsFlagsIn: boolean;
+  /** The run loop must write FS_BASE and GS_BASE before calling. */
+  needsSegBases: boolean;
+}
+
+const ST = 0;
+const UB = 1;
+const CANON_BIAS_HI = 0x8000; // 2^47 as the high half of a 64-bit constant
+const TWO32 = 4294967296;
+
+const enum F { CF = 0, PF = 2, AF = 4, ZF = 6, SF = 7, OF = 11 }
+const ALL_FLAGS = [F.CF, F.PF, F.AF, F.ZF, F.SF, F.OF];
+
+type ArithOp = 'add' | 'adc' | 'sub' | 'sbb' | 'logic';
+type FlagSrc =
+  | { k: 'in' }
+  | { k: 'arith'; op: ArithOp; size: number; d: number; s: number; r: number; cin: number }
+  | { k: 'incdec'; dec: boolean; size: number; r: number; cf: number }
+  | { k: 'word'; w: number };
+
+/** A page-fold hash identical to mmu.ts tlbSlot(): ((lin >>> 12) ^ (lin >>> 24)) & (TLB_SIZE - 1). */
+const TLB_MASK = TLB_SIZE - 1;
+
+function mask(size: number): [number, number] {
+  return size === 8 ? [0xffffffff, 0xffffffff] : size === 4 ? [0xffffffff, 0] : size === 2 ? [0xffff, 0] : [0xff, 0];
+}
+
+class Translator {
+  private readonly c = new Bytes();
+  private readonly localTypes: number[] = [];
+  private src: FlagSrc = { k: 'in' };
+  private needsFlagsIn = false;
+  private needsSegBases = false;
+  private readonly flagsInLocal: number;
+  private k = 0;
+
+  constructor(private readonly cpu: Cpu, private readonly insns: readonly DecodedInsn[], private readonly ramBase: number, private readonly codePagesBase: number) {
+    this.flagsInLocal = this.local(I32);
+  }
+
+  private local(type: number): number {
+    this.localTypes.push(type);
+    return 1 + this.localTypes.length; // after the two params
+  }
+
+  // ---- small emitters
+  private get(l: number): void { this.c.u8(Op.local_get); this.c.u32(l); }
+  private set(l: number): void { this.c.u8(Op.local_set); this.c.u32(l); }
+  private i32c(v: number): void { this.c.u8(Op.i32_const); this.c.s32(v); }
+  private i64c(lo: number, hi: number): void { this.c.u8(Op.i64_const); this.c.s64(lo, hi); }
+  /** i64.const of a JS number that is an exact integer within ±2^63. */
+  private i64n(v: number): void { this.i64c(v >>> 0, Math.floor(v / TWO32) | 0); }
+  private mem(op: number, offset: number): void { this.c.u8(op); this.c.u8(0); this.c.u32(offset); }
+  private st(): void { this.get(ST); }
+
+  /** Pushes register `r` (size bytes, zero-extended to i64); AH..BH for size 1, r 4..7, no REX. */
+  private regGet(size: number, r: number, rex: number): void {
+    this.st();
+    if (size === 8) this.mem(Op.i64_load, SlabOffset.GPR + 8 * r);
+    else if (size === 4) this.mem(Op.i64_load32_u, SlabOffset.GPR + 8 * r);
+    else if (size === 2) this.mem(Op.i64_load16_u, SlabOffset.GPR + 8 * r);
+    else this.mem(Op.i64_load8_u, this.byteRegOffset(r, rex));
+  }
+
+  private byteRegOffset(r: number, rex: number): number {
+    return rex === 0 && r >= 4 && r < 8 ? SlabOffset.GPR + 8 * (r - 4) + 1 : SlabOffset.GPR + 8 * r;
+  }
+
+  /** Writes local `v` (masked to size) to register `r`: a 32-bit write zero-extends, 8/16 merge. */
+  private regSet(size: number, r: number, rex: number, v: number): void {
+    this.st(); this.get(v);
+    if (size === 8 || size === 4) this.mem(Op.i64_store, SlabOffset.GPR + 8 * r);
+    else if (size === 2) this.mem(Op.i64_store16, SlabOffset.GPR + 8 * r);
+    else this.mem(Op.i64_store8, this.byteRegOffset(r, rex));
+  }
+
+  private tmp64(): number { return this.local(I64); }
+  private tmp32(): number { return this.local(I32); }
+
+  /** Masks the i64 on the stack to `size` bytes. */
+  private maskTo(size: number): void {
+    if (size === 8) return;
+    const [lo] = mask(size);
+    this.i64c(lo, 0); this.c.u8(Op.i64_and);
+  }
+
+  // ---- exits
+
+  /** Ends the function before instruction k with RIP at it (or after the block when k = n). */
+  private exitAt(k: number): void {
+    const rip = k < this.insns.length ? this.insns[k]!.rip : this.insns[this.insns.length - 1]!.next;
+    this.st(); this.c.u8(Op.f64_const); this.c.f64(rip); this.mem(Op.f64_store, SlabOffset.RIP);
+    this.returnCode(k);
+  }
+
+  private returnCode(k: number): void {
+    const written = this.src.k !== 'in';
+    if (written) { this.st(); this.flagsWord(); this.mem(Op.i32_store, SlabOffset.FLAGS_OUT); }
+    this.i32c((k << 1) | (written ? 1 : 0));
+    this.c.u8(Op.return);
+  }
+
+  /** `if (<i32 on the stack>) exit before the current instruction`. */
+  private exitIf(): void {
+    this.c.op(Op.if, VOID);
+    this.exitAt(this.k);
+    this.c.u8(Op.end);
+  }
+
+  // ---- flags
+
+  /** Pushes flag f (0 or 1, i32) of the current flag source. */
+  private flag(f: F): void {
+    const s = this.src;
+    if (s.k === 'in' || s.k === 'word') {
+      let w: number;
+      if (s.k === 'in') { this.needsFlagsIn = true; w = this.flagsInLocal; } else w = s.w;
+      this.get(w);
+      if (f !== 0) { this.i32c(f); this.c.u8(Op.i32_shr_u); }
+      this.i32c(1); this.c.u8(Op.i32_and);
+      return;
+    }
+    const size = s.size;
+    const top = size * 8 - 1;
+    const signOf = (l: number): void => { this.get(l); this.i64c(top, 0); this.c.u8(Op.i64_shr_u); this.c.u8(Op.i32_wrap_i64); this.i32c(1); this.c.u8(Op.i32_and); };
+    switch (f) {
+      case F.ZF: this.get(s.r); this.c.u8(Op.i64_eqz); return;
+      case F.SF: signOf(s.r); return;
+      case F.PF: this.get(s.r); this.c.u8(Op.i32_wrap_i64); this.i32c(0xff); this.c.u8(Op.i32_and); this.c.u8(Op.i32_popcnt); this.i32c(1); this.c.u8(Op.i32_and); this.c.u8(Op.i32_eqz); return;
+      default: break;
+    }
+    if (s.k === 'incdec') {
+      if (f === F.CF) { this.get(s.cf); return; }
+      if (f === F.AF) { this.get(s.r); this.c.u8(Op.i32_wrap_i64); this.i32c(0xf); this.c.u8(Op.i32_and); if (s.dec) { this.i32c(0xf); this.c.u8(Op.i32_eq); } else this.c.u8(Op.i32_eqz); return; }
+      // OF: INC gives the smallest negative number, DEC the largest positive one.
+      this.get(s.r);
+      if (s.dec) { const [lo, hi] = size === 8 ? [0xffffffff, 0x7fffffff] : [(2 ** top - 1) >>> 0, 0]; this.i64c(lo, hi); }
+      else { const [lo, hi] = size === 8 ? [0, 0x80000000] : [(2 ** top) >>> 0, 0]; this.i64c(lo, hi | 0); }
+      this.c.u8(Op.i64_eq);
+      return;
+    }
+    if (s.op === 'logic') { this.i32c(0); return; }
+    const sub = s.op === 'sub' || s.op === 'sbb';
+    if (f === F.AF) {
+      this.get(s.d); this.get(s.s); this.c.u8(Op.i64_xor); this.get(s.r); this.c.u8(Op.i64_xor);
+      this.c.u8(Op.i32_wrap_i64); this.i32c(4); this.c.u8(Op.i32_shr_u); this.i32c(1); this.c.u8(Op.i32_and);
+      return;
+    }
+    if (f === F.OF) {
+      // add: (d ^ r) & (s ^ r); sub: (d ^ s) & (d ^ r); at the sign bit.
+      if (sub) { this.get(s.d); this.get(s.s); this.c.u8(Op.i64_xor); this.get(s.d); this.get(s.r); this.c.u8(Op.i64_xor); }
+      else { this.get(s.d); this.get(s.r); this.c.u8(Op.i64_xor); this.get(s.s); this.get(s.r); this.c.u8(Op.i64_xor); }
+      this.c.u8(Op.i64_and); this.i64c(top, 0); this.c.u8(Op.i64_shr_u); this.c.u8(Op.i32_wrap_i64); this.i32c(1); this.c.u8(Op.i32_and);
+      return;
+    }
+    // CF: add: r < d (r <= d with a carry-in); sub: d < s (d <= s with a borrow-in).
+    const [a, b] = sub ? [s.d, s.s] : [s.r, s.d];
+    if (s.cin < 0) { this.get(a); this.get(b); this.c.u8(Op.i64_lt_u); return; }
+    this.get(a); this.get(b); this.c.u8(Op.i64_le_u);
+    this.get(a); this.get(b); this.c.u8(Op.i64_lt_u);
+    this.get(s.cin); this.c.u8(Op.select);
+  }
+
+  /** Pushes the six flags as an RFLAGS word (i32). */
+  private flagsWord(): void {
+    const s = this.src;
+    if (s.k === 'word') { this.get(s.w); return; }
+    let first = true;
+    for (const f of ALL_FLAGS) {
+      this.flag(f);
+      if (f !== 0) { this.i32c(f); this.c.u8(Op.i32_shl); }
+      if (!first) this.c.u8(Op.i32_or);
+      first = false;
+    }
+  }
+
+  /** Pushes condition cc (SDM Vol. 1 Table B-1) as 0/1. */
+  private cond(cc: number): void {
+    switch (cc >> 1) {
+      case 0: this.flag(F.OF); break;
+      case 1: this.flag(F.CF); break;
+      case 2: this.flag(F.ZF); break;
+      case 3: this.flag(F.CF); this.flag(F.ZF); this.c.u8(Op.i32_or); break;
+      case 4: this.flag(F.SF); break;
+      case 5: this.flag(F.PF); break;
+      case 6: this.flag(F.SF); this.flag(F.OF); this.c.u8(Op.i32_xor); break;
+      default: this.flag(F.ZF); this.flag(F.SF); this.flag(F.OF); this.c.u8(Op.i32_xor); this.c.u8(Op.i32_or); break;
+    }
+    if ((cc & 1) !== 0) this.c.u8(Op.i32_eqz);
+  }
+
+  /** CF of the current source into a new i32 local (ADC/SBB carry-in, INC/DEC's kept CF). */
+  private cfLocal(): number {
+    const l = this.tmp32();
+    this.flag(F.CF); this.set(l);
+    return l;
+  }
+
+  // ---- addresses and memory
+
+  /** Pushes i32 1 when the i64 local `l` is not canonical (bits 63..47 not all equal). */
+  private notCanonical(l: number): void {
+    this.get(l); this.i64c(0, CANON_BIAS_HI); this.c.u8(Op.i64_add); this.i64c(48, 0); this.c.u8(Op.i64_shr_u);
+    this.i64c(0, 0); this.c.u8(Op.i64_ne);
+  }
+
+  /** The 64-bit effective address (no segment base) of i's memory operand into a new local, or -1 for forms left to the handler. */
+  private effectiveAddress(i: DecodedInsn): number {
+    const ea = this.tmp64();
+    if (i.base === BASE_RIP) {
+      this.i64n(i.next + i.disp);
+      this.set(ea);
+      return ea;
+    }
+    let terms = 0;
+    if (i.base >= 0) { this.regGet(8, i.base, 1); terms++; }
+    if (i.index >= 0) {
+      this.regGet(8, i.index, 1);
+      if (i.scale !== 1) { this.i64c(i.scale === 2 ? 1 : i.scale === 4 ? 2 : 3, 0); this.c.u8(Op.i64_shl); }
+      if (terms++ > 0) this.c.u8(Op.i64_add);
+    }
+    if (i.disp !== 0 || terms === 0) {
+      this.i64n(i.disp);
+      if (terms++ > 0) this.c.u8(Op.i64_add);
+    }
+    this.set(ea);
+    return ea;
+  }
+
+  private addressable(i: DecodedInsn): boolean {
+    if (i.addrSize !== 8) return false;
+    if (i.base === BASE_RIP) {
+      if (i.index >= 0) return false;
+      const a = i.next + i.disp;
+      if (a < -0x800000000000 || a >= 0x800000000000) return false;
+    }
+    return true;
+  }
+
+  /** Linear address of i's memory operand (canonical; else exit) into a new local. */
+  private linear(i: DecodedInsn): number {
+    const ea = this.effectiveAddress(i);
+    if (i.base !== BASE_RIP || i.seg >= Seg.FS) { this.notCanonical(ea); this.exitIf(); }
+    if (i.seg < Seg.FS) return ea;
+    this.needsSegBases = true;
+    const lin = this.tmp64();
+    this.get(ea); this.st(); this.mem(Op.f64_load, i.seg === Seg.FS ? SlabOffset.FS_BASE : SlabOffset.GS_BASE);
+    this.c.u8(Op.i64_trunc_f64_s); this.c.u8(Op.i64_add); this.set(lin);
+    this.notCanonical(lin); this.exitIf();
+    return lin;
+  }
+
+  /**
+   * TLB hit check for an access of `size` bytes at the canonical linear address `lin` (reads
+   * and/or writes); on a miss, a page crossing or a write to a code page, exits before the
+   * instruction. Returns an i32 local with the access's wasm address minus ramBase.
+   */
+  private tlb(lin: number, size: number, read: boolean, write: boolean): number {
+    const slot = this.tmp32();
+    const w = this.tmp32();
+    // slot byte offset into the f64 arrays: (tlbSlot(lin) | ub) * 8
+    this.get(lin); this.c.u8(Op.i32_wrap_i64); this.set(w);
+    this.get(w); this.i32c(12); this.c.u8(Op.i32_shr_u); this.get(w); this.i32c(24); this.c.u8(Op.i32_shr_u); this.c.u8(Op.i32_xor);
+    this.i32c(TLB_MASK); this.c.u8(Op.i32_and); this.get(UB); this.c.u8(Op.i32_or); this.i32c(3); this.c.u8(Op.i32_shl); this.set(slot);
+    let any = false;
+    const tagCheck = (tagOffset: number): void => {
+      this.get(slot); this.get(ST); this.c.u8(Op.i32_add); this.mem(Op.f64_load, tagOffset);
+      this.get(lin); this.i64c(-4096, -1); this.c.u8(Op.i64_and); this.c.u8(Op.f64_convert_i64_s);
+      this.c.u8(Op.f64_ne);
+      if (any) this.c.u8(Op.i32_or);
+      any = true;
+    };
+    if (read) tagCheck(SlabOffset.TAG_R);
+    if (write) tagCheck(SlabOffset.TAG_W);
+    if (size > 1) {
+      this.get(w); this.i32c(0xfff); this.c.u8(Op.i32_and); this.i32c(4096 - size); this.c.u8(Op.i32_gt_u);
+      this.c.u8(Op.i32_or);
+    }
+    this.exitIf();
+    if (write) {
+      // codePages[ppn[slot]] !== 0: the interpreter's write path invalidates the page's blocks.
+      this.get(slot); this.i32c(1); this.c.u8(Op.i32_shr_u); this.get(ST); this.c.u8(Op.i32_add); this.mem(Op.i32_load, SlabOffset.PPN);
+      this.mem(Op.i32_load8_u, this.codePagesBase);
+      this.exitIf();
+    }
+    const h = this.tmp32();
+    this.get(lin); this.get(slot); this.get(ST); this.c.u8(Op.i32_add); this.mem(Op.f64_load, SlabOffset.ADDEND);
+    this.c.u8(Op.i64_trunc_f64_s); this.c.u8(Op.i64_add); this.c.u8(Op.i32_wrap_i64); this.set(h);
+    return h;
+  }
+
+  private load(size: number, h: number, signed = false): void {
+    this.get(h);
+    const op = size === 8 ? Op.i64_load : size === 4 ? (signed ? Op.i64_load32_s : Op.i64_load32_u)
+      : size === 2 ? (signed ? Op.i64_load16_s : Op.i64_load16_u) : (signed ? Op.i64_load8_s : Op.i64_load8_u);
+    this.mem(op, this.ramBase);
+  }
+
+  private store(size: number, h: number, v: number): void {
+    this.get(h); this.get(v);
+    this.mem(size === 8 ? Op.i64_store : size === 4 ? Op.i64_store32 : size === 2 ? Op.i64_store16 : Op.i64_store8, this.ramBase);
+  }
+
+  // ---- operands of ModRM forms
+
+  /** Where an r/m operand lives: a register, or an access prepared by tlb(). */
+  private rm(i: DecodedInsn, size: number, read: boolean, write: boolean): { reg: number } | { h: number } {
+    if (!i.hasMem) return { reg: i.rm };
+    const lin = this.linear(i);
+    return { h: this.tlb(lin, size, read, write) };
+  }
+
+  private rmGet(i: DecodedInsn, o: { reg: number } | { h: number }, size: number): number {
+    const v = this.tmp64();
+    if ('reg' in o) this.regGet(size, o.reg, i.rex); else this.load(size, o.h);
+    this.set(v);
+    return v;
+  }
+
+  private rmSet(i: DecodedInsn, o: { reg: number } | { h: number }, size: number, v: number): void {
+    if ('reg' in o) this.regSet(size, o.reg, i.rex, v); else this.store(size, o.h, v);
+  }
+
+  private immLocal(i: DecodedInsn, size: number): number {
+    const v = this.tmp64();
+    const [lo, hi] = mask(size);
+    this.i64c((i.imm & lo) >>> 0, size === 8 ? i.immHi | 0 : hi);
+    this.set(v);
+    return v;
+  }
+
+  // ---- ALU
+
+  /** r = d op s (masked), the new flag source; returns r. `cin` is the ADC/SBB carry local. */
+  private alu(op: number, size: number, d: number, s: number): number {
+    const r = this.tmp64();
+    let kind: ArithOp;
+    let cin = -1;
+    if (op === 2 || op === 3) cin = this.cfLocal();
+    this.get(d); this.get(s);
+    switch (op) {
+      case 0: kind = 'add'; this.c.u8(Op.i64_add); break;
+      case 1: kind = 'logic'; this.c.u8(Op.i64_or); break;
+      case 2: kind = 'adc'; this.c.u8(Op.i64_add); this.get(cin); this.c.u8(Op.i64_extend_i32_u); this.c.u8(Op.i64_add); break;
+      case 3: kind = 'sbb'; this.c.u8(Op.i64_sub); this.get(cin); this.c.u8(Op.i64_extend_i32_u); this.c.u8(Op.i64_sub); break;
+      case 4: kind = 'logic'; this.c.u8(Op.i64_and); break;
+      case 6: kind = 'logic'; this.c.u8(Op.i64_xor); break;
+      default: kind = 'sub'; this.c.u8(Op.i64_sub); break; // SUB, CMP
+    }
+    if (kind !== 'logic') this.maskTo(size);
+    this.set(r);
+    this.src = { k: 'arith', op: kind, size, d, s, r, cin };
+    return r;
+  }
+
+  /** ALU ops 0-7 on E/G/I operands: forms 'EG', 'GE', 'EI', 'AI' (TEST: op 4 without a write). */
+  private aluForm(i: DecodedInsn, op: number, size: number, form: 'EG' | 'GE' | 'EI' | 'AI', test = false): boolean {
+    const writes = op !== 7 && !test;
+    if (form === 'GE') {
+      const o = this.rm(i, size, true, false);
+      const s = this.rmGet(i, o, size);
+      const d = this.tmp64(); this.regGet(size, i.reg, i.rex); this.set(d);
+      const r = this.alu(op, size, d, s);
+      if (writes) this.regSet(size, i.reg, i.rex, r);
+      return true;
+    }
+    if (form === 'AI') {
+      const d = this.tmp64(); this.regGet(size, 0, i.rex); this.set(d);
+      const s = this.immLocal(i, size);
+      const r = this.alu(op, size, d, s);
+      if (writes) this.regSet(size, 0, i.rex, r);
+      return true;
+    }
+    const o = this.rm(i, size, true, writes);
+    const d = this.rmGet(i, o, size);
+    let s: number;
+    if (form === 'EG') { s = this.tmp64(); this.regGet(size, i.reg, i.rex); this.set(s); } else s = this.immLocal(i, size);
+    const r = this.alu(op, size, d, s);
+    if (writes) this.rmSet(i, o, size, r);
+    return true;
+  }
+
+  // ---- the instruction table
+
+  private supported(i: DecodedInsn): boolean {
+    const cpu = this.cpu;
+    if (i.exec !== cpu.table.get(i.map, i.op, i.mandatory)) return false; // #UD forms and the like
+    if ((i.prefixes & Prefix.LOCK) !== 0) return false;
+    if (i.hasMem && !this.addressable(i)) return false;
+    return true;
+  }
+
+  /** Emits instruction i; false (nothing emitted) when it is not a form this tier runs. */
+  private insn(i: DecodedInsn): 'next' | 'branch' | false {
+    if (!this.supported(i)) return false;
+    const size = i.opSize;
+    const op = i.op;
+    const e = (i.modrm >> 3) & 7;
+    if (i.map === OpMap.Primary) {
+      if (op < 0x40 && (op & 7) <= 5) {
+        const f = op & 7;
+        const aop = op >> 3;
+        return this.aluForm(i, aop, size, f <= 1 ? 'EG' : f <= 3 ? 'GE' : 'AI') && 'next';
+      }
+      if (op >= 0x80 && op <= 0x83 && op !== 0x82) return this.aluForm(i, e, size, 'EI') && 'next';
+      if (op === 0x84 || op === 0x85) return this.aluForm(i, 4, size, 'EG', true) && 'next';
+      if (op === 0xa8 || op === 0xa9) return this.aluForm(i, 4, size, 'AI', true) && 'next';
+      if ((op === 0xf6 || op === 0xf7) && e <= 1) return this.aluForm(i, 4, size, 'EI', true) && 'next';
+      if ((op === 0xf6 || op === 0xf7) && (e === 2 || e === 3)) {
+        const o = this.rm(i, size, true, true);
+        const v = this.rmGet(i, o, size);
+        let r: number;
+        if (e === 2) { r = this.tmp64(); this.get(v); this.i64c(-1, -1); this.c.u8(Op.i64_xor); this.maskTo(size); this.set(r); }
+        else { const z = this.tmp64(); this.i64c(0, 0); this.set(z); r = this.alu(5, size, z, v); }
+        this.rmSet(i, o, size, r);
+        return 'next';
+      }
+      if ((op === 0xfe || op === 0xff) && e <= 1) {
+        const o = this.rm(i, size, true, true);
+        const v = this.rmGet(i, o, size);
+        const cf = this.cfLocal();
+        const r = this.tmp64();
+        this.get(v); this.i64c(1, 0); this.c.u8(e === 1 ? Op.i64_sub : Op.i64_add); this.maskTo(size); this.set(r);
+        this.src = { k: 'incdec', dec: e === 1, size, r, cf };
+        this.rmSet(i, o, size, r);
+        return 'next';
+      }
+      if ((op === 0xc0 || op === 0xc1 || op === 0xd0 || op === 0xd1) && (size === 4 || size === 8)) return this.shift(i, size, e, op >= 0xd0 ? 1 : i.imm & 0xff);
+      if (op === 0x90 && i.rm === 0 && (i.prefixes & Prefix.REP) === 0) return 'next';
+      // MOV
+      if (op >= 0x88 && op <= 0x8b) {
+        const toRm = op <= 0x89;
+        const o = this.rm(i, size, !toRm, toRm);
+        if (toRm) { const v = this.tmp64(); this.regGet(size, i.reg, i.rex); this.set(v); this.rmSet(i, o, size, v); }
+        else { const v = this.rmGet(i, o, size); this.regSet(size, i.reg, i.rex, v); }
+        return 'next';
+      }
+      if (op >= 0xb0 && op <= 0xbf) {
+        const sz = op < 0xb8 ? 1 : size;
+        const v = this.immLocal(i, sz);
+        this.regSet(sz, i.rm, i.rex, v);
+        return 'next';
+      }
+      if ((op === 0xc6 || op === 0xc7) && e === 0) {
+        const o = this.rm(i, size, false, true);
+        const v = this.immLocal(i, size);
+        this.rmSet(i, o, size, v);
+        return 'next';
+      }
+      if (op === 0x8d && i.hasMem && size !== 1) {
+        const ea = this.effectiveAddress(i);
+        if (size !== 8) { this.get(ea); this.maskTo(size); this.set(ea); }
+        this.regSet(size, i.reg, i.rex, ea);
+        return 'next';
+      }
+      if (op === 0x63 && size === 8) {
+        const o = this.rm(i, 4, true, false);
+        const v = this.tmp64();
+        if ('reg' in o) { this.st(); this.mem(Op.i64_load32_s, SlabOffset.GPR + 8 * o.reg); } else this.load(4, o.h, true);
+        this.set(v);
+        this.regSet(8, i.reg, i.rex, v);
+        return 'next';
+      }
+      if (op === 0x98 && size !== 2) {
+        // CDQE (RAX = sign-extended EAX), CWDE (EAX = sign-extended AX)
+        const v = this.tmp64();
+        this.st(); this.mem(size === 8 ? Op.i64_load32_s : Op.i64_load16_s, SlabOffset.GPR);
+        this.maskTo(size); this.set(v);
+        this.regSet(size, 0, i.rex, v);
+        return 'next';
+      }
+      if (op === 0x99 && size !== 2) {
+        // CQO / CDQ: rDX = the sign of rAX, repeated
+        const v = this.tmp64();
+        this.st(); this.mem(size === 8 ? Op.i64_load : Op.i64_load32_s, SlabOffset.GPR);
+        this.i64c(63, 0); this.c.u8(Op.i64_shr_s); this.maskTo(size); this.set(v);
+        this.regSet(size, 2, i.rex, v);
+        return 'next';
+      }
+      if (op >= 0x70 && op <= 0x7f) return this.jcc(i, op & 15);
+      if ((op === 0xe9 || op === 0xeb) && size === 8) {
+        const target = i.next + (i.imm | 0);
+        if (target < -0x800000000000 || target >= 0x800000000000) return false;
+        this.setRip(target);
+        return 'branch';
+      }
+      if (((op >= 0x50 && op <= 0x57) || op === 0x6a || op === 0x68) && size === 8) {
+        let v: number;
+        if (op <= 0x57) { v = this.tmp64(); this.regGet(8, i.rm, i.rex); this.set(v); } else v = this.immLocal(i, 8);
+        this.push(v);
+        return 'next';
+      }
+      if (op >= 0x58 && op <= 0x5f && size === 8) {
+        const sp = this.tmp64(); this.regGet(8, 4, 1); this.set(sp);
+        this.notCanonical(sp); this.exitIf();
+        const h = this.tlb(sp, 8, true, false);
+        const v = this.tmp64(); this.load(8, h); this.set(v);
+        const ns = this.tmp64(); this.get(sp); this.i64c(8, 0); this.c.u8(Op.i64_add); this.set(ns);
+        this.regSet(8, 4, 1, ns);
+        this.regSet(8, i.rm, i.rex, v);
+        return 'next';
+      }
+      if (op === 0xe8 && size === 8) {
+        const target = i.next + (i.imm | 0);
+        if (target < -0x800000000000 || target >= 0x800000000000) return false;
+        const v = this.tmp64(); this.i64n(i.next); this.set(v);
+        this.push(v);
+        this.setRip(target);
+        return 'branch';
+      }
+      if (op === 0xc3 && size === 8) {
+        const sp = this.tmp64(); this.regGet(8, 4, 1); this.set(sp);
+        this.notCanonical(sp); this.exitIf();
+        const h = this.tlb(sp, 8, true, false);
+        const v = this.tmp64(); this.load(8, h); this.set(v);
+        // A non-canonical target is #GP(0) with rSP unchanged (SDM RET): the interpreter's.
+        this.notCanonical(v); this.exitIf();
+        const ns = this.tmp64(); this.get(sp); this.i64c(8, 0); this.c.u8(Op.i64_add); this.set(ns);
+        this.regSet(8, 4, 1, ns);
+        this.st(); this.get(v); this.c.u8(Op.f64_convert_i64_s); this.mem(Op.f64_store, SlabOffset.RIP);
+        return 'branch';
+      }
+      return false;
+    }
+    if (i.map === OpMap.M0F) {
+      if (op >= 0x80 && op <= 0x8f) return this.jcc(i, op & 15);
+      if (op === 0x1f && e === 0) return 'next';
+      if ((op === 0xb6 || op === 0xb7 || op === 0xbe || op === 0xbf) && size !== 1) {
+        const from = op === 0xb6 || op === 0xbe ? 1 : 2;
+        const signed = op >= 0xbe;
+        const o = this.rm(i, from, true, false);
+        const v = this.tmp64();
+        if ('reg' in o) {
+          this.st();
+          const off = from === 1 ? this.byteRegOffset(o.reg, i.rex) : SlabOffset.GPR + 8 * o.reg;
+          this.mem(from === 1 ? (signed ? Op.i64_load8_s : Op.i64_load8_u) : (signed ? Op.i64_load16_s : Op.i64_load16_u), off);
+        } else this.load(from, o.h, signed);
+        this.maskTo(size); this.set(v);
+        this.regSet(size, i.reg, i.rex, v);
+        return 'next';
+      }
+      if (op >= 0x40 && op <= 0x4f && size !== 1) {
+        // CMOVcc: the source is read whatever the condition; a 32-bit destination is zero-extended either way.
+        const o = this.rm(i, size, true, false);
+        const s = this.rmGet(i, o, size);
+        const d = this.tmp64(); this.regGet(size, i.reg, i.rex); this.set(d);
+        const v = this.tmp64();
+        this.get(s); this.get(d); this.cond(op & 15); this.c.u8(Op.select); this.set(v);
+        this.regSet(size, i.reg, i.rex, v);
+        return 'next';
+      }
+      if (op >= 0x90 && op <= 0x9f) {
+        const o = this.rm(i, 1, false, true);
+        const v = this.tmp64();
+        this.cond(op & 15); this.c.u8(Op.i64_extend_i32_u); this.set(v);
+        this.rmSet(i, o, 1, v);
+        return 'next';
+      }
+    }
+    return false;
+  }
+
+  private setRip(target: number): void {
+    this.st(); this.c.u8(Op.f64_const); this.c.f64(target); this.mem(Op.f64_store, SlabOffset.RIP);
+  }
+
+  private push(v: number): void {
+    const a = this.tmp64(); this.regGet(8, 4, 1); this.i64c(8, 0); this.c.u8(Op.i64_sub); this.set(a);
+    this.notCanonical(a); this.exitIf();
+    const h = this.tlb(a, 8, false, true);
+    this.store(8, h, v);
+    this.regSet(8, 4, 1, a);
+  }
+
+  private jcc(i: DecodedInsn, cc: number): 'branch' | false {
+    const target = i.next + (i.imm | 0);
+    if (i.opSize !== 8 || target < -0x800000000000 || target >= 0x800000000000) return false;
+    this.st();
+    this.cond(cc);
+    this.c.op(Op.if, F64); this.c.u8(Op.f64_const); this.c.f64(target); this.c.u8(Op.else); this.c.u8(Op.f64_const); this.c.f64(i.next); this.c.u8(Op.end);
+    this.mem(Op.f64_store, SlabOffset.RIP);
+    return 'branch';
+  }
+
+  /** ROL/ROR/SHL/SHR/SAR of a 32/64-bit operand by a constant (ops-shift.ts). */
+  private shift(i: DecodedInsn, size: number, kind: number, count: number): 'next' | false {
+    if (kind === 2 || kind === 3) return false; // RCL/RCR
+    const c = count & (size === 8 ? 0x3f : 0x1f);
+    if (c === 0 && i.hasMem) return false;
+    const o = this.rm(i, size, true, true);
+    if (c === 0) {
+      // No flags change; a 32-bit register is still zero-extended.
+      if (size === 4) { const v = this.rmGet(i, o, 4); this.rmSet(i, o, 4, v); }
+      return 'next';
+    }
+    const v = this.rmGet(i, o, size);
+    const bits = size * 8;
+    const top = bits - 1;
+    const w64 = size === 8;
+    // Work in i32 for size 4, i64 for size 8; results back in i64 locals.
+    const r = this.tmp64();
+    const cf = this.tmp32();
+    const of = this.tmp32();
+    const val = (): void => { this.get(v); if (!w64) this.c.u8(Op.i32_wrap_i64); };
+    const cst = (n: number): void => { if (w64) this.i64c(n, 0); else this.i32c(n); };
+    const toI64 = (): void => { if (!w64) this.c.u8(Op.i64_extend_i32_u); };
+    const bitOf = (l: number, b: number): void => { this.get(l); this.i64c(b, 0); this.c.u8(Op.i64_shr_u); this.c.u8(Op.i32_wrap_i64); this.i32c(1); this.c.u8(Op.i32_and); };
+    const O = w64
+      ? { shl: Op.i64_shl, shr_u: Op.i64_shr_u, shr_s: Op.i64_shr_s, rotl: Op.i64_rotl, rotr: Op.i64_rotr }
+      : { shl: Op.i32_shl, shr_u: Op.i32_shr_u, shr_s: Op.i32_shr_s, rotl: Op.i32_rotl, rotr: Op.i32_rotr };
+    const sx = (): void => { if (!w64) { this.get(v); this.c.u8(Op.i32_wrap_i64); this.c.u8(Op.i64_extend_i32_s); } else this.get(v); };
+    switch (kind) {
+      case 0: val(); cst(c); this.c.u8(O.rotl); toI64(); this.set(r); bitOf(r, 0); this.set(cf); bitOf(r, top); this.get(cf); this.c.u8(Op.i32_xor); this.set(of); break;
+      case 1: val(); cst(c); this.c.u8(O.rotr); toI64(); this.set(r); bitOf(r, top); this.set(cf); this.get(cf); bitOf(r, top - 1); this.c.u8(Op.i32_xor); this.set(of); break;
+      case 4: case 6: val(); cst(c); this.c.u8(O.shl); toI64(); this.set(r); bitOf(v, bits - c); this.set(cf); bitOf(r, top); this.get(cf); this.c.u8(Op.i32_xor); this.set(of); break;
+      case 5: val(); cst(c); this.c.u8(O.shr_u); toI64(); this.set(r); bitOf(v, c - 1); this.set(cf); bitOf(v, top); this.set(of); break;
+      default: {
+        sx(); this.i64c(c, 0); this.c.u8(Op.i64_shr_s); this.maskTo(size); this.set(r);
+        sx(); this.i64c(c - 1, 0); this.c.u8(Op.i64_shr_s); this.c.u8(Op.i32_wrap_i64); this.i32c(1); this.c.u8(Op.i32_and); this.set(cf);
+        this.i32c(0); this.set(of);
+        break;
+      }
+    }
+    const w = this.tmp32();
+    if (kind <= 1) {
+      // Rotates change CF and OF only.
+      this.flagsWord(); this.i32c(~0x801); this.c.u8(Op.i32_and);
+    } else {
+      // PF, ZF, SF of the result (AF 0), as ops-shift.ts szp().
+      this.get(r); this.c.u8(Op.i32_wrap_i64); this.i32c(0xff); this.c.u8(Op.i32_and); this.c.u8(Op.i32_popcnt); this.i32c(1); this.c.u8(Op.i32_and); this.c.u8(Op.i32_eqz); this.i32c(2); this.c.u8(Op.i32_shl);
+      this.get(r); this.c.u8(Op.i64_eqz); this.i32c(6); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
+      bitOf(r, top); this.i32c(7); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
+    }
+    this.get(cf); this.c.u8(Op.i32_or); this.get(of); this.i32c(11); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
+    this.set(w);
+    this.src = { k: 'word', w };
+    this.rmSet(i, o, size, r);
+    return 'next';
+  }
+
+  translate(): Translation | null {
+    const n = this.insns.length;
+    let k = 0;
+    let branched = false;
+    for (; k < n; k++) {
+      this.k = k;
+      const mark = this.c.length;
+      const locals = this.localTypes.length;
+      const src = this.src;
+      const flagsIn = this.needsFlagsIn; const seg = this.needsSegBases;
+      const r = this.insn(this.insns[k]!);
+      if (r === false) {
+        // Forms decline before emitting anything; this undoes any that did not.
+        this.c.length = mark; this.localTypes.length = locals; this.src = src;
+        this.needsFlagsIn = flagsIn; this.needsSegBases = seg;
+        break;
+      }
+      if (r === 'branch') { this.returnCode(k + 1); branched = true; k++; break; }
+    }
+    if (k === 0) return null;
+    if (!branched) this.exitAt(k);
+    // The body ends with `end`; what follows a `return` is unreachable but valid.
+    this.c.u8(Op.end);
+    const out = new Bytes();
+    // Local declarations: runs of one type.
+    const runs: [number, number][] = [];
+    for (const t of this.localTypes) {
+      const last = runs[runs.length - 1];
+      if (last !== undefined && last[1] === t) last[0]++; else runs.push([1, t]);
+    }
+    out.u32(runs.length);
+    for (const [cnt, t] of runs) { out.u32(cnt); out.u8(t); }
+    if (this.needsFlagsIn) { out.u8(Op.local_get); out.u32(ST); out.u8(Op.i32_load); out.u8(2); out.u32(SlabOffset.FLAGS_IN); out.u8(Op.local_set); out.u32(this.flagsInLocal); }
+    out.bytes(this.c.view());
+    return { body: out.view().slice(), count: k, needsFlagsIn: this.needsFlagsIn, needsSegBases: this.needsSegBases };
+  }
+}
+
+/**
+ * Translates a 64-bit block; null when its first instruction is not a form this tier runs.
+ * `ramBase` is where RAM index 0 sits in the arena, `codePagesBase` the machine's code-page map.
+ */
+export function translateBlock(cpu: Cpu, insns: readonly DecodedInsn[], ramBase: number, codePagesBase: number): Translation | null {
+  if (cpu.codeBits !== 64 || insns.length === 0) return null;
+  return new Translator(cpu, insns, ramBase, codePagesBase).translate();
+}
