@@ -47,6 +47,8 @@ export class Block {
   succ2Global = false;
   /** The block as one generated function (jit/block-compiler.ts), once it ran often enough. */
   compiled: CompiledBlock | null = null;
+  /** The block JIT declined it (straight-line code fully run by the WebAssembly tier). */
+  jitDeclined = false;
   /** Times the compiled function was handed back to TurboFan after a deoptimization. */
   reoptimizations = 0;
   /** The WebAssembly tier's table index of this block's function (> 0), or a WasmState. */
@@ -74,6 +76,8 @@ export class BlockCache {
   private readonly direct: (Block | null)[] = new Array<Block | null>(DIRECT_SLOTS).fill(null);
   /** Count of blocks dropped by self-modifying code (for tests and metrics). */
   invalidations = 0;
+  /** Called for each block that stops being valid (the WebAssembly tier retires its code). */
+  onDrop: ((b: Block) => void) | null = null;
 
   static key(pa: number, codeBits: number): number {
     return pa * 4 + (codeBits === 64 ? 2 : codeBits === 32 ? 1 : 0);
@@ -98,7 +102,7 @@ export class BlockCache {
   /** Stores a block; `pages` are the physical page numbers its bytes come from. */
   add(block: Block, pages: readonly number[], codePages: Uint8Array): void {
     const old = this.blocks.get(block.key);
-    if (old !== undefined) old.valid = false;
+    if (old !== undefined) { old.valid = false; this.onDrop?.(old); }
     this.blocks.set(block.key, block);
     this.direct[BlockCache.slot(block.key)] = block;
     for (const pn of pages) {
@@ -118,13 +122,14 @@ export class BlockCache {
     for (const b of list) {
       if (!b.valid) continue;
       b.valid = false;
+      this.onDrop?.(b);
       this.invalidations++;
       if (this.blocks.get(b.key) === b) this.blocks.delete(b.key);
     }
   }
 
   clear(codePages: Uint8Array): void {
-    for (const b of this.blocks.values()) b.valid = false;
+    for (const b of this.blocks.values()) { b.valid = false; this.onDrop?.(b); }
     this.blocks.clear();
     this.byPage.clear();
     this.direct.fill(null);

@@ -15,7 +15,7 @@ import { sharedOpTable, type OpTableImpl } from './op-table.js';
 import { Mmu } from './mmu.js';
 import { deliverEvent } from './exceptions.js';
 import type { CpuidConfig } from './cpuid.js';
-import { jitThreshold, jitOptimizeAt, compileBlock, optimizeCompiled, reoptimizeCompiled, REOPTIMIZE_CHECK_EVERY } from './jit/block-compiler.js';
+import { jitThreshold, jitOptimizeAt, compileBlock, compilesToLoop, optimizeCompiled, reoptimizeCompiled, REOPTIMIZE_CHECK_EVERY } from './jit/block-compiler.js';
 import { PAUSE_LOOP_EXIT_NS, PAUSE_STALL_NS } from './pause.js';
 import { WasmState, wasmThreshold, type WasmTier } from './wasm/tier.js';
 import { SlabOffset, type CpuSlab } from './wasm/arena.js';
@@ -198,7 +198,11 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     this.blocks = options.blocks ?? new BlockCache();
     if (options.cpuidConfig !== undefined) this.cpuidConfig = options.cpuidConfig;
     if (options.codePages !== undefined) mem.codePages = options.codePages;
-    if (this.wasm !== null) mem.codePages = this.wasm.codePages;
+    if (this.wasm !== null) {
+      const wasm = this.wasm;
+      mem.codePages = wasm.codePages;
+      this.blocks.onDrop = (b) => wasm.retire(b);
+    }
     this.deliverEvent = options.deliverEvent !== undefined ? options.deliverEvent : deliverEvent;
     mem.onCodeWrite = (pagePa: number) => this.invalidateCodePage(pagePa);
     this.updateMode();
@@ -721,15 +725,24 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     const start = this.instructionCount;
     let compiled = false;
     try {
-      const count = ++block.execCount;
-      const insns = block.insns;
+      let count = ++block.execCount;
+      let insns = block.insns;
       this.blockExit = false;
+      const wasm = this.wasm;
+      if (wasm !== null && block.wasmIndex > 0) count = wasm.takeHits(block);
       // Block JIT (jit/block-compiler.ts): a hot block runs as one generated function when it
       // fits in the budget and no interrupt shadow is pending (compiled code tracks neither).
       // It keeps instructionCount exact at fault points, which locates the faulting insn.
       if (jitThreshold >= 0 && !this.interruptShadow && start + insns.length <= end) {
         let f = block.compiled;
-        if (f === null && count > jitThreshold) f = block.compiled = compileBlock(block, this);
+        if (f === null && count > jitThreshold && !block.jitDeclined) {
+          if (wasm !== null && block.wasmIndex > 0 && block.wasmCount === insns.length && !compilesToLoop(block, this)) {
+            block.jitDeclined = true;
+          } else {
+            f = block.compiled = compileBlock(block, this);
+            wasm?.retire(block); // chains stop there: the JIT runs it from now on
+          }
+        }
         if (f !== null) {
           if (count === jitOptimizeAt) optimizeCompiled(f);
           else if ((count & (REOPTIMIZE_CHECK_EVERY - 1)) === 0 && count > jitOptimizeAt) reoptimizeCompiled(block);
@@ -742,23 +755,30 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
           this.lastBlock = null;
         }
       }
-      const n = insns.length;
+      let n = insns.length;
       let k = 0;
-      // WebAssembly tier (wasm/tier.ts): warm blocks below the JIT run as wasm, which stops
-      // before an instruction it cannot run (the loop below resumes there) and never inside one.
-      const wasm = this.wasm;
-      if (wasm !== null && block.compiled === null && !this.interruptShadow) {
+      // WebAssembly tier (wasm/tier.ts): warm blocks below the JIT run as wasm, chained from
+      // block to block inside wasm; a chain stops before an instruction wasm cannot run (the
+      // loop below resumes there, in the chain's last block) and never inside one.
+      if (wasm !== null && block.compiled === null && !this.interruptShadow && (this.flagsRest & Flag.TF) === 0) {
         const w = block.wasmIndex;
         if (w > 0) {
           if (start + block.wasmCount <= end) {
             const slab = this.slab!;
+            // With a stop RIP set (tests, debugging) nothing chains: the run loop checks it between blocks.
+            const generation = this.stopRip < 0 ? (this.codeGen * 2 + (this.cpl === 3 ? 1 : 0)) | 0 : -1;
+            wasm.remember(slab, block, generation);
             if (block.wasmFlagsIn) slab.i32[SlabOffset.FLAGS_IN >> 2] = computeArithFlags(this);
-            if (block.wasmSegBases) { slab.f64[SlabOffset.FS_BASE >> 3] = this.seg[Seg.FS]!.base; slab.f64[SlabOffset.GS_BASE >> 3] = this.seg[Seg.GS]!.base; }
-            const r = wasm.run(w, slab.base, this.cpl === 3 ? TLB_SIZE : 0);
-            k = r >> 1;
+            slab.f64[SlabOffset.FS_BASE >> 3] = this.seg[Seg.FS]!.base;
+            slab.f64[SlabOffset.GS_BASE >> 3] = this.seg[Seg.GS]!.base;
+            const budget = Math.min(end - start, 0x3fffffff);
+            const r = wasm.run(w, slab.base, this.cpl === 3 ? TLB_SIZE : 0, budget, block.wasmFlagsIn ? 1 : 0, generation, jitThreshold < 0 ? 0x7fffffff : jitThreshold);
             if ((r & 1) !== 0) { this.lazyOp = 0; this.lazyFlags = slab.i32[SlabOffset.FLAGS_OUT >> 2]!; }
             this.rip = slab.f64[SlabOffset.RIP >> 3]!;
-            this.instructionCount += k;
+            this.instructionCount += r >>> 1;
+            const last = slab.i32[SlabOffset.LAST_INDEX >> 2]!;
+            if (last !== w) { block = wasm.blockAt(last); insns = block.insns; n = insns.length; this.lastBlock = block; }
+            k = slab.i32[SlabOffset.LAST_DONE >> 2]!;
             if (k >= n || this.instructionCount >= end) return null;
           }
         } else if (w === WasmState.NotYet && count >= wasmThreshold) {

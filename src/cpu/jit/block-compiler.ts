@@ -189,6 +189,16 @@ export function compileBlock(block: Block, cpu: Cpu): CompiledBlock {
 }
 
 /**
+ * Whether `block` would compile into a loop (a region of several blocks on a cycle, or a block
+ * branching to itself). Straight-line code is left to the WebAssembly tier, whose blocks chain
+ * without coming back to the run loop: that call, not the block body, is most of the time a
+ * compiled straight-line block takes.
+ */
+export function compilesToLoop(block: Block, cpu: Cpu): boolean {
+  return gatherRegion(block, cpu).length > 1 || successors(block).includes(block.rip);
+}
+
+/**
  * A call of an interpreter handler, marked so that compileRegion can write register locals back
  * before it and reload them after it.
  */

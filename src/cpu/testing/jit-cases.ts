@@ -43,7 +43,9 @@ export function run(code: Uint8Array, seed: number, threshold: number, budget = 
     const tier = wasm ? testTier() : null;
     if (tier !== null) { tier.ram.fill(0); tier.codePages.fill(0); }
     const ram = tier?.ram ?? new Uint8Array(SNIPPET_RAM_BYTES);
+    // The snippet ends with HLT (run() returns 'halt'), not a stop RIP: with one set, wasm blocks do not chain.
     ram.set(code, CODE_ADDRESS);
+    ram[CODE_ADDRESS + code.length] = 0xf4;
     const r = rng(seed);
     for (let k = 0; k < 256; k++) ram[DATA + k] = r() & 0xff;
     const { cpu } = makeTestCpu(ram, undefined, 0, tier);
@@ -53,7 +55,6 @@ export function run(code: Uint8Array, seed: number, threshold: number, budget = 
     cpu.gpr[8] = STACK; cpu.gpr[9] = 0; // RSP
     setup?.(cpu.gpr);
     cpu.setRflags(r() & 0x8d5, 0x8d5);
-    cpu.stopRip = CODE_ADDRESS + code.length;
     let exit: RunExit = { kind: 'budget' };
     let total = 0;
     // Small budgets in turn, as the machine's quanta do, until the end or a fault.

@@ -32,12 +32,22 @@ export const enum SlabOffset {
   /** f64: FS and GS bases, written by the run loop for blocks that use them. */
   FS_BASE = 144,
   GS_BASE = 152,
+  /** i32: where a chain of blocks stopped: the table index of its last block, instructions done in it. */
+  LAST_INDEX = 160,
+  LAST_DONE = 164,
   TAG_R = 1024,
   TAG_W = TAG_R + 2 * TLB_SIZE * 8,
   ADDEND = TAG_W + 2 * TLB_SIZE * 8,
   PPN = ADDEND + 2 * TLB_SIZE * 8,
-  BYTES = PPN + 2 * TLB_SIZE * 4,
+  /**
+   * The jump cache: JUMP_ENTRIES entries of 16 bytes (RIP f64, table index i32, code generation
+   * and TLB half i32), slot (rip ^ rip >>> 12) & (JUMP_ENTRIES - 1) of the RIP's low 32 bits.
+   */
+  JUMP = PPN + 2 * TLB_SIZE * 4,
+  BYTES = JUMP + 4096 * 16,
 }
+
+export const JUMP_ENTRIES = 4096;
 
 /** One vCPU's slab: views of its parts. */
 export interface CpuSlab {
@@ -49,6 +59,9 @@ export interface CpuSlab {
   readonly tagW: Float64Array;
   readonly addend: Float64Array;
   readonly ppn: Int32Array;
+  /** The jump cache as f64 (RIP at 2 * slot) and i32 (index at 4 * slot + 2, generation at + 3). */
+  readonly jumpF64: Float64Array;
+  readonly jumpI32: Int32Array;
 }
 
 export class WasmArena {
@@ -87,6 +100,8 @@ export class WasmArena {
       tagW: new Float64Array(b, base + SlabOffset.TAG_W, 2 * TLB_SIZE),
       addend: new Float64Array(b, base + SlabOffset.ADDEND, 2 * TLB_SIZE),
       ppn: new Int32Array(b, base + SlabOffset.PPN, 2 * TLB_SIZE),
+      jumpF64: new Float64Array(b, base + SlabOffset.JUMP, 2 * JUMP_ENTRIES),
+      jumpI32: new Int32Array(b, base + SlabOffset.JUMP, 4 * JUMP_ENTRIES),
     };
   }
 

@@ -1,7 +1,8 @@
 // The WebAssembly tier of the soft CPU, between the interpreter and the block JIT: a block that
 // ran WASM_THRESHOLD times is translated (translate.ts) and queued; queued blocks are compiled
 // WASM_BATCH at a time into one module whose functions go into a shared table, and the run loop
-// calls them through one exported trampoline, `run(index, slab, tlbHalf)`.
+// enters them through one exported dispatcher, which chains from block to block inside wasm
+// (below) and returns to JS only when the next block is not known to it.
 //
 // Why: warm code (blocks that run hundreds to thousands of times, most of a boot's interpreted
 // instructions) pays the interpreter's per-instruction dispatch and, with many distinct blocks,
@@ -13,7 +14,7 @@
 
 import type { Block } from '../block-cache.js';
 import type { Cpu } from '../cpu.js';
-import { ARENA_PAGES, type CpuSlab, type WasmArena, wasmArena } from './arena.js';
+import { ARENA_PAGES, JUMP_ENTRIES, SlabOffset, type CpuSlab, type WasmArena, wasmArena } from './arena.js';
 import { buildModule, Bytes, I32, Op } from './encoder.js';
 import { translateBlock } from './translate.js';
 
@@ -42,6 +43,69 @@ export const enum WasmState { NotYet = 0, None = -1, Queued = -2 }
 /** Table slots before the tier drops all its code and starts over (code of dead blocks is never freed one by one). */
 const TABLE_LIMIT = 1 << 18;
 
+/**
+ * Per table index, an i32 the dispatcher reads: the instructions the function covers (bits 0-7),
+ * whether that is the whole block (COMPLETE), whether it reads FLAGS_IN, and whether the block
+ * may still be entered (VALID: cleared when the block is dropped or handed to the block JIT).
+ */
+const enum Info { COUNT = 0xff, COMPLETE = 0x100, FLAGS_IN = 0x200, VALID = 0x400 }
+
+/**
+ * The dispatcher: run(index, slab, tlbHalf, budget, flagsKnown, generation) -> (instructions << 1)
+ * | flags written. It calls table[index](slab, tlbHalf); when that block ran to its end, it looks
+ * the new RIP up in the vCPU's jump cache (filled by the run loop) and goes on while the entry
+ * is for the current code generation and TLB half, its block still VALID, its instructions
+ * within the budget and, if it reads incoming flags, those are known (given, or written by a
+ * block of the chain). Nothing a chain runs can change what the run loop checks between blocks
+ * (interrupts, IF, TF, the interrupt shadow, the mode): those take instruction handlers, and
+ * blocks stop before those.
+ */
+function dispatcherBody(infoBase: number, hitsBase: number): Uint8Array {
+  const b = new Bytes();
+  // params: 0 index, 1 slab, 2 tlbHalf, 3 budget, 4 flagsKnown, 5 generation, 6 jitAt
+  // locals: 7 total, 8 r, 9 done, 10 e, 11 info, 12 anyFlags, 13 hits (i32); 14 rip (f64)
+  b.u32(2); b.u32(7); b.u8(I32); b.u32(1); b.u8(0x7c);
+  const get = (l: number): void => { b.u8(Op.local_get); b.u32(l); };
+  const set = (l: number): void => { b.u8(Op.local_set); b.u32(l); };
+  const i32c = (v: number): void => { b.u8(Op.i32_const); b.s32(v); };
+  const mem = (op: number, off: number): void => { b.u8(op); b.u8(0); b.u32(off); };
+  b.op(Op.block, 0x40, Op.loop, 0x40);
+  get(1); get(2); get(0); b.op(Op.call_indirect, 0, 0); set(8);
+  get(8); i32c(1); b.u8(Op.i32_shr_u); set(9);
+  get(7); get(9); b.u8(Op.i32_add); set(7);
+  get(8); i32c(1); b.u8(Op.i32_and); b.op(Op.if, 0x40);
+  get(1); get(1); mem(Op.i32_load, SlabOffset.FLAGS_OUT); mem(Op.i32_store, SlabOffset.FLAGS_IN);
+  i32c(1); set(4); i32c(1); set(12);
+  b.u8(Op.end);
+  // Go on only after the whole block ran.
+  get(0); i32c(2); b.u8(Op.i32_shl); mem(Op.i32_load, infoBase); i32c(Info.COUNT | Info.COMPLETE); b.u8(Op.i32_and);
+  get(9); i32c(Info.COMPLETE); b.u8(Op.i32_or); b.u8(Op.i32_ne); b.op(Op.br_if, 1);
+  get(3); get(9); b.u8(Op.i32_sub); set(3);
+  get(1); mem(Op.f64_load, SlabOffset.RIP); set(14);
+  // e = slab + ((w ^ (w >>> 12)) & (JUMP_ENTRIES - 1)) * 16, w the RIP's low 32 bits
+  get(14); b.u8(Op.i64_trunc_f64_s); b.u8(Op.i32_wrap_i64); b.op(Op.local_tee, 10); get(10); i32c(12); b.u8(Op.i32_shr_u); b.u8(Op.i32_xor);
+  i32c(JUMP_ENTRIES - 1); b.u8(Op.i32_and); i32c(4); b.u8(Op.i32_shl); get(1); b.u8(Op.i32_add); set(10);
+  get(10); mem(Op.f64_load, SlabOffset.JUMP); get(14); b.u8(Op.f64_ne); b.op(Op.br_if, 1);
+  get(10); mem(Op.i32_load, SlabOffset.JUMP + 12); get(5); b.u8(Op.i32_ne); b.op(Op.br_if, 1);
+  get(10); mem(Op.i32_load, SlabOffset.JUMP + 8); set(10);
+  get(10); i32c(2); b.u8(Op.i32_shl); mem(Op.i32_load, infoBase); set(11);
+  get(11); i32c(Info.VALID); b.u8(Op.i32_and); b.u8(Op.i32_eqz); b.op(Op.br_if, 1);
+  get(11); i32c(9); b.u8(Op.i32_shr_u); i32c(1); b.u8(Op.i32_and); get(4); b.u8(Op.i32_eqz); b.u8(Op.i32_and); b.op(Op.br_if, 1);
+  get(11); i32c(Info.COUNT); b.u8(Op.i32_and); get(3); b.u8(Op.i32_gt_s); b.op(Op.br_if, 1);
+  // Count the entry; at the JIT threshold, leave it to the run loop (which counts it and compiles).
+  get(10); i32c(2); b.u8(Op.i32_shl); mem(Op.i32_load, hitsBase); i32c(1); b.u8(Op.i32_add); set(13);
+  get(10); i32c(2); b.u8(Op.i32_shl); get(13); mem(Op.i32_store, hitsBase);
+  get(13); get(6); b.u8(Op.i32_eq); b.op(Op.br_if, 1);
+  get(10); set(0);
+  b.op(Op.br, 0);
+  b.op(Op.end, Op.end);
+  get(1); get(0); mem(Op.i32_store, SlabOffset.LAST_INDEX);
+  get(1); get(9); mem(Op.i32_store, SlabOffset.LAST_DONE);
+  get(7); i32c(1); b.u8(Op.i32_shl); get(12); b.u8(Op.i32_or);
+  b.u8(Op.end);
+  return b.view().slice();
+}
+
 export const wasmStats = { translated: 0, modules: 0, untranslatable: 0, flushes: 0, compileMs: 0, translateMs: 0, wasmBytes: 0, moduleMs: 0, buildMs: 0, instMs: 0 };
 
 export class WasmTier {
@@ -54,8 +118,16 @@ export class WasmTier {
   private readonly releaseRam: () => void;
   private table!: WebAssembly.Table;
   private tableUsed = 1;
-  /** run(index, slab, tlbHalf) -> (instructions done << 1) | flags written */
-  run!: (index: number, slab: number, tlbHalf: number) => number;
+  /** Info words by table index (arena view; see Info). */
+  private readonly info: Int32Array;
+  private readonly infoBase: number;
+  /** The block of each table index. */
+  private byIndex: (Block | null)[] = [null];
+  /** Times each table index's block was entered by a chain (arena view), for the JIT's hotness count. */
+  private readonly hits: Int32Array;
+  private readonly hitsBase: number;
+  /** The dispatcher (dispatcherBody). */
+  run!: (index: number, slab: number, tlbHalf: number, budget: number, flagsKnown: number, generation: number, jitAt: number) => number;
   private queued: Block[] = [];
   private queuedBodies: Uint8Array[] = [];
   private live: Block[] = [];
@@ -70,6 +142,12 @@ export class WasmTier {
     this.codePagesBase = arena.allocState(this, codePageCount);
     if (this.codePagesBase < 0) { r.release(); throw new Error('no arena range for the code-page map'); }
     this.codePages = arena.bytes(this.codePagesBase, codePageCount);
+    this.infoBase = arena.allocState(this, TABLE_LIMIT * 4);
+    if (this.infoBase < 0) { r.release(); throw new Error('no arena range for the block table'); }
+    this.info = new Int32Array(arena.memory.buffer, this.infoBase, TABLE_LIMIT);
+    this.hitsBase = arena.allocState(this, TABLE_LIMIT * 4);
+    if (this.hitsBase < 0) { r.release(); throw new Error('no arena range for the block table'); }
+    this.hits = new Int32Array(arena.memory.buffer, this.hitsBase, TABLE_LIMIT);
     this.newTable();
   }
 
@@ -102,16 +180,47 @@ export class WasmTier {
   private newTable(): void {
     this.table = new WebAssembly.Table({ initial: 1024, element: 'anyfunc' });
     this.tableUsed = 1;
-    // The trampoline: call_indirect (type (i32 i32) -> i32) table[index](slab, tlbHalf).
-    const body = new Bytes();
-    body.u32(0);
-    body.op(Op.local_get, 1, Op.local_get, 2, Op.local_get, 0, Op.call_indirect, 0, 0, Op.end);
+    this.info.fill(0);
+    this.hits.fill(0);
+    this.byIndex = [null];
     const bytes = buildModule({
-      types: [{ params: [I32, I32], results: [I32] }, { params: [I32, I32, I32], results: [I32] }],
-      funcTypes: [1], memPages: ARENA_PAGES, tableMin: 1, tableBase: -1, bodies: [body.view()], exports: [['run', 0]],
+      types: [{ params: [I32, I32], results: [I32] }, { params: [I32, I32, I32, I32, I32, I32, I32], results: [I32] }],
+      funcTypes: [1], memPages: ARENA_PAGES, tableMin: 1, tableBase: -1, bodies: [dispatcherBody(this.infoBase, this.hitsBase)], exports: [['run', 0]],
     });
     const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { m: { mem: this.arena.memory, t: this.table } });
-    this.run = inst.exports['run'] as (index: number, slab: number, tlbHalf: number) => number;
+    this.run = inst.exports['run'] as WasmTier['run'];
+  }
+
+  /**
+   * The block's execution count with the times chains entered it added (its JIT threshold
+   * counts those too): a loop that runs inside wasm chains still gets to the block JIT.
+   */
+  takeHits(block: Block): number {
+    const h = this.hits[block.wasmIndex]!;
+    if (h !== 0) { this.hits[block.wasmIndex] = 0; block.execCount += h; }
+    return block.execCount;
+  }
+
+  /** The block at a table index (where a chain stopped). */
+  blockAt(index: number): Block {
+    return this.byIndex[index]!;
+  }
+
+  /**
+   * Records `block` (which the run loop is about to enter at table index `index`) in the vCPU's
+   * jump cache, so chains reaching its RIP go on into it.
+   */
+  remember(slab: CpuSlab, block: Block, generation: number): void {
+    const w = block.rip >>> 0;
+    const slot = (w ^ (w >>> 12)) & (JUMP_ENTRIES - 1);
+    slab.jumpF64[slot * 2] = block.rip;
+    slab.jumpI32[slot * 4 + 2] = block.wasmIndex;
+    slab.jumpI32[slot * 4 + 3] = generation;
+  }
+
+  /** Chains must no longer enter `block`: it was dropped (its code changed) or the JIT runs it now. */
+  retire(block: Block): void {
+    if (block.wasmIndex > 0) this.info[block.wasmIndex] = 0;
   }
 
   /** Translates `block` (hot enough) and compiles the queue when it is full. */
@@ -170,6 +279,10 @@ export class WasmTier {
     for (let k = 0; k < blocks.length; k++) {
       const b = blocks[k]!;
       b.wasmIndex = base + k;
+      this.byIndex[base + k] = b;
+      this.info[base + k] = b.valid && b.compiled === null
+        ? b.wasmCount | (b.wasmCount === b.insns.length ? Info.COMPLETE : 0) | (b.wasmFlagsIn ? Info.FLAGS_IN : 0) | Info.VALID
+        : 0;
       this.live.push(b);
     }
     wasmStats.modules++;
