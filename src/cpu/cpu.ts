@@ -178,6 +178,11 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
   /** Keeps the slab allocated while the Cpu lives (the arena frees it when this is collected). */
   private readonly slabOwner: object;
 
+  /** Gives back the vCPU's slab in the wasm arena now; the Cpu must not run afterwards. */
+  dispose(): void {
+    this.slab?.release();
+  }
+
   constructor(cpuIndex: number, bus: CpuBus, irq: InterruptController, clock: GuestClock, options: CpuOptions = {}) {
     const slabOwner = {};
     const slab = options.wasm?.allocSlab(slabOwner) ?? null;
@@ -766,13 +771,15 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
           if (start + block.wasmCount <= end) {
             const slab = this.slab!;
             // With a stop RIP set (tests, debugging) nothing chains: the run loop checks it between blocks.
-            const generation = this.stopRip < 0 ? (this.codeGen * 2 + (this.cpl === 3 ? 1 : 0)) | 0 : -1;
-            wasm.remember(slab, block, generation);
+            const user = this.cpl === 3 ? 1 : 0;
+            const generation = this.stopRip < 0 ? (this.codeGen * 2 + user) | 0 : -1;
+            const globalGeneration = this.stopRip < 0 ? (this.globalCodeGen * 2 + user) | 0 : -1;
+            wasm.remember(slab, block, generation, globalGeneration, this);
             if (block.wasmFlagsIn) slab.i32[SlabOffset.FLAGS_IN >> 2] = computeArithFlags(this);
             slab.f64[SlabOffset.FS_BASE >> 3] = this.seg[Seg.FS]!.base;
             slab.f64[SlabOffset.GS_BASE >> 3] = this.seg[Seg.GS]!.base;
             const budget = Math.min(end - start, 0x3fffffff);
-            const r = wasm.run(w, slab.base, this.cpl === 3 ? TLB_SIZE : 0, budget, block.wasmFlagsIn ? 1 : 0, generation, jitThreshold < 0 ? 0x7fffffff : jitThreshold);
+            const r = wasm.run(w, slab.base, this.cpl === 3 ? TLB_SIZE : 0, budget, block.wasmFlagsIn ? 1 : 0, generation, jitThreshold < 0 ? 0x7fffffff : jitThreshold, globalGeneration);
             if ((r & 1) !== 0) { this.lazyOp = 0; this.lazyFlags = slab.i32[SlabOffset.FLAGS_OUT >> 2]!; }
             this.rip = slab.f64[SlabOffset.RIP >> 3]!;
             this.instructionCount += r >>> 1;
@@ -783,6 +790,8 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
           }
         } else if (w === WasmState.NotYet && count >= wasmThreshold) {
           wasm.enqueue(block, this);
+        } else if (w === WasmState.Queued) {
+          wasm.waiting();
         }
       }
       // Instructions that set the interrupt shadow (STI, MOV/POP SS, LSS) end their block, so a

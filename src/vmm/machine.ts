@@ -364,6 +364,7 @@ export class Machine implements VmEngine {
     for (const d of this.disks) d.device.disk.close();
     for (const { nic, watcher } of this.nics) void watcher.dispose().finally(() => nic.device.dispose());
     this.platform.dispose();
+    for (const cpu of this.cpus) cpu.dispose();
     this.wasm?.dispose();
     this.ram.dispose();
   }

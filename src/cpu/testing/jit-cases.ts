@@ -49,24 +49,29 @@ export function run(code: Uint8Array, seed: number, threshold: number, budget = 
     const r = rng(seed);
     for (let k = 0; k < 256; k++) ram[DATA + k] = r() & 0xff;
     const { cpu } = makeTestCpu(ram, undefined, 0, tier);
-    setMode(cpu, 'long64', CODE_ADDRESS, DATA);
-    for (let k = 0; k < 32; k++) cpu.gpr[k] = randomHalf(r);
-    cpu.gpr[6] = DATA; cpu.gpr[7] = 0; // RBX: data pointer
-    cpu.gpr[8] = STACK; cpu.gpr[9] = 0; // RSP
-    setup?.(cpu.gpr);
-    cpu.setRflags(r() & 0x8d5, 0x8d5);
-    let exit: RunExit = { kind: 'budget' };
-    let total = 0;
-    // Small budgets in turn, as the machine's quanta do, until the end or a fault.
-    while (total < budget) {
-      exit = cpu.run(Math.min(chunk > 0 ? chunk : 7 + (total % 5), budget - total));
-      total = cpu.instructionCount;
-      if (exit.kind !== 'budget') break;
+    if (tier !== null && cpu.slab === null) throw new Error('the wasm arena has no room for another vCPU slab');
+    try {
+      setMode(cpu, 'long64', CODE_ADDRESS, DATA);
+      for (let k = 0; k < 32; k++) cpu.gpr[k] = randomHalf(r);
+      cpu.gpr[6] = DATA; cpu.gpr[7] = 0; // RBX: data pointer
+      cpu.gpr[8] = STACK; cpu.gpr[9] = 0; // RSP
+      setup?.(cpu.gpr);
+      cpu.setRflags(r() & 0x8d5, 0x8d5);
+      let exit: RunExit = { kind: 'budget' };
+      let total = 0;
+      // Small budgets in turn, as the machine's quanta do, until the end or a fault.
+      while (total < budget) {
+        exit = cpu.run(Math.min(chunk > 0 ? chunk : 7 + (total % 5), budget - total));
+        total = cpu.instructionCount;
+        if (exit.kind !== 'budget') break;
+      }
+      return {
+        gpr: Array.from(cpu.gpr), rflags: cpu.getRflags(), rip: cpu.rip, count: cpu.instructionCount, exit,
+        data: Array.from(ram.subarray(DATA, DATA + 256)).concat(Array.from(ram.subarray(STACK - 64, STACK + 16))),
+      };
+    } finally {
+      cpu.dispose();
     }
-    return {
-      gpr: Array.from(cpu.gpr), rflags: cpu.getRflags(), rip: cpu.rip, count: cpu.instructionCount, exit,
-      data: Array.from(ram.subarray(DATA, DATA + 256)).concat(Array.from(ram.subarray(STACK - 64, STACK + 16))),
-    };
   } finally {
     setJitThreshold(saved);
     setWasmTier(savedWasm[0], savedWasm[1]);

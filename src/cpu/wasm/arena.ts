@@ -15,7 +15,7 @@ const WASM_PAGE_BYTES = 65536;
 /** The whole wasm32 address space. */
 export const ARENA_PAGES = 65536;
 /** Slabs and code-page maps below this offset, RAM ranges above it. */
-const STATE_LIMIT = 256 * 1024 * 1024;
+const STATE_LIMIT = 512 * 1024 * 1024;
 /** RAM ranges are aligned to host huge pages (2 MiB), so MAP_FIXED may use them. */
 const RAM_ALIGN = 2 * 1024 * 1024;
 
@@ -41,13 +41,15 @@ export const enum SlabOffset {
   PPN = ADDEND + 2 * TLB_SIZE * 8,
   /**
    * The jump cache: JUMP_ENTRIES entries of 16 bytes (RIP f64, table index i32, code generation
-   * and TLB half i32), slot (rip ^ rip >>> 12) & (JUMP_ENTRIES - 1) of the RIP's low 32 bits.
+   * and TLB half i32), slot (rip ^ rip >>> 14) & (JUMP_ENTRIES - 1) of the RIP's low 32 bits.
+   * The generation is the Cpu's codeGen, or its globalCodeGen for code on global pages (kernel
+   * text), which CR3 writes keep.
    */
   JUMP = PPN + 2 * TLB_SIZE * 4,
-  BYTES = JUMP + 4096 * 16,
+  BYTES = JUMP + 16384 * 16,
 }
 
-export const JUMP_ENTRIES = 4096;
+export const JUMP_ENTRIES = 16384;
 
 /** One vCPU's slab: views of its parts. */
 export interface CpuSlab {
@@ -62,6 +64,8 @@ export interface CpuSlab {
   /** The jump cache as f64 (RIP at 2 * slot) and i32 (index at 4 * slot + 2, generation at + 3). */
   readonly jumpF64: Float64Array;
   readonly jumpI32: Int32Array;
+  /** Gives the slab back now (its vCPU is gone); otherwise it goes when the owner is collected. */
+  release(): void;
 }
 
 export class WasmArena {
@@ -89,9 +93,18 @@ export class WasmArena {
     const base = this.alloc(this.freeState, SlabOffset.BYTES, 64);
     if (base < 0) return null;
     this.bytes(base, SlabOffset.BYTES).fill(0);
-    this.registry.register(owner, () => this.release(this.freeState, base, SlabOffset.BYTES));
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.registry.unregister(token);
+      this.release(this.freeState, base, SlabOffset.BYTES);
+    };
+    const token = {};
+    this.registry.register(owner, release, token);
     const b = this.buffer;
     return {
+      release,
       base,
       gpr: new Uint32Array(b, base + SlabOffset.GPR, 32),
       i32: new Int32Array(b, base, 64),

@@ -40,6 +40,9 @@ export function setWasmTier(threshold: number, batch: number): void {
 /** Block.wasmIndex values other than table indices (which are > 0). */
 export const enum WasmState { NotYet = 0, None = -1, Queued = -2 }
 
+/** Interpreted runs of queued blocks before the queue is compiled anyway. */
+const QUEUE_PATIENCE = 2048;
+
 /** Table slots before the tier drops all its code and starts over (code of dead blocks is never freed one by one). */
 const TABLE_LIMIT = 1 << 18;
 
@@ -62,46 +65,47 @@ const enum Info { COUNT = 0xff, COMPLETE = 0x100, FLAGS_IN = 0x200, VALID = 0x40
  */
 function dispatcherBody(infoBase: number, hitsBase: number): Uint8Array {
   const b = new Bytes();
-  // params: 0 index, 1 slab, 2 tlbHalf, 3 budget, 4 flagsKnown, 5 generation, 6 jitAt
-  // locals: 7 total, 8 r, 9 done, 10 e, 11 info, 12 anyFlags, 13 hits (i32); 14 rip (f64)
+  // params: 0 index, 1 slab, 2 tlbHalf, 3 budget, 4 flagsKnown, 5 generation, 6 jitAt, 7 globalGeneration
+  // locals: 8 total, 9 r, 10 done, 11 e, 12 info, 13 anyFlags, 14 scratch (i32); 15 rip (f64)
   b.u32(2); b.u32(7); b.u8(I32); b.u32(1); b.u8(0x7c);
   const get = (l: number): void => { b.u8(Op.local_get); b.u32(l); };
   const set = (l: number): void => { b.u8(Op.local_set); b.u32(l); };
   const i32c = (v: number): void => { b.u8(Op.i32_const); b.s32(v); };
   const mem = (op: number, off: number): void => { b.u8(op); b.u8(0); b.u32(off); };
   b.op(Op.block, 0x40, Op.loop, 0x40);
-  get(1); get(2); get(0); b.op(Op.call_indirect, 0, 0); set(8);
-  get(8); i32c(1); b.u8(Op.i32_shr_u); set(9);
-  get(7); get(9); b.u8(Op.i32_add); set(7);
-  get(8); i32c(1); b.u8(Op.i32_and); b.op(Op.if, 0x40);
+  get(1); get(2); get(0); b.op(Op.call_indirect, 0, 0); set(9);
+  get(9); i32c(1); b.u8(Op.i32_shr_u); set(10);
+  get(8); get(10); b.u8(Op.i32_add); set(8);
+  get(9); i32c(1); b.u8(Op.i32_and); b.op(Op.if, 0x40);
   get(1); get(1); mem(Op.i32_load, SlabOffset.FLAGS_OUT); mem(Op.i32_store, SlabOffset.FLAGS_IN);
-  i32c(1); set(4); i32c(1); set(12);
+  i32c(1); set(4); i32c(1); set(13);
   b.u8(Op.end);
   // Go on only after the whole block ran.
   get(0); i32c(2); b.u8(Op.i32_shl); mem(Op.i32_load, infoBase); i32c(Info.COUNT | Info.COMPLETE); b.u8(Op.i32_and);
-  get(9); i32c(Info.COMPLETE); b.u8(Op.i32_or); b.u8(Op.i32_ne); b.op(Op.br_if, 1);
-  get(3); get(9); b.u8(Op.i32_sub); set(3);
-  get(1); mem(Op.f64_load, SlabOffset.RIP); set(14);
-  // e = slab + ((w ^ (w >>> 12)) & (JUMP_ENTRIES - 1)) * 16, w the RIP's low 32 bits
-  get(14); b.u8(Op.i64_trunc_f64_s); b.u8(Op.i32_wrap_i64); b.op(Op.local_tee, 10); get(10); i32c(12); b.u8(Op.i32_shr_u); b.u8(Op.i32_xor);
-  i32c(JUMP_ENTRIES - 1); b.u8(Op.i32_and); i32c(4); b.u8(Op.i32_shl); get(1); b.u8(Op.i32_add); set(10);
-  get(10); mem(Op.f64_load, SlabOffset.JUMP); get(14); b.u8(Op.f64_ne); b.op(Op.br_if, 1);
-  get(10); mem(Op.i32_load, SlabOffset.JUMP + 12); get(5); b.u8(Op.i32_ne); b.op(Op.br_if, 1);
-  get(10); mem(Op.i32_load, SlabOffset.JUMP + 8); set(10);
-  get(10); i32c(2); b.u8(Op.i32_shl); mem(Op.i32_load, infoBase); set(11);
-  get(11); i32c(Info.VALID); b.u8(Op.i32_and); b.u8(Op.i32_eqz); b.op(Op.br_if, 1);
-  get(11); i32c(9); b.u8(Op.i32_shr_u); i32c(1); b.u8(Op.i32_and); get(4); b.u8(Op.i32_eqz); b.u8(Op.i32_and); b.op(Op.br_if, 1);
-  get(11); i32c(Info.COUNT); b.u8(Op.i32_and); get(3); b.u8(Op.i32_gt_s); b.op(Op.br_if, 1);
+  get(10); i32c(Info.COMPLETE); b.u8(Op.i32_or); b.u8(Op.i32_ne); b.op(Op.br_if, 1);
+  get(3); get(10); b.u8(Op.i32_sub); set(3);
+  get(1); mem(Op.f64_load, SlabOffset.RIP); set(15);
+  // e = slab + ((w ^ (w >>> 14)) & (JUMP_ENTRIES - 1)) * 16, w the RIP's low 32 bits
+  get(15); b.u8(Op.i64_trunc_f64_s); b.u8(Op.i32_wrap_i64); b.op(Op.local_tee, 11); get(11); i32c(14); b.u8(Op.i32_shr_u); b.u8(Op.i32_xor);
+  i32c(JUMP_ENTRIES - 1); b.u8(Op.i32_and); i32c(4); b.u8(Op.i32_shl); get(1); b.u8(Op.i32_add); set(11);
+  get(11); mem(Op.f64_load, SlabOffset.JUMP); get(15); b.u8(Op.f64_ne); b.op(Op.br_if, 1);
+  get(11); mem(Op.i32_load, SlabOffset.JUMP + 12); set(14);
+  get(14); get(5); b.u8(Op.i32_ne); get(14); get(7); b.u8(Op.i32_ne); b.u8(Op.i32_and); b.op(Op.br_if, 1);
+  get(11); mem(Op.i32_load, SlabOffset.JUMP + 8); set(11);
+  get(11); i32c(2); b.u8(Op.i32_shl); mem(Op.i32_load, infoBase); set(12);
+  get(12); i32c(Info.VALID); b.u8(Op.i32_and); b.u8(Op.i32_eqz); b.op(Op.br_if, 1);
+  get(12); i32c(9); b.u8(Op.i32_shr_u); i32c(1); b.u8(Op.i32_and); get(4); b.u8(Op.i32_eqz); b.u8(Op.i32_and); b.op(Op.br_if, 1);
+  get(12); i32c(Info.COUNT); b.u8(Op.i32_and); get(3); b.u8(Op.i32_gt_s); b.op(Op.br_if, 1);
   // Count the entry; at the JIT threshold, leave it to the run loop (which counts it and compiles).
-  get(10); i32c(2); b.u8(Op.i32_shl); mem(Op.i32_load, hitsBase); i32c(1); b.u8(Op.i32_add); set(13);
-  get(10); i32c(2); b.u8(Op.i32_shl); get(13); mem(Op.i32_store, hitsBase);
-  get(13); get(6); b.u8(Op.i32_eq); b.op(Op.br_if, 1);
-  get(10); set(0);
+  get(11); i32c(2); b.u8(Op.i32_shl); mem(Op.i32_load, hitsBase); i32c(1); b.u8(Op.i32_add); set(14);
+  get(11); i32c(2); b.u8(Op.i32_shl); get(14); mem(Op.i32_store, hitsBase);
+  get(14); get(6); b.u8(Op.i32_eq); b.op(Op.br_if, 1);
+  get(11); set(0);
   b.op(Op.br, 0);
   b.op(Op.end, Op.end);
   get(1); get(0); mem(Op.i32_store, SlabOffset.LAST_INDEX);
-  get(1); get(9); mem(Op.i32_store, SlabOffset.LAST_DONE);
-  get(7); i32c(1); b.u8(Op.i32_shl); get(12); b.u8(Op.i32_or);
+  get(1); get(10); mem(Op.i32_store, SlabOffset.LAST_DONE);
+  get(8); i32c(1); b.u8(Op.i32_shl); get(13); b.u8(Op.i32_or);
   b.u8(Op.end);
   return b.view().slice();
 }
@@ -127,8 +131,9 @@ export class WasmTier {
   private readonly hits: Int32Array;
   private readonly hitsBase: number;
   /** The dispatcher (dispatcherBody). */
-  run!: (index: number, slab: number, tlbHalf: number, budget: number, flagsKnown: number, generation: number, jitAt: number) => number;
+  run!: (index: number, slab: number, tlbHalf: number, budget: number, flagsKnown: number, generation: number, jitAt: number, globalGeneration: number) => number;
   private queued: Block[] = [];
+  private queuedRuns = 0;
   private queuedBodies: Uint8Array[] = [];
   private live: Block[] = [];
 
@@ -184,7 +189,7 @@ export class WasmTier {
     this.hits.fill(0);
     this.byIndex = [null];
     const bytes = buildModule({
-      types: [{ params: [I32, I32], results: [I32] }, { params: [I32, I32, I32, I32, I32, I32, I32], results: [I32] }],
+      types: [{ params: [I32, I32], results: [I32] }, { params: [I32, I32, I32, I32, I32, I32, I32, I32], results: [I32] }],
       funcTypes: [1], memPages: ARENA_PAGES, tableMin: 1, tableBase: -1, bodies: [dispatcherBody(this.infoBase, this.hitsBase)], exports: [['run', 0]],
     });
     const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { m: { mem: this.arena.memory, t: this.table } });
@@ -210,17 +215,28 @@ export class WasmTier {
    * Records `block` (which the run loop is about to enter at table index `index`) in the vCPU's
    * jump cache, so chains reaching its RIP go on into it.
    */
-  remember(slab: CpuSlab, block: Block, generation: number): void {
+  remember(slab: CpuSlab, block: Block, generation: number, globalGeneration: number, cpu: Cpu): void {
     const w = block.rip >>> 0;
-    const slot = (w ^ (w >>> 12)) & (JUMP_ENTRIES - 1);
+    const slot = (w ^ (w >>> 14)) & (JUMP_ENTRIES - 1);
+    const g = slab.jumpI32[slot * 4 + 3];
+    if (slab.jumpF64[slot * 2] === block.rip && slab.jumpI32[slot * 4 + 2] === block.wasmIndex && (g === generation || g === globalGeneration)) return;
     slab.jumpF64[slot * 2] = block.rip;
     slab.jumpI32[slot * 4 + 2] = block.wasmIndex;
-    slab.jumpI32[slot * 4 + 3] = generation;
+    // 64-bit code: the linear address is the RIP (CS base 0).
+    slab.jumpI32[slot * 4 + 3] = generation !== -1 && cpu.mem.codeIsGlobal?.(block.rip) === true ? globalGeneration : generation;
   }
 
   /** Chains must no longer enter `block`: it was dropped (its code changed) or the JIT runs it now. */
   retire(block: Block): void {
     if (block.wasmIndex > 0) this.info[block.wasmIndex] = 0;
+  }
+
+  /**
+   * A queued block ran again (interpreted): after QUEUE_PATIENCE such runs the queue is compiled
+   * even if not full, so that a phase with few new warm blocks does not leave them interpreted.
+   */
+  waiting(): void {
+    if (++this.queuedRuns >= QUEUE_PATIENCE) this.compileQueued();
   }
 
   /** Translates `block` (hot enough) and compiles the queue when it is full. */
@@ -246,6 +262,7 @@ export class WasmTier {
     if (blocks.length === 0) return;
     this.queued = [];
     this.queuedBodies = [];
+    this.queuedRuns = 0;
     const t0 = performance.now();
     if (this.tableUsed + blocks.length > TABLE_LIMIT) {
       // Start over: blocks that still run get translated again.
