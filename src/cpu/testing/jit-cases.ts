@@ -135,6 +135,11 @@ export const CASES: [string, string][] = [
   ['ADC/SBB forms', '48 11 d8  11 d1  48 13 53 08  48 11 03  48 83 d0 05  48 19 d1  1d 00 00 00 80  49 83 d9 ff  48 15 ff ff ff 7f  19 43 10  83 5b 14 07  0f 92 c1'],
   ['carry chains', '48 01 d8  48 11 d1  48 83 d6 00  48 19 ff  0f 92 c0  01 d8  11 d1  83 d6 00  19 ff  0f 97 c2  48 29 d8  48 19 d1  0f 92 c3  31 c0  48 11 c0'],
   ['BSWAP', '0f c8  48 0f c9  41 0f cb  48 0f ca'],
+  ['shifts and rotates by CL', '48 d3 e0  0f 92 c1  d3 e8  0f 90 c2  48 d3 f8  d3 c0  0f 92 c3  48 d3 c8  d3 e2  0f 98 c4  48 d3 e3  0f 94 c5'],
+  ['BT/BTS/BTR/BTC', '48 0f ba e0 05  0f 92 c1  0f ba e8 1f  48 0f ba f3 3f  0f ba 3b 07  0f 92 c2  48 0f a3 c8  0f ab d0  48 0f b3 d8  0f bb c1  0f 92 c3'],
+  ['CLC/STC/CMC, prefetch hints', 'f9  0f 92 c0  f8  48 11 d8  f5  0f 92 c1  48 01 d8  f5  0f 93 c2  0f 18 0b  0f 0d 0b  0f 1f 00'],
+  ['indirect CALL/JMP', '48 8d 05 04 00 00 00  ff d0  eb 05  48 83 c1 01  c3'],
+  ['indirect CALL through memory (random target: faults)', '48 01 d8  ff 13  48 01 c8'],
   ['MUL/IMUL r/m64', '48 f7 e3  0f 92 c1  48 f7 eb  0f 90 c2  48 f7 63 08  0f 98 c3  48 f7 6b 10  0f 94 c4  48 f7 e0  48 01 d0'],
 ];
 

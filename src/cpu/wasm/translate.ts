@@ -460,6 +460,32 @@ class Translator {
       }
       if ((op === 0xc0 || op === 0xc1 || op === 0xd0 || op === 0xd1) && (size === 4 || size === 8)) return this.shift(i, size, e, op >= 0xd0 ? 1 : i.imm & 0xff);
       if (op === 0x90 && i.rm === 0 && (i.prefixes & Prefix.REP) === 0) return 'next';
+      if ((op === 0x69 || op === 0x6b) && size !== 1) {
+        const o = this.rm(i, size, true, false);
+        const s = this.rmGet(i, o, size);
+        const r = this.imul(size, s, this.immLocal(i, size));
+        this.regSet(size, i.reg, i.rex, r);
+        return 'next';
+      }
+      if ((op === 0xd2 || op === 0xd3) && (size === 4 || size === 8)) return this.shift(i, size, e, -1);
+      if (op === 0xf5 || op === 0xf8 || op === 0xf9) {
+        // CMC, CLC, STC: CF only (SDM Vol. 2).
+        const w = this.tmp32();
+        this.flagsWord();
+        if (op === 0xf5) { this.i32c(1); this.c.u8(Op.i32_xor); } else { this.i32c(~1); this.c.u8(Op.i32_and); if (op === 0xf9) { this.i32c(1); this.c.u8(Op.i32_or); } }
+        this.set(w);
+        this.src = { k: 'word', w };
+        return 'next';
+      }
+      if (op === 0xff && (e === 2 || e === 4) && size === 8) {
+        // CALL / JMP r/m64: a non-canonical target is #GP(0) before anything changes (the interpreter's).
+        const o = this.rm(i, 8, true, false);
+        const t = this.rmGet(i, o, 8);
+        this.notCanonical(t); this.exitIf();
+        if (e === 2) { const ret = this.tmp64(); this.i64n(i.next); this.set(ret); this.push(ret); }
+        this.st(); this.get(t); this.c.u8(Op.f64_convert_i64_s); this.mem(Op.f64_store, SlabOffset.RIP);
+        return 'branch';
+      }
       // MOV
       if (op >= 0x88 && op <= 0x8b) {
         const toRm = op <= 0x89;
@@ -557,7 +583,25 @@ class Translator {
     }
     if (i.map === OpMap.M0F) {
       if (op >= 0x80 && op <= 0x8f) return this.jcc(i, op & 15);
-      if (op === 0x1f && e === 0) return 'next';
+      // Hint NOPs and prefetches (0F 18-1F, 0F 0D): no access, no fault (ops-misc.ts).
+      if ((op >= 0x18 && op <= 0x1f) || op === 0x0d) return 'next';
+      if (op === 0xaf && size !== 1) {
+        const o = this.rm(i, size, true, false);
+        const s = this.rmGet(i, o, size);
+        const d = this.tmp64(); this.regGet(size, i.reg, i.rex); this.set(d);
+        const r = this.imul(size, d, s);
+        this.regSet(size, i.reg, i.rex, r);
+        return 'next';
+      }
+      if (op >= 0xc8 && op <= 0xcf && (size === 4 || size === 8)) {
+        const v = this.tmp64(); this.regGet(size, i.rm, i.rex); this.set(v);
+        const r = this.tmp64();
+        this.bswap(v, size); this.set(r);
+        this.regSet(size, i.rm, i.rex, r);
+        return 'next';
+      }
+      if (op === 0xba && e >= 4 && size !== 1) return this.bitTest(i, size, e - 4, i.imm & (size * 8 - 1));
+      if ((op === 0xa3 || op === 0xab || op === 0xb3 || op === 0xbb) && !i.hasMem && size !== 1) return this.bitTest(i, size, (op >> 3) & 3, -1);
       if ((op === 0xb6 || op === 0xb7 || op === 0xbe || op === 0xbf) && size !== 1) {
         const from = op === 0xb6 || op === 0xbe ? 1 : 2;
         const signed = op >= 0xbe;
@@ -593,6 +637,92 @@ class Translator {
     return false;
   }
 
+  /** Pushes the i64 local `l` sign-extended from `size` bytes. */
+  private sext(l: number, size: number): void {
+    this.get(l);
+    if (size === 8) return;
+    const sh = 64 - size * 8;
+    this.i64c(sh, 0); this.c.u8(Op.i64_shl); this.i64c(sh, 0); this.c.u8(Op.i64_shr_s);
+  }
+
+  /**
+   * IMUL's truncated product of d and s (size bytes) into a new local; flags as ops-muldiv.ts
+   * mulFlags: CF = OF = the signed product does not fit, SF/ZF/PF of the result, AF 0.
+   */
+  private imul(size: number, d: number, s: number): number {
+    const r = this.tmp64();
+    const ovf = this.tmp32();
+    if (size === 8) {
+      this.get(d); this.get(s); this.c.u8(Op.i64_mul); this.set(r);
+      // Overflow: s = -1 with d = INT64_MIN, or otherwise s != 0 and r / s != d (exact when it fits).
+      this.get(s); this.i64c(-1, -1); this.c.u8(Op.i64_eq);
+      this.c.op(Op.if, I32);
+      this.get(d); this.i64c(0, 0x80000000 | 0); this.c.u8(Op.i64_eq);
+      this.c.u8(Op.else);
+      this.get(s); this.c.u8(Op.i64_eqz);
+      this.c.op(Op.if, I32); this.i32c(0); this.c.u8(Op.else);
+      this.get(r); this.get(s); this.c.u8(Op.i64_div_s); this.get(d); this.c.u8(Op.i64_ne);
+      this.c.u8(Op.end);
+      this.c.u8(Op.end);
+      this.set(ovf);
+    } else {
+      const p = this.tmp64();
+      this.sext(d, size); this.sext(s, size); this.c.u8(Op.i64_mul); this.set(p);
+      this.get(p); this.maskTo(size); this.set(r);
+      this.sext(r, size); this.get(p); this.c.u8(Op.i64_ne); this.set(ovf);
+    }
+    const w = this.tmp32();
+    const top = size * 8 - 1;
+    this.get(r); this.c.u8(Op.i32_wrap_i64); this.i32c(0xff); this.c.u8(Op.i32_and); this.c.u8(Op.i32_popcnt); this.i32c(1); this.c.u8(Op.i32_and); this.c.u8(Op.i32_eqz); this.i32c(2); this.c.u8(Op.i32_shl);
+    this.get(r); this.c.u8(Op.i64_eqz); this.i32c(6); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
+    this.get(r); this.i64c(top, 0); this.c.u8(Op.i64_shr_u); this.c.u8(Op.i32_wrap_i64); this.i32c(1); this.c.u8(Op.i32_and); this.i32c(7); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
+    this.get(ovf); this.i32c(0x801); this.c.u8(Op.i32_mul); this.c.u8(Op.i32_or);
+    this.set(w);
+    this.src = { k: 'word', w };
+    return r;
+  }
+
+  /** Pushes the byte-swapped i64 local `v` (size 4: the low 32 bits swapped, zero-extended). */
+  private bswap(v: number, size: number): void {
+    const n = size;
+    // Sum of each byte moved to its mirrored position.
+    for (let b = 0; b < n; b++) {
+      this.get(v);
+      const from = b * 8; const to = (n - 1 - b) * 8;
+      if (from > to) { this.i64c(from - to, 0); this.c.u8(Op.i64_shr_u); } else if (to > from) { this.i64c(to - from, 0); this.c.u8(Op.i64_shl); }
+      const m = to >= 32 ? [0, (0xff << (to - 32)) >>> 0] : [(0xff << to) >>> 0, 0];
+      this.i64c(m[0]!, m[1]! | 0); this.c.u8(Op.i64_and);
+      if (b > 0) this.c.u8(Op.i64_or);
+    }
+  }
+
+  /**
+   * BT/BTS/BTR/BTC (op 0-3) with an immediate bit (`bit` >= 0, reduced modulo the size) or, for
+   * the register form without memory, the bit offset in i.reg modulo the size (`bit` -1).
+   * CF = the bit, other flags unchanged (ops-bit.ts).
+   */
+  private bitTest(i: DecodedInsn, size: number, op: number, bit: number): 'next' {
+    const o = this.rm(i, size, true, op !== 0);
+    const v = this.rmGet(i, o, size);
+    const b = this.tmp64();
+    if (bit >= 0) this.i64c(bit, 0); else { this.regGet(size, i.reg, i.rex); this.i64c(size * 8 - 1, 0); this.c.u8(Op.i64_and); }
+    this.set(b);
+    const w = this.tmp32();
+    this.flagsWord(); this.i32c(~1); this.c.u8(Op.i32_and);
+    this.get(v); this.get(b); this.c.u8(Op.i64_shr_u); this.c.u8(Op.i32_wrap_i64); this.i32c(1); this.c.u8(Op.i32_and); this.c.u8(Op.i32_or);
+    this.set(w);
+    this.src = { k: 'word', w };
+    if (op !== 0) {
+      const r = this.tmp64();
+      const one = (): void => { this.i64c(1, 0); this.get(b); this.c.u8(Op.i64_shl); };
+      this.get(v);
+      if (op === 1) { one(); this.c.u8(Op.i64_or); } else if (op === 2) { one(); this.i64c(-1, -1); this.c.u8(Op.i64_xor); this.c.u8(Op.i64_and); } else { one(); this.c.u8(Op.i64_xor); }
+      this.set(r);
+      this.rmSet(i, o, size, r);
+    }
+    return 'next';
+  }
+
   private setRip(target: number): void {
     this.st(); this.c.u8(Op.f64_const); this.c.f64(target); this.mem(Op.f64_store, SlabOffset.RIP);
   }
@@ -615,41 +745,59 @@ class Translator {
     return 'branch';
   }
 
-  /** ROL/ROR/SHL/SHR/SAR of a 32/64-bit operand by a constant (ops-shift.ts). */
+  /**
+   * ROL/ROR/SHL/SHR/SAR of a 32/64-bit operand by a constant, or by CL when `count` is -1
+   * (ops-shift.ts): a masked count of 0 changes no flags (a 32-bit register is still
+   * zero-extended).
+   */
   private shift(i: DecodedInsn, size: number, kind: number, count: number): 'next' | false {
     if (kind === 2 || kind === 3) return false; // RCL/RCR
-    const c = count & (size === 8 ? 0x3f : 0x1f);
-    if (c === 0 && i.hasMem) return false;
+    const w64 = size === 8;
+    const cmask = w64 ? 0x3f : 0x1f;
+    const dynamic = count < 0;
+    const c = count & cmask;
+    if (!dynamic && c === 0 && i.hasMem) return false;
     const o = this.rm(i, size, true, true);
-    if (c === 0) {
-      // No flags change; a 32-bit register is still zero-extended.
+    if (!dynamic && c === 0) {
       if (size === 4) { const v = this.rmGet(i, o, 4); this.rmSet(i, o, 4, v); }
       return 'next';
     }
     const v = this.rmGet(i, o, size);
     const bits = size * 8;
     const top = bits - 1;
-    const w64 = size === 8;
-    // Work in i32 for size 4, i64 for size 8; results back in i64 locals.
+    // The count: an i32 local (dynamic) or a constant.
+    const cl = this.tmp32();
+    if (dynamic) { this.st(); this.mem(Op.i32_load8_u, SlabOffset.GPR + 8); this.i32c(cmask); this.c.u8(Op.i32_and); } else this.i32c(c);
+    this.set(cl);
     const r = this.tmp64();
     const cf = this.tmp32();
     const of = this.tmp32();
     const val = (): void => { this.get(v); if (!w64) this.c.u8(Op.i32_wrap_i64); };
-    const cst = (n: number): void => { if (w64) this.i64c(n, 0); else this.i32c(n); };
+    /** Pushes the count (+ delta) as the shift operand type. */
+    const cnt = (delta = 0, from = 0): void => {
+      if (from !== 0) { this.i32c(from); this.get(cl); this.c.u8(Op.i32_sub); } else { this.get(cl); if (delta !== 0) { this.i32c(delta); this.c.u8(Op.i32_add); } }
+      if (w64) this.c.u8(Op.i64_extend_i32_u);
+    };
     const toI64 = (): void => { if (!w64) this.c.u8(Op.i64_extend_i32_u); };
-    const bitOf = (l: number, b: number): void => { this.get(l); this.i64c(b, 0); this.c.u8(Op.i64_shr_u); this.c.u8(Op.i32_wrap_i64); this.i32c(1); this.c.u8(Op.i32_and); };
+    const bitAt = (l: number, b: number): void => { this.get(l); this.i64c(b, 0); this.c.u8(Op.i64_shr_u); this.c.u8(Op.i32_wrap_i64); this.i32c(1); this.c.u8(Op.i32_and); };
+    /** Bit (count + delta) of the i64 local l, or bit (from - count). */
+    const bitBy = (l: number, delta: number, from = 0): void => {
+      this.get(l);
+      if (from !== 0) { this.i32c(from); this.get(cl); this.c.u8(Op.i32_sub); } else { this.get(cl); if (delta !== 0) { this.i32c(delta); this.c.u8(Op.i32_add); } }
+      this.c.u8(Op.i64_extend_i32_u); this.c.u8(Op.i64_shr_u); this.c.u8(Op.i32_wrap_i64); this.i32c(1); this.c.u8(Op.i32_and);
+    };
     const O = w64
-      ? { shl: Op.i64_shl, shr_u: Op.i64_shr_u, shr_s: Op.i64_shr_s, rotl: Op.i64_rotl, rotr: Op.i64_rotr }
-      : { shl: Op.i32_shl, shr_u: Op.i32_shr_u, shr_s: Op.i32_shr_s, rotl: Op.i32_rotl, rotr: Op.i32_rotr };
-    const sx = (): void => { if (!w64) { this.get(v); this.c.u8(Op.i32_wrap_i64); this.c.u8(Op.i64_extend_i32_s); } else this.get(v); };
+      ? { shl: Op.i64_shl, shr_u: Op.i64_shr_u, rotl: Op.i64_rotl, rotr: Op.i64_rotr }
+      : { shl: Op.i32_shl, shr_u: Op.i32_shr_u, rotl: Op.i32_rotl, rotr: Op.i32_rotr };
+    const sx = (): void => { this.get(v); if (!w64) { this.c.u8(Op.i32_wrap_i64); this.c.u8(Op.i64_extend_i32_s); } };
     switch (kind) {
-      case 0: val(); cst(c); this.c.u8(O.rotl); toI64(); this.set(r); bitOf(r, 0); this.set(cf); bitOf(r, top); this.get(cf); this.c.u8(Op.i32_xor); this.set(of); break;
-      case 1: val(); cst(c); this.c.u8(O.rotr); toI64(); this.set(r); bitOf(r, top); this.set(cf); this.get(cf); bitOf(r, top - 1); this.c.u8(Op.i32_xor); this.set(of); break;
-      case 4: case 6: val(); cst(c); this.c.u8(O.shl); toI64(); this.set(r); bitOf(v, bits - c); this.set(cf); bitOf(r, top); this.get(cf); this.c.u8(Op.i32_xor); this.set(of); break;
-      case 5: val(); cst(c); this.c.u8(O.shr_u); toI64(); this.set(r); bitOf(v, c - 1); this.set(cf); bitOf(v, top); this.set(of); break;
+      case 0: val(); cnt(); this.c.u8(O.rotl); toI64(); this.set(r); bitAt(r, 0); this.set(cf); bitAt(r, top); this.get(cf); this.c.u8(Op.i32_xor); this.set(of); break;
+      case 1: val(); cnt(); this.c.u8(O.rotr); toI64(); this.set(r); bitAt(r, top); this.set(cf); this.get(cf); bitAt(r, top - 1); this.c.u8(Op.i32_xor); this.set(of); break;
+      case 4: case 6: val(); cnt(); this.c.u8(O.shl); toI64(); this.set(r); bitBy(v, 0, bits); this.set(cf); bitAt(r, top); this.get(cf); this.c.u8(Op.i32_xor); this.set(of); break;
+      case 5: val(); cnt(); this.c.u8(O.shr_u); toI64(); this.set(r); bitBy(v, -1); this.set(cf); bitAt(v, top); this.set(of); break;
       default: {
-        sx(); this.i64c(c, 0); this.c.u8(Op.i64_shr_s); this.maskTo(size); this.set(r);
-        sx(); this.i64c(c - 1, 0); this.c.u8(Op.i64_shr_s); this.c.u8(Op.i32_wrap_i64); this.i32c(1); this.c.u8(Op.i32_and); this.set(cf);
+        sx(); this.get(cl); this.c.u8(Op.i64_extend_i32_u); this.c.u8(Op.i64_shr_s); this.maskTo(size); this.set(r);
+        sx(); this.get(cl); this.i32c(-1); this.c.u8(Op.i32_add); this.c.u8(Op.i64_extend_i32_u); this.c.u8(Op.i64_shr_s); this.c.u8(Op.i32_wrap_i64); this.i32c(1); this.c.u8(Op.i32_and); this.set(cf);
         this.i32c(0); this.set(of);
         break;
       }
@@ -662,9 +810,14 @@ class Translator {
       // PF, ZF, SF of the result (AF 0), as ops-shift.ts szp().
       this.get(r); this.c.u8(Op.i32_wrap_i64); this.i32c(0xff); this.c.u8(Op.i32_and); this.c.u8(Op.i32_popcnt); this.i32c(1); this.c.u8(Op.i32_and); this.c.u8(Op.i32_eqz); this.i32c(2); this.c.u8(Op.i32_shl);
       this.get(r); this.c.u8(Op.i64_eqz); this.i32c(6); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
-      bitOf(r, top); this.i32c(7); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
+      bitAt(r, top); this.i32c(7); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
     }
     this.get(cf); this.c.u8(Op.i32_or); this.get(of); this.i32c(11); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
+    if (dynamic) {
+      // A zero count keeps the flags and the value (the write still zero-extends a 32-bit register).
+      this.flagsWord(); this.get(cl); this.c.op(Op.select);
+      this.get(r); this.get(v); this.get(cl); this.c.u8(Op.select); this.set(r);
+    }
     this.set(w);
     this.src = { k: 'word', w };
     this.rmSet(i, o, size, r);
