@@ -47,8 +47,11 @@ export class Block {
   succ2Global = false;
   /** The block as one generated function (jit/block-compiler.ts), once it ran often enough. */
   compiled: CompiledBlock | null = null;
-  /** The block JIT declined it (straight-line code fully run by the WebAssembly tier). */
+  /** The block JIT declined it, or gave it back: the WebAssembly tier runs it (cpu.ts). */
   jitDeclined = false;
+  /** Calls of its compiled function and instructions they ran, while on trial (cpu.ts jitTrialOver). */
+  jitCalls = 0;
+  jitInsns = 0;
   /** Times the compiled function was handed back to TurboFan after a deoptimization. */
   reoptimizations = 0;
   /** The WebAssembly tier's table index of this block's function (> 0), or a WasmState. */

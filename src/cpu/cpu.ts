@@ -93,6 +93,10 @@ function nextCodeGen(): number {
 export { REP_CHUNK } from './ops-string.js';
 
 const TWO32 = 4294967296;
+/** Calls of a compiled block with a wasm function after which the run loop weighs them (jitTrialOver). */
+const JIT_TRIAL_CALLS = 512;
+/** Instructions per call below which such a block goes back to the wasm tier. */
+const JIT_MIN_INSNS_PER_CALL = 32;
 /** DR6.BS: the #DB came from single-stepping (SDM Vol. 3A §17.2.3). */
 const DR6_BS = 1 << 14;
 
@@ -753,6 +757,10 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
           else if ((count & (REOPTIMIZE_CHECK_EVERY - 1)) === 0 && count > jitOptimizeAt) reoptimizeCompiled(block);
           compiled = true;
           f(this, block, end);
+          if (wasm !== null && block.wasmIndex > 0) {
+            block.jitInsns += this.instructionCount - start;
+            if (++block.jitCalls === JIT_TRIAL_CALLS) this.jitTrialOver(block, wasm);
+          }
           // A region leaves before an instruction whose fast path does not apply; when that is
           // its first, the interpreter below runs the block (progress is guaranteed).
           if (this.instructionCount !== start || this.rip !== block.rip || this.blockExit) return null;
@@ -813,6 +821,18 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
       if (compiled) { i = this.faultInsn; this.faultInsn = null; this.lastBlock = null; }
       return this.handleThrown(e, i);
     }
+  }
+
+  /**
+   * A compiled block that also has a whole-block wasm function ran JIT_TRIAL_CALLS times: when
+   * its calls ran few instructions (its loop rarely loops), it goes back to the wasm tier, where
+   * chains run it without the round trip through this loop that each compiled call costs.
+   */
+  private jitTrialOver(block: Block, wasm: WasmTier): void {
+    if (block.jitInsns >= JIT_TRIAL_CALLS * JIT_MIN_INSNS_PER_CALL || block.wasmCount !== block.insns.length) return;
+    block.compiled = null;
+    block.jitDeclined = true;
+    wasm.revive(block);
   }
 
   /** A fault restores RIP to the faulting instruction and is delivered; other errors propagate. */

@@ -53,6 +53,10 @@ const TABLE_LIMIT = 1 << 18;
  */
 const enum Info { COUNT = 0xff, COMPLETE = 0x100, FLAGS_IN = 0x200, VALID = 0x400 }
 
+function infoOf(b: Block): number {
+  return b.wasmCount | (b.wasmCount === b.insns.length ? Info.COMPLETE : 0) | (b.wasmFlagsIn ? Info.FLAGS_IN : 0) | Info.VALID;
+}
+
 /**
  * The dispatcher: run(index, slab, tlbHalf, budget, flagsKnown, generation) -> (instructions << 1)
  * | flags written. It calls table[index](slab, tlbHalf); when that block ran to its end, it looks
@@ -226,6 +230,11 @@ export class WasmTier {
     slab.jumpI32[slot * 4 + 3] = generation !== -1 && cpu.mem.codeIsGlobal?.(block.rip) === true ? globalGeneration : generation;
   }
 
+  /** Chains may enter `block` again (the block JIT gave it back). */
+  revive(block: Block): void {
+    if (block.wasmIndex > 0 && block.valid) this.info[block.wasmIndex] = infoOf(block);
+  }
+
   /** Chains must no longer enter `block`: it was dropped (its code changed) or the JIT runs it now. */
   retire(block: Block): void {
     if (block.wasmIndex > 0) this.info[block.wasmIndex] = 0;
@@ -297,9 +306,7 @@ export class WasmTier {
       const b = blocks[k]!;
       b.wasmIndex = base + k;
       this.byIndex[base + k] = b;
-      this.info[base + k] = b.valid && b.compiled === null
-        ? b.wasmCount | (b.wasmCount === b.insns.length ? Info.COMPLETE : 0) | (b.wasmFlagsIn ? Info.FLAGS_IN : 0) | Info.VALID
-        : 0;
+      this.info[base + k] = b.valid && b.compiled === null ? infoOf(b) : 0;
       this.live.push(b);
     }
     wasmStats.modules++;
