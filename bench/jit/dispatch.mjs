@@ -4,7 +4,8 @@
 // ~100,000 distinct instructions in ~20,000 warm blocks; on the nested host this was measured on
 // (2026-11-26), 500 blocks ran at ~15 M blocks/s, 5,000 at ~10 M and 50,000 at ~2 M: the first
 // load from each decoded instruction object then costs ~500 ns (cache and TLB misses). No peer.
-// usage: node bench/jit/dispatch.mjs [--dist DIR] [--blocks N] [--reps R]
+// With --wasm the blocks run in the WebAssembly tier (src/cpu/wasm/), chained inside wasm.
+// usage: node bench/jit/dispatch.mjs [--dist DIR] [--blocks N] [--reps R] [--wasm]
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { runToHalt } from './drive.mjs';
@@ -18,10 +19,15 @@ const imp = (p) => import(pathToFileURL(join(dist, p)).href);
 const { Cpu } = await imp('cpu/cpu.js');
 const { setJitThreshold } = await imp('cpu/jit/block-compiler.js');
 const fx = await imp('cpu/testing/system-fixture.js');
+const { WasmTier } = await imp('cpu/wasm/tier.js');
+const wasm = args.includes('--wasm');
 setJitThreshold(-1); // the interpreter alone
 const CODE = 0x400000; const STACK = 0x300000; const INSNS_PER_RUN = 6_000_000;
 for (const nb of sizes) {
-  const bus = new fx.RamBus(32 * 1024 * 1024);
+  const ramBytes = 32 * 1024 * 1024;
+  const tier = wasm ? WasmTier.create(ramBytes, ramBytes / 4096) : null;
+  if (wasm && tier === null) throw new Error('no WebAssembly tier here');
+  const bus = new fx.RamBus(ramBytes, tier?.ram);
   const cr3 = fx.identityMap4Level(bus, 0x100000, 32);
   const code = [];
   // mov rcx, [rsp+8]; add rax, rcx; jmp +0 (to the next block)
@@ -29,8 +35,8 @@ for (const nb of sizes) {
   code.push(0x49, 0xff, 0xcf, 0x0f, 0x85, 0, 0, 0, 0, 0xf4); // dec r15; jnz CODE; hlt
   bus.ram.set(code, CODE);
   const end = CODE + code.length - 1;
-  new DataView(bus.ram.buffer).setInt32(end - 4, CODE - end, true);
-  const cpu = new Cpu(0, bus, new fx.FakeIrq(), new fx.FakeClock(), { deliverEvent: null });
+  new DataView(bus.ram.buffer, bus.ram.byteOffset).setInt32(end - 4, CODE - end, true);
+  const cpu = new Cpu(0, bus, new fx.FakeIrq(), new fx.FakeClock(), { deliverEvent: null, wasm: tier });
   fx.standardGdt(bus, cpu);
   fx.enterLong64(cpu, cr3);
   const iters = Math.max(1, Math.round(INSNS_PER_RUN / (3 * nb)));

@@ -789,11 +789,12 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
             const budget = Math.min(end - start, 0x3fffffff);
             const r = wasm.run(w, slab.base, this.cpl === 3 ? TLB_SIZE : 0, budget, block.wasmFlagsIn ? 1 : 0, generation, jitThreshold < 0 ? 0x7fffffff : jitThreshold, globalGeneration);
             if ((r & 1) !== 0) { this.lazyOp = 0; this.lazyFlags = slab.i32[SlabOffset.FLAGS_OUT >> 2]!; }
-            this.rip = slab.f64[SlabOffset.RIP >> 3]!;
             this.instructionCount += r >>> 1;
             const last = slab.i32[SlabOffset.LAST_INDEX >> 2]!;
             if (last !== w) { block = wasm.blockAt(last); insns = block.insns; n = insns.length; this.lastBlock = block; }
             k = slab.i32[SlabOffset.LAST_DONE >> 2]!;
+            // A block that ran to its end stored RIP; one that stopped before instruction k did not.
+            this.rip = k < n ? insns[k]!.rip : slab.f64[SlabOffset.RIP >> 3]!;
             if (k >= n || this.instructionCount >= end) return null;
           }
         } else if (w === WasmState.NotYet && count >= wasmThreshold) {

@@ -19,9 +19,10 @@ export class RamBus implements CpuBus {
   readonly pioLog: { port: number; size: number; value: number; write: boolean }[] = [];
   pioValue = 0xffffffff;
   readonly mmioLog: { pa: number; size: number; value: number; write: boolean }[] = [];
-  constructor(sizeBytes: number) {
-    this.ram = new Uint8Array(sizeBytes);
-    this.view = new DataView(this.ram.buffer);
+  /** `ram`: RAM to use (e.g. a wasm tier's), else a new array of sizeBytes. */
+  constructor(sizeBytes: number, ram?: Uint8Array) {
+    this.ram = ram ?? new Uint8Array(sizeBytes);
+    this.view = new DataView(this.ram.buffer, this.ram.byteOffset, this.ram.byteLength);
   }
   ramOffset(pa: number): number { return pa >= 0 && pa < this.ram.length ? pa : -1; }
   mmioRead(pa: number, size: 1 | 2 | 4): number {

@@ -41,15 +41,16 @@ export const enum SlabOffset {
   PPN = ADDEND + 2 * TLB_SIZE * 8,
   /**
    * The jump cache: JUMP_ENTRIES entries of 16 bytes (RIP f64, table index i32, code generation
-   * and TLB half i32), slot (rip ^ rip >>> 14) & (JUMP_ENTRIES - 1) of the RIP's low 32 bits.
+   * and TLB half i32), at a slot hashed from the RIP's low 32 bits (wasm/tier.ts JUMP_HASH).
    * The generation is the Cpu's codeGen, or its globalCodeGen for code on global pages (kernel
    * text), which CR3 writes keep.
    */
   JUMP = PPN + 2 * TLB_SIZE * 4,
-  BYTES = JUMP + 16384 * 16,
+  BYTES = JUMP + (1 << 16) * 16,
 }
 
-export const JUMP_ENTRIES = 16384;
+export const JUMP_BITS = 16;
+export const JUMP_ENTRIES = 1 << JUMP_BITS;
 
 /** One vCPU's slab: views of its parts. */
 export interface CpuSlab {

@@ -5,7 +5,7 @@
 /** Opcodes (§5.4), named as in the text format. */
 export const enum Op {
   block = 0x02, loop = 0x03, if = 0x04, else = 0x05, end = 0x0b, br = 0x0c, br_if = 0x0d, return = 0x0f,
-  call_indirect = 0x11, drop = 0x1a, select = 0x1b,
+  br_table = 0x0e, call_indirect = 0x11, drop = 0x1a, select = 0x1b,
   local_get = 0x20, local_set = 0x21, local_tee = 0x22,
   i32_load = 0x28, i64_load = 0x29, f64_load = 0x2b,
   i32_load8_u = 0x2d, i64_load8_u = 0x31, i64_load16_u = 0x33, i64_load32_u = 0x35,

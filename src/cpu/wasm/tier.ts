@@ -14,7 +14,7 @@
 
 import type { Block } from '../block-cache.js';
 import type { Cpu } from '../cpu.js';
-import { ARENA_PAGES, JUMP_ENTRIES, SlabOffset, type CpuSlab, type WasmArena, wasmArena } from './arena.js';
+import { ARENA_PAGES, JUMP_BITS, SlabOffset, type CpuSlab, type WasmArena, wasmArena } from './arena.js';
 import { buildModule, Bytes, I32, Op } from './encoder.js';
 import { translateBlock } from './translate.js';
 
@@ -39,6 +39,13 @@ export function setWasmTier(threshold: number, batch: number): void {
 
 /** Block.wasmIndex values other than table indices (which are > 0). */
 export const enum WasmState { NotYet = 0, None = -1, Queued = -2 }
+
+/**
+ * The jump cache's hash of a RIP's low 32 bits (Fibonacci hashing: the top JUMP_BITS bits of
+ * w * 2^32/phi): code is dense, and folding address bits with shifts and XOR left blocks 32 KiB
+ * apart in one slot.
+ */
+const JUMP_HASH = 0x9e3779b1 | 0;
 
 /** Interpreted runs of queued blocks before the queue is compiled anyway. */
 const QUEUE_PATIENCE = 2048;
@@ -89,9 +96,9 @@ function dispatcherBody(infoBase: number, hitsBase: number): Uint8Array {
   get(10); i32c(Info.COMPLETE); b.u8(Op.i32_or); b.u8(Op.i32_ne); b.op(Op.br_if, 1);
   get(3); get(10); b.u8(Op.i32_sub); set(3);
   get(1); mem(Op.f64_load, SlabOffset.RIP); set(15);
-  // e = slab + ((w ^ (w >>> 14)) & (JUMP_ENTRIES - 1)) * 16, w the RIP's low 32 bits
-  get(15); b.u8(Op.i64_trunc_f64_s); b.u8(Op.i32_wrap_i64); b.op(Op.local_tee, 11); get(11); i32c(14); b.u8(Op.i32_shr_u); b.u8(Op.i32_xor);
-  i32c(JUMP_ENTRIES - 1); b.u8(Op.i32_and); i32c(4); b.u8(Op.i32_shl); get(1); b.u8(Op.i32_add); set(11);
+  // e = slab + jumpSlot(w) * 16, w the RIP's low 32 bits
+  get(15); b.u8(Op.i64_trunc_f64_s); b.u8(Op.i32_wrap_i64); i32c(JUMP_HASH); b.u8(Op.i32_mul); i32c(32 - JUMP_BITS); b.u8(Op.i32_shr_u);
+  i32c(4); b.u8(Op.i32_shl); get(1); b.u8(Op.i32_add); set(11);
   get(11); mem(Op.f64_load, SlabOffset.JUMP); get(15); b.u8(Op.f64_ne); b.op(Op.br_if, 1);
   get(11); mem(Op.i32_load, SlabOffset.JUMP + 12); set(14);
   get(14); get(5); b.u8(Op.i32_ne); get(14); get(7); b.u8(Op.i32_ne); b.u8(Op.i32_and); b.op(Op.br_if, 1);
@@ -220,8 +227,7 @@ export class WasmTier {
    * jump cache, so chains reaching its RIP go on into it.
    */
   remember(slab: CpuSlab, block: Block, generation: number, globalGeneration: number, cpu: Cpu): void {
-    const w = block.rip >>> 0;
-    const slot = (w ^ (w >>> 14)) & (JUMP_ENTRIES - 1);
+    const slot = Math.imul(block.rip >>> 0, JUMP_HASH) >>> (32 - JUMP_BITS);
     const g = slab.jumpI32[slot * 4 + 3];
     if (slab.jumpF64[slot * 2] === block.rip && slab.jumpI32[slot * 4 + 2] === block.wasmIndex && (g === generation || g === globalGeneration)) return;
     slab.jumpF64[slot * 2] = block.rip;

@@ -38,7 +38,6 @@ export interface Translation {
 
 const ST = 0;
 const UB = 1;
-const CANON_BIAS_HI = 0x8000; // 2^47 as the high half of a 64-bit constant
 const TWO32 = 4294967296;
 
 const enum F { CF = 0, PF = 2, AF = 4, ZF = 6, SF = 7, OF = 11 }
@@ -65,10 +64,19 @@ class Translator {
   private needsFlagsIn = false;
   private needsSegBases = false;
   private readonly flagsInLocal: number;
+  private readonly exitK: number;
+  private readonly exitS: number;
+  /** Flag sources live at some exit (the epilogue's cases 1..n). */
+  private sources: FlagSrc[] = [];
+  /** What K and S hold at the current point of the code (-1: not set yet). */
+  private curK = -1;
+  private curS = -1;
   private k = 0;
 
   constructor(private readonly cpu: Cpu, private readonly insns: readonly DecodedInsn[], private readonly ramBase: number, private readonly codePagesBase: number) {
     this.flagsInLocal = this.local(I32);
+    this.exitK = this.local(I32);
+    this.exitS = this.local(I32);
   }
 
   private local(type: number): number {
@@ -119,25 +127,31 @@ class Translator {
 
   // ---- exits
 
-  /** Ends the function before instruction k with RIP at it (or after the block when k = n). */
-  private exitAt(k: number): void {
-    const rip = k < this.insns.length ? this.insns[k]!.rip : this.insns[this.insns.length - 1]!.next;
-    this.st(); this.c.u8(Op.f64_const); this.c.f64(rip); this.mem(Op.f64_store, SlabOffset.RIP);
-    this.returnCode(k);
+  // Every exit goes to one epilogue (translate()): the body is `block $exit ... end`, and an exit
+  // sets K (instructions done) and S (which flag source the epilogue materializes into FLAGS_OUT;
+  // 0: none written) and branches there. Exits are emitted only at the top level of the body or
+  // directly inside one `if`, so the branch depth is known. Keeping exits this small matters:
+  // with thousands of warm blocks, code size is what the time goes to (cache and TLB misses).
+
+  /**
+   * Makes K and S right for an exit before instruction k (RIP is then the run loop's to set, from
+   * k). The body is straight-line code at the level of $exit (exits are its only branches), so
+   * the values the locals hold are known here: they are set only when they change.
+   */
+  private setExit(k: number): void {
+    if (this.curK !== k) { this.i32c(k); this.set(this.exitK); this.curK = k; }
+    let id = 0;
+    if (this.src.k !== 'in') {
+      id = this.sources.indexOf(this.src) + 1;
+      if (id === 0) { this.sources.push(this.src); id = this.sources.length; }
+    }
+    if (this.curS !== id) { this.i32c(id); this.set(this.exitS); this.curS = id; }
   }
 
-  private returnCode(k: number): void {
-    const written = this.src.k !== 'in';
-    if (written) { this.st(); this.flagsWord(); this.mem(Op.i32_store, SlabOffset.FLAGS_OUT); }
-    this.i32c((k << 1) | (written ? 1 : 0));
-    this.c.u8(Op.return);
-  }
-
-  /** `if (<i32 on the stack>) exit before the current instruction`. */
+  /** Exits before the current instruction when the i32 on the stack is not 0. */
   private exitIf(): void {
-    this.c.op(Op.if, VOID);
-    this.exitAt(this.k);
-    this.c.u8(Op.end);
+    this.setExit(this.k);
+    this.c.op(Op.br_if, 0);
   }
 
   // ---- flags
@@ -231,10 +245,13 @@ class Translator {
 
   // ---- addresses and memory
 
-  /** Pushes i32 1 when the i64 local `l` is not canonical (bits 63..47 not all equal). */
+  /**
+   * Pushes i32 1 when the i64 local `l` is not canonical (bits 63..47 not all equal). Addresses
+   * that go through tlb() need no such check: a tag is a canonical page base, so a non-canonical
+   * address misses and the interpreter raises the fault.
+   */
   private notCanonical(l: number): void {
-    this.get(l); this.i64c(0, CANON_BIAS_HI); this.c.u8(Op.i64_add); this.i64c(48, 0); this.c.u8(Op.i64_shr_u);
-    this.i64c(0, 0); this.c.u8(Op.i64_ne);
+    this.get(l); this.i64c(47, 0); this.c.u8(Op.i64_shr_s); this.i64c(1, 0); this.c.u8(Op.i64_add); this.i64c(1, 0); this.c.u8(Op.i64_gt_u);
   }
 
   /** The 64-bit effective address (no segment base) of i's memory operand into a new local, or -1 for forms left to the handler. */
@@ -270,16 +287,16 @@ class Translator {
     return true;
   }
 
-  /** Linear address of i's memory operand (canonical; else exit) into a new local. */
+  /** Linear address of i's memory operand into a new local (tlb() checks it is canonical). */
   private linear(i: DecodedInsn): number {
     const ea = this.effectiveAddress(i);
-    if (i.base !== BASE_RIP || i.seg >= Seg.FS) { this.notCanonical(ea); this.exitIf(); }
     if (i.seg < Seg.FS) return ea;
+    // With FS/GS the offset itself must be canonical (Cpu.offset).
+    this.notCanonical(ea); this.exitIf();
     this.needsSegBases = true;
     const lin = this.tmp64();
     this.get(ea); this.st(); this.mem(Op.f64_load, i.seg === Seg.FS ? SlabOffset.FS_BASE : SlabOffset.GS_BASE);
     this.c.u8(Op.i64_trunc_f64_s); this.c.u8(Op.i64_add); this.set(lin);
-    this.notCanonical(lin); this.exitIf();
     return lin;
   }
 
@@ -551,7 +568,6 @@ class Translator {
       }
       if (op >= 0x58 && op <= 0x5f && size === 8) {
         const sp = this.tmp64(); this.regGet(8, 4, 1); this.set(sp);
-        this.notCanonical(sp); this.exitIf();
         const h = this.tlb(sp, 8, true, false);
         const v = this.tmp64(); this.load(8, h); this.set(v);
         const ns = this.tmp64(); this.get(sp); this.i64c(8, 0); this.c.u8(Op.i64_add); this.set(ns);
@@ -569,7 +585,6 @@ class Translator {
       }
       if (op === 0xc3 && size === 8) {
         const sp = this.tmp64(); this.regGet(8, 4, 1); this.set(sp);
-        this.notCanonical(sp); this.exitIf();
         const h = this.tlb(sp, 8, true, false);
         const v = this.tmp64(); this.load(8, h); this.set(v);
         // A non-canonical target is #GP(0) with rSP unchanged (SDM RET): the interpreter's.
@@ -729,7 +744,6 @@ class Translator {
 
   private push(v: number): void {
     const a = this.tmp64(); this.regGet(8, 4, 1); this.i64c(8, 0); this.c.u8(Op.i64_sub); this.set(a);
-    this.notCanonical(a); this.exitIf();
     const h = this.tlb(a, 8, false, true);
     this.store(8, h, v);
     this.regSet(8, 4, 1, a);
@@ -824,6 +838,33 @@ class Translator {
     return 'next';
   }
 
+  /**
+   * After `block $exit`: FLAGS_OUT from flag source S (a br_table over the sources), then the
+   * result (K << 1) | (S != 0).
+   */
+  private epilogue(): void {
+    const m = this.sources.length;
+    if (m > 0) {
+      this.c.op(Op.block, VOID); // $done
+      for (let j = 0; j <= m; j++) this.c.op(Op.block, VOID); // $b_m .. $b_0
+      this.get(this.exitS);
+      this.c.u8(Op.br_table); this.c.u32(m + 1);
+      for (let j = 0; j <= m; j++) this.c.u32(j);
+      this.c.u32(0);
+      this.c.u8(Op.end); // $b_0: no flags
+      this.c.op(Op.br, m);
+      for (let j = 1; j <= m; j++) {
+        this.c.u8(Op.end); // $b_j
+        this.src = this.sources[j - 1]!;
+        this.st(); this.flagsWord(); this.mem(Op.i32_store, SlabOffset.FLAGS_OUT);
+        if (j < m) this.c.op(Op.br, m - j);
+      }
+      this.c.u8(Op.end); // $done
+    }
+    this.get(this.exitK); this.i32c(1); this.c.u8(Op.i32_shl);
+    this.get(this.exitS); this.i32c(0); this.c.u8(Op.i32_ne); this.c.u8(Op.i32_or);
+  }
+
   translate(): Translation | null {
     const n = this.insns.length;
     let k = 0;
@@ -833,19 +874,26 @@ class Translator {
       const mark = this.c.length;
       const locals = this.localTypes.length;
       const src = this.src;
+      const sources = this.sources.length;
+      const curK = this.curK; const curS = this.curS;
       const flagsIn = this.needsFlagsIn; const seg = this.needsSegBases;
       const r = this.insn(this.insns[k]!);
       if (r === false) {
         // Forms decline before emitting anything; this undoes any that did not.
-        this.c.length = mark; this.localTypes.length = locals; this.src = src;
+        this.c.length = mark; this.localTypes.length = locals; this.src = src; this.sources.length = sources;
+        this.curK = curK; this.curS = curS;
         this.needsFlagsIn = flagsIn; this.needsSegBases = seg;
         break;
       }
-      if (r === 'branch') { this.returnCode(k + 1); branched = true; k++; break; }
+      if (r === 'branch') { branched = true; k++; break; }
     }
     if (k === 0) return null;
-    if (!branched) this.exitAt(k);
-    // The body ends with `end`; what follows a `return` is unreachable but valid.
+    // The way out after the last instruction: a branch stored RIP; a block that runs to its end
+    // continues at the next instruction.
+    if (!branched && k === n) this.setRip(this.insns[n - 1]!.next);
+    this.setExit(k);
+    this.c.u8(Op.end); // block $exit
+    this.epilogue();
     this.c.u8(Op.end);
     const out = new Bytes();
     // Local declarations: runs of one type.
@@ -857,6 +905,7 @@ class Translator {
     out.u32(runs.length);
     for (const [cnt, t] of runs) { out.u32(cnt); out.u8(t); }
     if (this.needsFlagsIn) { out.u8(Op.local_get); out.u32(ST); out.u8(Op.i32_load); out.u8(2); out.u32(SlabOffset.FLAGS_IN); out.u8(Op.local_set); out.u32(this.flagsInLocal); }
+    out.op(Op.block, VOID);
     out.bytes(this.c.view());
     return { body: out.view().slice(), count: k, needsFlagsIn: this.needsFlagsIn, needsSegBases: this.needsSegBases };
   }
