@@ -73,15 +73,17 @@ export class WasmArena {
   readonly memory: WebAssembly.Memory;
   private readonly buffer: ArrayBuffer;
   /** Free ranges [offset, bytes] of each region, sorted by offset. */
-  private readonly freeState: [number, number][] = [[WASM_PAGE_BYTES, STATE_LIMIT - WASM_PAGE_BYTES]];
+  private readonly freeState: [number, number][];
   private readonly freeRam: [number, number][];
   /** Releases the ranges of collected owners (tests make many CPUs and never dispose them). */
   private readonly registry = new FinalizationRegistry<() => void>((release) => release());
 
-  constructor(pages = ARENA_PAGES) {
+  /** `pages` of 64 KiB in all, the first `stateBytes` for slabs and code-page maps (tests make small ones). */
+  constructor(pages = ARENA_PAGES, stateBytes = STATE_LIMIT) {
     this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
     this.buffer = this.memory.buffer;
-    this.freeRam = [[STATE_LIMIT, pages * WASM_PAGE_BYTES - STATE_LIMIT]];
+    this.freeState = [[WASM_PAGE_BYTES, stateBytes - WASM_PAGE_BYTES]];
+    this.freeRam = [[stateBytes, pages * WASM_PAGE_BYTES - stateBytes]];
   }
 
   /** Bytes of the arena as a Uint8Array (no copy). */
