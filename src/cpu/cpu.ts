@@ -787,7 +787,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
             slab.f64[SlabOffset.FS_BASE >> 3] = this.seg[Seg.FS]!.base;
             slab.f64[SlabOffset.GS_BASE >> 3] = this.seg[Seg.GS]!.base;
             const budget = Math.min(end - start, 0x3fffffff);
-            const r = wasm.run(w, slab.base, this.cpl === 3 ? TLB_SIZE : 0, budget, block.wasmFlagsIn ? 1 : 0, generation, jitThreshold < 0 ? 0x7fffffff : jitThreshold, globalGeneration);
+            const r = wasm.run(w, slab.base, this.cpl === 3 ? TLB_SIZE : 0, budget, block.wasmFlagsIn ? 1 : 0, generation, jitThreshold < 0 ? 0x7fffffff : jitThreshold, globalGeneration, block.rip);
             if ((r & 1) !== 0) { this.lazyOp = 0; this.lazyFlags = slab.i32[SlabOffset.FLAGS_OUT >> 2]!; }
             this.instructionCount += r >>> 1;
             const last = slab.i32[SlabOffset.LAST_INDEX >> 2]!;

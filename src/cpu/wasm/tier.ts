@@ -15,7 +15,7 @@
 import type { Block } from '../block-cache.js';
 import type { Cpu } from '../cpu.js';
 import { ARENA_PAGES, JUMP_BITS, SlabOffset, type CpuSlab, type WasmArena, wasmArena } from './arena.js';
-import { buildModule, Bytes, I32, Op } from './encoder.js';
+import { buildModule, Bytes, F64, I32, Op, VOID } from './encoder.js';
 import { translateBlock } from './translate.js';
 
 const env = typeof process !== 'undefined' ? process.env : {};
@@ -76,47 +76,53 @@ function infoOf(b: Block): number {
  */
 function dispatcherBody(infoBase: number, hitsBase: number): Uint8Array {
   const b = new Bytes();
-  // params: 0 index, 1 slab, 2 tlbHalf, 3 budget, 4 flagsKnown, 5 generation, 6 jitAt, 7 globalGeneration
-  // locals: 8 total, 9 r, 10 done, 11 e, 12 info, 13 anyFlags, 14 scratch (i32); 15 rip (f64)
-  b.u32(2); b.u32(7); b.u8(I32); b.u32(1); b.u8(0x7c);
+  // params
+  const INDEX = 0, SLAB = 1, HALF = 2, BUDGET = 3, FLAGS_KNOWN = 4, GEN = 5, JIT_AT = 6, GLOBAL_GEN = 7, CUR_RIP = 8;
+  // locals: i32 then f64
+  const TOTAL = 9, R = 10, DONE = 11, E = 12, INFO = 13, ANY_FLAGS = 14, T = 15, RIP = 16;
+  b.u32(2); b.u32(7); b.u8(I32); b.u32(1); b.u8(F64);
   const get = (l: number): void => { b.u8(Op.local_get); b.u32(l); };
   const set = (l: number): void => { b.u8(Op.local_set); b.u32(l); };
   const i32c = (v: number): void => { b.u8(Op.i32_const); b.s32(v); };
   const mem = (op: number, off: number): void => { b.u8(op); b.u8(0); b.u32(off); };
-  b.op(Op.block, 0x40, Op.loop, 0x40);
-  get(1); get(2); get(0); b.op(Op.call_indirect, 0, 0); set(9);
-  get(9); i32c(1); b.u8(Op.i32_shr_u); set(10);
-  get(8); get(10); b.u8(Op.i32_add); set(8);
-  get(9); i32c(1); b.u8(Op.i32_and); b.op(Op.if, 0x40);
-  get(1); get(1); mem(Op.i32_load, SlabOffset.FLAGS_OUT); mem(Op.i32_store, SlabOffset.FLAGS_IN);
-  i32c(1); set(4); i32c(1); set(13);
+  const out = (): void => { b.op(Op.br_if, 1); }; // leave the loop (to the block around it)
+  b.op(Op.block, VOID, Op.loop, VOID);
+  // r = table[index](slab, half): bit 0 flags written, bit 1 the block ran to its end, then the count
+  get(SLAB); get(HALF); get(INDEX); b.op(Op.call_indirect, 0, 0); set(R);
+  get(R); i32c(2); b.u8(Op.i32_shr_u); set(DONE);
+  get(TOTAL); get(DONE); b.u8(Op.i32_add); set(TOTAL);
+  get(R); i32c(1); b.u8(Op.i32_and); b.op(Op.if, VOID);
+  get(SLAB); get(SLAB); mem(Op.i32_load, SlabOffset.FLAGS_OUT); mem(Op.i32_store, SlabOffset.FLAGS_IN);
+  i32c(1); set(FLAGS_KNOWN); i32c(1); set(ANY_FLAGS);
   b.u8(Op.end);
-  // Go on only after the whole block ran.
-  get(0); i32c(2); b.u8(Op.i32_shl); mem(Op.i32_load, infoBase); i32c(Info.COUNT | Info.COMPLETE); b.u8(Op.i32_and);
-  get(10); i32c(Info.COMPLETE); b.u8(Op.i32_or); b.u8(Op.i32_ne); b.op(Op.br_if, 1);
-  get(3); get(10); b.u8(Op.i32_sub); set(3);
-  get(1); mem(Op.f64_load, SlabOffset.RIP); set(15);
+  get(R); i32c(2); b.u8(Op.i32_and); b.u8(Op.i32_eqz); out();
+  get(BUDGET); get(DONE); b.u8(Op.i32_sub); set(BUDGET);
+  get(SLAB); mem(Op.f64_load, SlabOffset.RIP); set(RIP);
   // e = slab + jumpSlot(w) * 16, w the RIP's low 32 bits
-  get(15); b.u8(Op.i64_trunc_f64_s); b.u8(Op.i32_wrap_i64); i32c(JUMP_HASH); b.u8(Op.i32_mul); i32c(32 - JUMP_BITS); b.u8(Op.i32_shr_u);
-  i32c(4); b.u8(Op.i32_shl); get(1); b.u8(Op.i32_add); set(11);
-  get(11); mem(Op.f64_load, SlabOffset.JUMP); get(15); b.u8(Op.f64_ne); b.op(Op.br_if, 1);
-  get(11); mem(Op.i32_load, SlabOffset.JUMP + 12); set(14);
-  get(14); get(5); b.u8(Op.i32_ne); get(14); get(7); b.u8(Op.i32_ne); b.u8(Op.i32_and); b.op(Op.br_if, 1);
-  get(11); mem(Op.i32_load, SlabOffset.JUMP + 8); set(11);
-  get(11); i32c(2); b.u8(Op.i32_shl); mem(Op.i32_load, infoBase); set(12);
-  get(12); i32c(Info.VALID); b.u8(Op.i32_and); b.u8(Op.i32_eqz); b.op(Op.br_if, 1);
-  get(12); i32c(9); b.u8(Op.i32_shr_u); i32c(1); b.u8(Op.i32_and); get(4); b.u8(Op.i32_eqz); b.u8(Op.i32_and); b.op(Op.br_if, 1);
-  get(12); i32c(Info.COUNT); b.u8(Op.i32_and); get(3); b.u8(Op.i32_gt_s); b.op(Op.br_if, 1);
-  // Count the entry; at the JIT threshold, leave it to the run loop (which counts it and compiles).
-  get(11); i32c(2); b.u8(Op.i32_shl); mem(Op.i32_load, hitsBase); i32c(1); b.u8(Op.i32_add); set(14);
-  get(11); i32c(2); b.u8(Op.i32_shl); get(14); mem(Op.i32_store, hitsBase);
-  get(14); get(6); b.u8(Op.i32_eq); b.op(Op.br_if, 1);
-  get(11); set(0);
+  get(RIP); b.u8(Op.i64_trunc_f64_s); b.u8(Op.i32_wrap_i64); i32c(JUMP_HASH); b.u8(Op.i32_mul); i32c(32 - JUMP_BITS); b.u8(Op.i32_shr_u);
+  i32c(4); b.u8(Op.i32_shl); get(SLAB); b.u8(Op.i32_add); set(E);
+  get(E); mem(Op.f64_load, SlabOffset.JUMP); get(RIP); b.u8(Op.f64_ne); out();
+  get(E); mem(Op.i32_load, SlabOffset.JUMP + 12); set(T);
+  get(T); get(GEN); b.u8(Op.i32_ne); get(T); get(GLOBAL_GEN); b.u8(Op.i32_ne); b.u8(Op.i32_and); out();
+  get(E); mem(Op.i32_load, SlabOffset.JUMP + 8); set(E);
+  get(E); i32c(2); b.u8(Op.i32_shl); mem(Op.i32_load, infoBase); set(INFO);
+  get(INFO); i32c(Info.VALID); b.u8(Op.i32_and); b.u8(Op.i32_eqz); out();
+  get(INFO); i32c(9); b.u8(Op.i32_shr_u); i32c(1); b.u8(Op.i32_and); get(FLAGS_KNOWN); b.u8(Op.i32_eqz); b.u8(Op.i32_and); out();
+  get(INFO); i32c(Info.COUNT); b.u8(Op.i32_and); get(BUDGET); b.u8(Op.i32_gt_s); out();
+  // A backward branch (a loop) counts an entry of its target; at the JIT threshold the run loop
+  // takes it (it adds the count and compiles the loop).
+  get(RIP); get(CUR_RIP); b.u8(Op.f64_le); b.op(Op.if, VOID);
+  get(E); i32c(2); b.u8(Op.i32_shl); mem(Op.i32_load, hitsBase); i32c(1); b.u8(Op.i32_add); set(T);
+  get(E); i32c(2); b.u8(Op.i32_shl); get(T); mem(Op.i32_store, hitsBase);
+  get(T); get(JIT_AT); b.u8(Op.i32_eq); b.op(Op.br_if, 2);
+  b.u8(Op.end);
+  get(RIP); set(CUR_RIP);
+  get(E); set(INDEX);
   b.op(Op.br, 0);
   b.op(Op.end, Op.end);
-  get(1); get(0); mem(Op.i32_store, SlabOffset.LAST_INDEX);
-  get(1); get(10); mem(Op.i32_store, SlabOffset.LAST_DONE);
-  get(8); i32c(1); b.u8(Op.i32_shl); get(13); b.u8(Op.i32_or);
+  get(SLAB); get(INDEX); mem(Op.i32_store, SlabOffset.LAST_INDEX);
+  get(SLAB); get(DONE); mem(Op.i32_store, SlabOffset.LAST_DONE);
+  get(TOTAL); i32c(1); b.u8(Op.i32_shl); get(ANY_FLAGS); b.u8(Op.i32_or);
   b.u8(Op.end);
   return b.view().slice();
 }
@@ -142,7 +148,7 @@ export class WasmTier {
   private readonly hits: Int32Array;
   private readonly hitsBase: number;
   /** The dispatcher (dispatcherBody). */
-  run!: (index: number, slab: number, tlbHalf: number, budget: number, flagsKnown: number, generation: number, jitAt: number, globalGeneration: number) => number;
+  run!: (index: number, slab: number, tlbHalf: number, budget: number, flagsKnown: number, generation: number, jitAt: number, globalGeneration: number, blockRip: number) => number;
   private queued: Block[] = [];
   private queuedRuns = 0;
   private queuedBodies: Uint8Array[] = [];
@@ -200,7 +206,7 @@ export class WasmTier {
     this.hits.fill(0);
     this.byIndex = [null];
     const bytes = buildModule({
-      types: [{ params: [I32, I32], results: [I32] }, { params: [I32, I32, I32, I32, I32, I32, I32, I32], results: [I32] }],
+      types: [{ params: [I32, I32], results: [I32] }, { params: [I32, I32, I32, I32, I32, I32, I32, I32, F64], results: [I32] }],
       funcTypes: [1], memPages: ARENA_PAGES, tableMin: 1, tableBase: -1, bodies: [dispatcherBody(this.infoBase, this.hitsBase)], exports: [['run', 0]],
     });
     const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { m: { mem: this.arena.memory, t: this.table } });

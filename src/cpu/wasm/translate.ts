@@ -4,7 +4,7 @@
 //
 // The function runs the block's leading instructions that it knows (the integer forms kernel and
 // libc code run most, the set of jit/templates.ts widened to all operand sizes) and returns
-// `(k << 1) | flagsWritten`, k the number of instructions it completed. It stops before an
+// `(k << 2) | (k = block length) << 1 | flagsWritten`, k the number of instructions it completed. It stops before an
 // instruction it does not know, or whose fast path does not apply at run time (an address that is
 // not canonical, a TLB miss, a page boundary, a write to a page holding code, a branch target that
 // is not canonical), with nothing of that instruction done: the run loop's interpreter runs the
@@ -840,7 +840,7 @@ class Translator {
 
   /**
    * After `block $exit`: FLAGS_OUT from flag source S (a br_table over the sources), then the
-   * result (K << 1) | (S != 0).
+   * result (K << 2) | (K = the block's length) << 1 | (S != 0).
    */
   private epilogue(): void {
     const m = this.sources.length;
@@ -861,7 +861,9 @@ class Translator {
       }
       this.c.u8(Op.end); // $done
     }
-    this.get(this.exitK); this.i32c(1); this.c.u8(Op.i32_shl);
+    // (K << 2) | (K === n) << 1 | flags written
+    this.get(this.exitK); this.i32c(2); this.c.u8(Op.i32_shl);
+    this.get(this.exitK); this.i32c(this.insns.length); this.c.u8(Op.i32_eq); this.i32c(1); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
     this.get(this.exitS); this.i32c(0); this.c.u8(Op.i32_ne); this.c.u8(Op.i32_or);
   }
 
