@@ -42,7 +42,10 @@ fn.set([0x0f, 0x1f, 0x44, 0x00, 0x00], 0); // the __fentry__ call, as ftrace lea
 if (fn[0xc6] !== 0xe9) throw new Error('unexpected end of mpihelp_submul_1');
 fn[0xc6] = 0xc3;
 
-const bus = new fx.RamBus(16 * 1024 * 1024);
+// --wasm: the WebAssembly tier runs the blocks below the JIT threshold (with TSHV_JIT=0, all of them).
+const { WasmTier } = await import(pathToFileURL(join(dist, 'cpu/wasm/tier.js')).href);
+const tier = args.includes('--wasm') ? WasmTier.create(16 * 1024 * 1024, 4096) : null;
+const bus = new fx.RamBus(16 * 1024 * 1024, tier?.ram);
 const cr3 = fx.identityMap4Level(bus, 0x100000, 16);
 const FN = 0xa20000; const RES = 0xa00000; const S1 = 0xa08000; const STACK = 0xb00000; const CODE = 0xa10000;
 const LOOP = FN + 0x36; // the loop's head (one 38-instruction block)
@@ -53,9 +56,9 @@ const code = [0x48, 0xbf, ...imm64(RES), 0x48, 0xbe, ...imm64(S1), 0xba, ...new 
 const callAt = code.length; code.push(0xe8, 0, 0, 0, 0); const after = code.length;
 code.push(0x49, 0xff, 0xcf, 0x75, (-(code.length + 5)) & 0xff, 0xf4);
 bus.ram.set(code, CODE);
-new DataView(bus.ram.buffer).setInt32(CODE + callAt + 1, FN - (CODE + after), true);
+new DataView(bus.ram.buffer, bus.ram.byteOffset).setInt32(CODE + callAt + 1, FN - (CODE + after), true);
 for (let k = 0; k < limbs * 8; k++) { bus.ram[RES + k] = (k * 37) & 0xff; bus.ram[S1 + k] = (k * 91 + 5) & 0xff; }
-const cpu = new Cpu(0, bus, new fx.FakeIrq(), new fx.FakeClock(), { deliverEvent: null });
+const cpu = new Cpu(0, bus, new fx.FakeIrq(), new fx.FakeClock(), { deliverEvent: null, wasm: tier });
 fx.standardGdt(bus, cpu);
 fx.enterLong64(cpu, cr3);
 const results = [];

@@ -41,7 +41,10 @@ function busyboxFromInitrd() {
   throw new Error('bin/busybox not found in the initrd');
 }
 const bb = bbPath !== undefined ? readFileSync(bbPath) : busyboxFromInitrd();
-const bus = new fx.RamBus(16 * 1024 * 1024);
+// --wasm: the WebAssembly tier runs the blocks below the JIT threshold (with TSHV_JIT=0, all of them).
+const { WasmTier } = await import(pathToFileURL(join(dist, 'cpu/wasm/tier.js')).href);
+const tier = args.includes('--wasm') ? WasmTier.create(16 * 1024 * 1024, 4096) : null;
+const bus = new fx.RamBus(16 * 1024 * 1024, tier?.ram);
 // Load the ELF's PT_LOAD segments at their addresses (identity-mapped).
 const phoff = Number(bb.readBigUInt64LE(0x20)); const phnum = bb.readUInt16LE(0x38);
 for (let k = 0; k < phnum; k++) {
@@ -60,13 +63,13 @@ const CTX = 0xa00000; const STACK = 0xb00000; const FSB = 0xb10000; const CODE =
 // Driver: mov rdi, CTX; call fn; dec r15; jnz driver; hlt
 const code = [0x48, 0xbf, ...new Uint8Array(new BigUint64Array([BigInt(CTX)]).buffer), 0xe8, 0, 0, 0, 0, 0x49, 0xff, 0xcf, 0x75, 0, 0xf4];
 const callAt = CODE + 10; const rel = fn - (callAt + 5);
-const dv = new DataView(bus.ram.buffer);
+const dv = new DataView(bus.ram.buffer, bus.ram.byteOffset);
 bus.ram.set(code, CODE);
 dv.setInt32(callAt + 1, rel, true);
 bus.ram[CODE + 19] = (CODE - (CODE + 20)) & 0xff;
 for (let k = 0; k < 64; k++) bus.ram[CTX + k] = k;
 const irq = new fx.FakeIrq(); const clock = new fx.FakeClock();
-const cpu = new Cpu(0, bus, irq, clock, { deliverEvent: null });
+const cpu = new Cpu(0, bus, irq, clock, { deliverEvent: null, wasm: tier });
 fx.standardGdt(bus, cpu);
 fx.enterLong64(cpu, cr3);
 cpu.seg[Seg.FS].base = FSB;

@@ -140,6 +140,11 @@ export const CASES: [string, string][] = [
   ['CLC/STC/CMC, prefetch hints', 'f9  0f 92 c0  f8  48 11 d8  f5  0f 92 c1  48 01 d8  f5  0f 93 c2  0f 18 0b  0f 0d 0b  0f 1f 00'],
   ['indirect CALL/JMP', '48 8d 05 04 00 00 00  ff d0  eb 05  48 83 c1 01  c3'],
   ['indirect CALL through memory (random target: faults)', '48 01 d8  ff 13  48 01 c8'],
+  ['MUL/IMUL r/m32', 'f7 e3  0f 92 c1  f7 eb  0f 90 c2  f7 63 08  0f 98 c3  f7 6b 0c  0f 94 c4'],
+  // A block that loops to itself (wasm iterates inside the function) and walks off RAM: the load
+  // misses at the start of a later iteration, before its flag producer.
+  ['self-loop walking off RAM', 'b9 c8 00 00 00  48 8b 03  48 81 c3 00 10 00 00  ff c9  75 f2'],
+  ['self-loop with a store and ADC', 'b9 40 00 00 00  48 8b 03  48 11 43 08  48 89 43 10  ff c9  75 f1'],
   ['MUL/IMUL r/m64', '48 f7 e3  0f 92 c1  48 f7 eb  0f 90 c2  48 f7 63 08  0f 98 c3  48 f7 6b 10  0f 94 c4  48 f7 e0  48 01 d0'],
 ];
 

@@ -88,7 +88,7 @@ function dispatcherBody(infoBase: number, hitsBase: number): Uint8Array {
   const out = (): void => { b.op(Op.br_if, 1); }; // leave the loop (to the block around it)
   b.op(Op.block, VOID, Op.loop, VOID);
   // r = table[index](slab, half): bit 0 flags written, bit 1 the block ran to its end, then the count
-  get(SLAB); get(HALF); get(INDEX); b.op(Op.call_indirect, 0, 0); set(R);
+  get(SLAB); get(HALF); get(BUDGET); get(INDEX); b.op(Op.call_indirect, 0, 0); set(R);
   get(R); i32c(2); b.u8(Op.i32_shr_u); set(DONE);
   get(TOTAL); get(DONE); b.u8(Op.i32_add); set(TOTAL);
   get(R); i32c(1); b.u8(Op.i32_and); b.op(Op.if, VOID);
@@ -120,8 +120,7 @@ function dispatcherBody(infoBase: number, hitsBase: number): Uint8Array {
   get(E); set(INDEX);
   b.op(Op.br, 0);
   b.op(Op.end, Op.end);
-  get(SLAB); get(INDEX); mem(Op.i32_store, SlabOffset.LAST_INDEX);
-  get(SLAB); get(DONE); mem(Op.i32_store, SlabOffset.LAST_DONE);
+  get(SLAB); get(INDEX); mem(Op.i32_store, SlabOffset.LAST_INDEX); // LAST_DONE: the block's own
   get(TOTAL); i32c(1); b.u8(Op.i32_shl); get(ANY_FLAGS); b.u8(Op.i32_or);
   b.u8(Op.end);
   return b.view().slice();
@@ -206,7 +205,7 @@ export class WasmTier {
     this.hits.fill(0);
     this.byIndex = [null];
     const bytes = buildModule({
-      types: [{ params: [I32, I32], results: [I32] }, { params: [I32, I32, I32, I32, I32, I32, I32, I32, F64], results: [I32] }],
+      types: [{ params: [I32, I32, I32], results: [I32] }, { params: [I32, I32, I32, I32, I32, I32, I32, I32, F64], results: [I32] }],
       funcTypes: [1], memPages: ARENA_PAGES, tableMin: 1, tableBase: -1, bodies: [dispatcherBody(this.infoBase, this.hitsBase)], exports: [['run', 0]],
     });
     const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { m: { mem: this.arena.memory, t: this.table } });
@@ -300,7 +299,7 @@ export class WasmTier {
     // table would be registered with it, and V8 (11.x) updates every registered instance's copy of
     // the table on each change (quadratic in the modules of a boot).
     const bytes = buildModule({
-      types: [{ params: [I32, I32], results: [I32] }], funcTypes: bodies.map(() => 0),
+      types: [{ params: [I32, I32, I32], results: [I32] }], funcTypes: bodies.map(() => 0),
       memPages: ARENA_PAGES, tableMin: -1, tableBase: -1, bodies, exports: bodies.map((_, k) => [String(k), k]),
     });
     wasmStats.wasmBytes += bytes.length;

@@ -1,5 +1,5 @@
 // The WebAssembly tier's translator: a decoded 64-bit block becomes one wasm function
-// `(st: i32, ub: i32) -> i32` over the arena (arena.ts). `st` is the vCPU's slab, `ub` the TLB
+// `(st: i32, ub: i32, budget: i32) -> i32` over the arena (arena.ts). `st` is the vCPU's slab, `ub` the TLB
 // half of the current privilege level (TLB_SIZE at CPL 3, else 0).
 //
 // The function runs the block's leading instructions that it knows (the integer forms kernel and
@@ -38,6 +38,8 @@ export interface Translation {
 
 const ST = 0;
 const UB = 1;
+/** Instructions the caller allows (a self-loop block iterates while the next iteration fits). */
+const BUDGET = 2;
 const TWO32 = 4294967296;
 
 const enum F { CF = 0, PF = 2, AF = 4, ZF = 6, SF = 7, OF = 11 }
@@ -52,6 +54,13 @@ type FlagSrc =
 
 /** A page-fold hash identical to mmu.ts tlbSlot(): ((lin >>> 12) ^ (lin >>> 24)) & (TLB_SIZE - 1). */
 const TLB_MASK = TLB_SIZE - 1;
+
+/** The direct target of a block's last instruction when it is a JMP or Jcc (rel8/rel32), else NaN. */
+function branchTarget(i: DecodedInsn): number {
+  const op = i.op;
+  const direct = i.map === OpMap.Primary ? (op >= 0x70 && op <= 0x7f) || op === 0xe9 || op === 0xeb : i.map === OpMap.M0F && op >= 0x80 && op <= 0x8f;
+  return direct ? i.next + (i.imm | 0) : NaN;
+}
 
 function mask(size: number): [number, number] {
   return size === 8 ? [0xffffffff, 0xffffffff] : size === 4 ? [0xffffffff, 0] : size === 2 ? [0xffff, 0] : [0xff, 0];
@@ -68,6 +77,17 @@ class Translator {
   private readonly exitS: number;
   /** Flag sources live at some exit (the epilogue's cases 1..n). */
   private sources: FlagSrc[] = [];
+  /**
+   * The block ends with a branch to its own start (a self-loop): its body is wrapped in `loop`,
+   * exits branch one level further out, and the branch loops inside the function.
+   */
+  private readonly selfLoop: boolean;
+  /** Instructions done by earlier iterations (self-loop; i32 local). */
+  private readonly base: number;
+  /** Set when iterations wrote FLAGS_OUT at the back edge (i32 local; exits before any producer then report flags). */
+  private readonly loopFlags: number;
+  /** Some exit in the body happens before the iteration's first flag producer. */
+  private exitBeforeProducer = false;
   /** What K and S hold at the current point of the code (-1: not set yet). */
   private curK = -1;
   private curS = -1;
@@ -77,11 +97,15 @@ class Translator {
     this.flagsInLocal = this.local(I32);
     this.exitK = this.local(I32);
     this.exitS = this.local(I32);
+    this.base = this.local(I32);
+    this.loopFlags = this.local(I32);
+    const last = insns[insns.length - 1]!;
+    this.selfLoop = branchTarget(last) === insns[0]!.rip;
   }
 
   private local(type: number): number {
     this.localTypes.push(type);
-    return 1 + this.localTypes.length; // after the two params
+    return 2 + this.localTypes.length; // after the three params
   }
 
   // ---- small emitters
@@ -146,12 +170,39 @@ class Translator {
       if (id === 0) { this.sources.push(this.src); id = this.sources.length; }
     }
     if (this.curS !== id) { this.i32c(id); this.set(this.exitS); this.curS = id; }
+    if (id === 0) this.exitBeforeProducer = true;
   }
 
   /** Exits before the current instruction when the i32 on the stack is not 0. */
   private exitIf(): void {
     this.setExit(this.k);
-    this.c.op(Op.br_if, 0);
+    this.c.op(Op.br_if, this.selfLoop ? 1 : 0);
+  }
+
+  /**
+   * The back edge of a self-loop, with the branch's condition (i32) on the stack: when taken and
+   * another whole iteration fits in the budget, the next iteration starts (`br` to the loop);
+   * otherwise the condition stays on the stack for the code that stores RIP.
+   */
+  private backEdge(): void {
+    const n = this.insns.length;
+    const taken = this.tmp32();
+    this.c.op(Op.local_tee); this.c.u32(taken);
+    this.get(this.base); this.i32c(2 * n); this.c.u8(Op.i32_add); this.get(BUDGET); this.c.u8(Op.i32_le_u); this.c.u8(Op.i32_and);
+    this.c.op(Op.if, VOID);
+    if (this.src.k !== 'in') {
+      // The next iteration starts from the flags this one leaves: what it reads before its first
+      // producer ('in'), and what an exit before that producer reports.
+      if (this.needsFlagsIn) { this.flagsWord(); this.set(this.flagsInLocal); }
+      if (this.exitBeforeProducer) {
+        this.st(); this.flagsWord(); this.mem(Op.i32_store, SlabOffset.FLAGS_OUT);
+        this.i32c(1); this.set(this.loopFlags);
+      }
+    }
+    this.get(this.base); this.i32c(n); this.c.u8(Op.i32_add); this.set(this.base);
+    this.c.op(Op.br, 1);
+    this.c.u8(Op.end);
+    this.get(taken);
   }
 
   // ---- flags
@@ -456,6 +507,7 @@ class Translator {
       if (op === 0x84 || op === 0x85) return this.aluForm(i, 4, size, 'EG', true) && 'next';
       if (op === 0xa8 || op === 0xa9) return this.aluForm(i, 4, size, 'AI', true) && 'next';
       if ((op === 0xf6 || op === 0xf7) && e <= 1) return this.aluForm(i, 4, size, 'EI', true) && 'next';
+      if (op === 0xf7 && (e === 4 || e === 5) && (size === 4 || size === 8)) return this.mulWide(i, size, e === 5);
       if ((op === 0xf6 || op === 0xf7) && (e === 2 || e === 3)) {
         const o = this.rm(i, size, true, true);
         const v = this.rmGet(i, o, size);
@@ -557,6 +609,7 @@ class Translator {
       if ((op === 0xe9 || op === 0xeb) && size === 8) {
         const target = i.next + (i.imm | 0);
         if (target < -0x800000000000 || target >= 0x800000000000) return false;
+        if (this.selfLoop && this.k === this.insns.length - 1 && target === this.insns[0]!.rip) { this.i32c(1); this.backEdge(); this.c.u8(Op.drop); }
         this.setRip(target);
         return 'branch';
       }
@@ -697,6 +750,72 @@ class Translator {
     return r;
   }
 
+  /**
+   * MUL / IMUL r/m (F7 /4, /5) of 4 or 8 bytes: rDX:rAX = rAX * r/m (ops-muldiv.ts mulDivGroup);
+   * CF = OF = the high half is not the extension of the low one, SF/ZF/PF of the low half.
+   */
+  private mulWide(i: DecodedInsn, size: number, signed: boolean): 'next' {
+    const o = this.rm(i, size, true, false);
+    const s = this.rmGet(i, o, size);
+    const a = this.tmp64(); this.regGet(size, 0, i.rex); this.set(a);
+    const lo = this.tmp64(); const hi = this.tmp64(); const ovf = this.tmp32();
+    if (size === 4) {
+      const p = this.tmp64();
+      if (signed) { this.sext(a, 4); this.sext(s, 4); } else { this.get(a); this.get(s); }
+      this.c.u8(Op.i64_mul); this.set(p);
+      this.get(p); this.maskTo(4); this.set(lo);
+      this.get(p); this.i64c(32, 0); this.c.u8(Op.i64_shr_u); this.maskTo(4); this.set(hi);
+      // Overflow: the product does not fit in 32 bits (as a signed or unsigned number).
+      if (signed) { this.sext(lo, 4); this.get(p); this.c.u8(Op.i64_ne); } else { this.get(hi); this.i64c(0, 0); this.c.u8(Op.i64_ne); }
+      this.set(ovf);
+    } else {
+      // 64 x 64 -> 128 from 32-bit halves (each partial product fits in 64 bits).
+      const al = this.tmp64(); const ah = this.tmp64(); const bl = this.tmp64(); const bh = this.tmp64();
+      const half = (v: number, high: boolean, out: number): void => {
+        this.get(v);
+        if (high) { this.i64c(32, 0); this.c.u8(Op.i64_shr_u); } else this.maskTo(4);
+        this.set(out);
+      };
+      half(a, false, al); half(a, true, ah); half(s, false, bl); half(s, true, bh);
+      const ll = this.tmp64(); const lh = this.tmp64(); const hl = this.tmp64(); const mid = this.tmp64();
+      this.get(al); this.get(bl); this.c.u8(Op.i64_mul); this.set(ll);
+      this.get(al); this.get(bh); this.c.u8(Op.i64_mul); this.set(lh);
+      this.get(ah); this.get(bl); this.c.u8(Op.i64_mul); this.set(hl);
+      // mid = (ll >> 32) + low32(lh) + low32(hl) (< 3 * 2^32)
+      this.get(ll); this.i64c(32, 0); this.c.u8(Op.i64_shr_u);
+      this.get(lh); this.maskTo(4); this.c.u8(Op.i64_add);
+      this.get(hl); this.maskTo(4); this.c.u8(Op.i64_add); this.set(mid);
+      this.get(a); this.get(s); this.c.u8(Op.i64_mul); this.set(lo);
+      this.get(ah); this.get(bh); this.c.u8(Op.i64_mul);
+      this.get(lh); this.i64c(32, 0); this.c.u8(Op.i64_shr_u); this.c.u8(Op.i64_add);
+      this.get(hl); this.i64c(32, 0); this.c.u8(Op.i64_shr_u); this.c.u8(Op.i64_add);
+      this.get(mid); this.i64c(32, 0); this.c.u8(Op.i64_shr_u); this.c.u8(Op.i64_add);
+      this.set(hi);
+      if (signed) {
+        // The signed high half: subtract b when a < 0 and a when b < 0 (two's complement).
+        this.get(hi);
+        this.get(s); this.i64c(0, 0); this.get(a); this.i64c(0, 0); this.c.u8(Op.i64_lt_s); this.c.u8(Op.select); this.c.u8(Op.i64_sub);
+        this.get(a); this.i64c(0, 0); this.get(s); this.i64c(0, 0); this.c.u8(Op.i64_lt_s); this.c.u8(Op.select); this.c.u8(Op.i64_sub);
+        this.set(hi);
+        this.get(hi); this.get(lo); this.i64c(63, 0); this.c.u8(Op.i64_shr_s); this.c.u8(Op.i64_ne);
+      } else {
+        this.get(hi); this.i64c(0, 0); this.c.u8(Op.i64_ne);
+      }
+      this.set(ovf);
+    }
+    const w = this.tmp32();
+    const top = size * 8 - 1;
+    this.get(lo); this.c.u8(Op.i32_wrap_i64); this.i32c(0xff); this.c.u8(Op.i32_and); this.c.u8(Op.i32_popcnt); this.i32c(1); this.c.u8(Op.i32_and); this.c.u8(Op.i32_eqz); this.i32c(2); this.c.u8(Op.i32_shl);
+    this.get(lo); this.c.u8(Op.i64_eqz); this.i32c(6); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
+    this.get(lo); this.i64c(top, 0); this.c.u8(Op.i64_shr_u); this.c.u8(Op.i32_wrap_i64); this.i32c(1); this.c.u8(Op.i32_and); this.i32c(7); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
+    this.get(ovf); this.i32c(0x801); this.c.u8(Op.i32_mul); this.c.u8(Op.i32_or);
+    this.set(w);
+    this.src = { k: 'word', w };
+    this.regSet(size, 0, i.rex, lo);
+    this.regSet(size, 2, i.rex, hi);
+    return 'next';
+  }
+
   /** Pushes the byte-swapped i64 local `v` (size 4: the low 32 bits swapped, zero-extended). */
   private bswap(v: number, size: number): void {
     const n = size;
@@ -754,6 +873,7 @@ class Translator {
     if (i.opSize !== 8 || target < -0x800000000000 || target >= 0x800000000000) return false;
     this.st();
     this.cond(cc);
+    if (this.selfLoop && this.k === this.insns.length - 1 && target === this.insns[0]!.rip) this.backEdge();
     this.c.op(Op.if, F64); this.c.u8(Op.f64_const); this.c.f64(target); this.c.u8(Op.else); this.c.u8(Op.f64_const); this.c.f64(i.next); this.c.u8(Op.end);
     this.mem(Op.f64_store, SlabOffset.RIP);
     return 'branch';
@@ -861,10 +981,15 @@ class Translator {
       }
       this.c.u8(Op.end); // $done
     }
-    // (K << 2) | (K === n) << 1 | flags written
-    this.get(this.exitK); this.i32c(2); this.c.u8(Op.i32_shl);
+    // LAST_DONE = K (where the run loop resumes in this block); result
+    // ((base + K) << 2) | (K === n) << 1 | flags written
+    this.st(); this.get(this.exitK); this.mem(Op.i32_store, SlabOffset.LAST_DONE);
+    this.get(this.exitK);
+    if (this.selfLoop) { this.get(this.base); this.c.u8(Op.i32_add); }
+    this.i32c(2); this.c.u8(Op.i32_shl);
     this.get(this.exitK); this.i32c(this.insns.length); this.c.u8(Op.i32_eq); this.i32c(1); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
     this.get(this.exitS); this.i32c(0); this.c.u8(Op.i32_ne); this.c.u8(Op.i32_or);
+    if (this.selfLoop) { this.get(this.loopFlags); this.c.u8(Op.i32_or); }
   }
 
   translate(): Translation | null {
@@ -894,6 +1019,7 @@ class Translator {
     // continues at the next instruction.
     if (!branched && k === n) this.setRip(this.insns[n - 1]!.next);
     this.setExit(k);
+    if (this.selfLoop) this.c.u8(Op.end); // loop
     this.c.u8(Op.end); // block $exit
     this.epilogue();
     this.c.u8(Op.end);
@@ -908,6 +1034,7 @@ class Translator {
     for (const [cnt, t] of runs) { out.u32(cnt); out.u8(t); }
     if (this.needsFlagsIn) { out.u8(Op.local_get); out.u32(ST); out.u8(Op.i32_load); out.u8(2); out.u32(SlabOffset.FLAGS_IN); out.u8(Op.local_set); out.u32(this.flagsInLocal); }
     out.op(Op.block, VOID);
+    if (this.selfLoop) out.op(Op.loop, VOID);
     out.bytes(this.c.view());
     return { body: out.view().slice(), count: k, needsFlagsIn: this.needsFlagsIn, needsSegBases: this.needsSegBases };
   }
