@@ -61,6 +61,8 @@ export class Block {
   /** The wasm function reads the incoming flags (SlabOffset.FLAGS_IN) / FS and GS bases. */
   wasmFlagsIn = false;
   wasmSegBases = false;
+  /** The wasm function loops over the block itself (it branches to its own start). */
+  wasmSelfLoop = false;
   constructor(key: number, rip: number, insns: DecodedInsn[]) {
     this.key = key;
     this.rip = rip;

@@ -269,6 +269,7 @@ export class WasmTier {
     block.wasmCount = t.count;
     block.wasmFlagsIn = t.needsFlagsIn;
     block.wasmSegBases = t.needsSegBases;
+    block.wasmSelfLoop = t.selfLoop;
     this.queued.push(block);
     this.queuedBodies.push(t.body);
     wasmStats.translated++;

@@ -34,6 +34,8 @@ export interface Translation {
   needsFlagsIn: boolean;
   /** The run loop must write FS_BASE and GS_BASE before calling. */
   needsSegBases: boolean;
+  /** The function iterates the block (it ends with a branch to its own start). */
+  selfLoop: boolean;
 }
 
 const ST = 0;
@@ -1036,7 +1038,7 @@ class Translator {
     out.op(Op.block, VOID);
     if (this.selfLoop) out.op(Op.loop, VOID);
     out.bytes(this.c.view());
-    return { body: out.view().slice(), count: k, needsFlagsIn: this.needsFlagsIn, needsSegBases: this.needsSegBases };
+    return { body: out.view().slice(), count: k, needsFlagsIn: this.needsFlagsIn, needsSegBases: this.needsSegBases, selfLoop: this.selfLoop && k === this.insns.length };
   }
 }
 
