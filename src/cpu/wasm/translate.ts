@@ -75,6 +75,9 @@ class Translator {
   private needsFlagsIn = false;
   private needsSegBases = false;
   private readonly flagsInLocal: number;
+  /** The local of each cached guest register (-1: unused) and whether the block writes it. */
+  private readonly regLocals: number[] = new Array<number>(16).fill(-1);
+  private readonly regWritten: boolean[] = new Array<boolean>(16).fill(false);
   private readonly exitK: number;
   private readonly exitS: number;
   /** Flag sources live at some exit (the epilogue's cases 1..n). */
@@ -120,25 +123,49 @@ class Translator {
   private mem(op: number, offset: number): void { this.c.u8(op); this.c.u8(0); this.c.u32(offset); }
   private st(): void { this.get(ST); }
 
+  // Guest registers live in i64 locals for the whole function: loaded from the slab in the
+  // prologue (every register the block uses), stored back in the epilogue (every register it
+  // writes), which all exits go through. A register written only after an exit point is stored
+  // back with the value it was loaded with.
+
+  /** The local caching register r (allocated on first use). */
+  private reg(r: number): number {
+    let l = this.regLocals[r]!;
+    if (l < 0) { l = this.tmp64(); this.regLocals[r] = l; }
+    return l;
+  }
+
   /** Pushes register `r` (size bytes, zero-extended to i64); AH..BH for size 1, r 4..7, no REX. */
   private regGet(size: number, r: number, rex: number): void {
-    this.st();
-    if (size === 8) this.mem(Op.i64_load, SlabOffset.GPR + 8 * r);
-    else if (size === 4) this.mem(Op.i64_load32_u, SlabOffset.GPR + 8 * r);
-    else if (size === 2) this.mem(Op.i64_load16_u, SlabOffset.GPR + 8 * r);
-    else this.mem(Op.i64_load8_u, this.byteRegOffset(r, rex));
+    if (size === 1 && rex === 0 && r >= 4 && r < 8) {
+      this.get(this.reg(r - 4)); this.i64c(8, 0); this.c.u8(Op.i64_shr_u); this.maskTo(1);
+      return;
+    }
+    this.get(this.reg(r));
+    this.maskTo(size);
   }
 
-  private byteRegOffset(r: number, rex: number): number {
-    return rex === 0 && r >= 4 && r < 8 ? SlabOffset.GPR + 8 * (r - 4) + 1 : SlabOffset.GPR + 8 * r;
+  /** Pushes register `r` (size bytes) sign-extended to i64. */
+  private regGetSigned(size: number, r: number, rex: number): void {
+    const t = this.tmp64();
+    this.regGet(size, r, rex); this.set(t);
+    this.sext(t, size);
   }
 
-  /** Writes local `v` (masked to size) to register `r`: a 32-bit write zero-extends, 8/16 merge. */
+  /** Writes local `v` to register `r` (size bytes): a 32-bit write zero-extends, 8/16 merge. */
   private regSet(size: number, r: number, rex: number, v: number): void {
-    this.st(); this.get(v);
-    if (size === 8 || size === 4) this.mem(Op.i64_store, SlabOffset.GPR + 8 * r);
-    else if (size === 2) this.mem(Op.i64_store16, SlabOffset.GPR + 8 * r);
-    else this.mem(Op.i64_store8, this.byteRegOffset(r, rex));
+    const high = size === 1 && rex === 0 && r >= 4 && r < 8;
+    const reg = high ? r - 4 : r;
+    const l = this.reg(reg);
+    this.regWritten[reg] = true;
+    if (size === 8) { this.get(v); this.set(l); return; }
+    if (size === 4) { this.get(v); this.maskTo(4); this.set(l); return; }
+    const [m] = mask(size);
+    const shift = high ? 8 : 0;
+    this.get(l); this.i64c(~(m << shift), -1); this.c.u8(Op.i64_and);
+    this.get(v); this.maskTo(size);
+    if (shift !== 0) { this.i64c(shift, 0); this.c.u8(Op.i64_shl); }
+    this.c.u8(Op.i64_or); this.set(l);
   }
 
   private tmp64(): number { return this.local(I64); }
@@ -586,7 +613,7 @@ class Translator {
       if (op === 0x63 && size === 8) {
         const o = this.rm(i, 4, true, false);
         const v = this.tmp64();
-        if ('reg' in o) { this.st(); this.mem(Op.i64_load32_s, SlabOffset.GPR + 8 * o.reg); } else this.load(4, o.h, true);
+        if ('reg' in o) this.regGetSigned(4, o.reg, i.rex); else this.load(4, o.h, true);
         this.set(v);
         this.regSet(8, i.reg, i.rex, v);
         return 'next';
@@ -594,7 +621,7 @@ class Translator {
       if (op === 0x98 && size !== 2) {
         // CDQE (RAX = sign-extended EAX), CWDE (EAX = sign-extended AX)
         const v = this.tmp64();
-        this.st(); this.mem(size === 8 ? Op.i64_load32_s : Op.i64_load16_s, SlabOffset.GPR);
+        this.regGetSigned(size === 8 ? 4 : 2, 0, i.rex);
         this.maskTo(size); this.set(v);
         this.regSet(size, 0, i.rex, v);
         return 'next';
@@ -602,7 +629,7 @@ class Translator {
       if (op === 0x99 && size !== 2) {
         // CQO / CDQ: rDX = the sign of rAX, repeated
         const v = this.tmp64();
-        this.st(); this.mem(size === 8 ? Op.i64_load : Op.i64_load32_s, SlabOffset.GPR);
+        this.regGetSigned(size, 0, i.rex);
         this.i64c(63, 0); this.c.u8(Op.i64_shr_s); this.maskTo(size); this.set(v);
         this.regSet(size, 2, i.rex, v);
         return 'next';
@@ -678,9 +705,7 @@ class Translator {
         const o = this.rm(i, from, true, false);
         const v = this.tmp64();
         if ('reg' in o) {
-          this.st();
-          const off = from === 1 ? this.byteRegOffset(o.reg, i.rex) : SlabOffset.GPR + 8 * o.reg;
-          this.mem(from === 1 ? (signed ? Op.i64_load8_s : Op.i64_load8_u) : (signed ? Op.i64_load16_s : Op.i64_load16_u), off);
+          if (signed) this.regGetSigned(from, o.reg, i.rex); else this.regGet(from, o.reg, i.rex);
         } else this.load(from, o.h, signed);
         this.maskTo(size); this.set(v);
         this.regSet(size, i.reg, i.rex, v);
@@ -903,7 +928,7 @@ class Translator {
     const top = bits - 1;
     // The count: an i32 local (dynamic) or a constant.
     const cl = this.tmp32();
-    if (dynamic) { this.st(); this.mem(Op.i32_load8_u, SlabOffset.GPR + 8); this.i32c(cmask); this.c.u8(Op.i32_and); } else this.i32c(c);
+    if (dynamic) { this.regGet(1, 1, 1); this.c.u8(Op.i32_wrap_i64); this.i32c(cmask); this.c.u8(Op.i32_and); } else this.i32c(c);
     this.set(cl);
     const r = this.tmp64();
     const cf = this.tmp32();
@@ -965,6 +990,9 @@ class Translator {
    * result (K << 2) | (K = the block's length) << 1 | (S != 0).
    */
   private epilogue(): void {
+    for (let r = 0; r < 16; r++) {
+      if (this.regWritten[r]) { this.st(); this.get(this.regLocals[r]!); this.mem(Op.i64_store, SlabOffset.GPR + 8 * r); }
+    }
     const m = this.sources.length;
     if (m > 0) {
       this.c.op(Op.block, VOID); // $done
@@ -1005,12 +1033,14 @@ class Translator {
       const src = this.src;
       const sources = this.sources.length;
       const curK = this.curK; const curS = this.curS;
+      const regLocals = this.regLocals.slice(); const regWritten = this.regWritten.slice();
       const flagsIn = this.needsFlagsIn; const seg = this.needsSegBases;
       const r = this.insn(this.insns[k]!);
       if (r === false) {
         // Forms decline before emitting anything; this undoes any that did not.
         this.c.length = mark; this.localTypes.length = locals; this.src = src; this.sources.length = sources;
         this.curK = curK; this.curS = curS;
+        for (let r = 0; r < 16; r++) { this.regLocals[r] = regLocals[r]!; this.regWritten[r] = regWritten[r]!; }
         this.needsFlagsIn = flagsIn; this.needsSegBases = seg;
         break;
       }
@@ -1035,6 +1065,10 @@ class Translator {
     out.u32(runs.length);
     for (const [cnt, t] of runs) { out.u32(cnt); out.u8(t); }
     if (this.needsFlagsIn) { out.u8(Op.local_get); out.u32(ST); out.u8(Op.i32_load); out.u8(2); out.u32(SlabOffset.FLAGS_IN); out.u8(Op.local_set); out.u32(this.flagsInLocal); }
+    for (let r = 0; r < 16; r++) {
+      const l = this.regLocals[r]!;
+      if (l >= 0) { out.u8(Op.local_get); out.u32(ST); out.u8(Op.i64_load); out.u8(3); out.u32(SlabOffset.GPR + 8 * r); out.u8(Op.local_set); out.u32(l); }
+    }
     out.op(Op.block, VOID);
     if (this.selfLoop) out.op(Op.loop, VOID);
     out.bytes(this.c.view());
