@@ -787,12 +787,12 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
             const generation = this.stopRip < 0 ? (this.codeGen * 2 + user) | 0 : -1;
             const globalGeneration = this.stopRip < 0 ? (this.globalCodeGen * 2 + user) | 0 : -1;
             wasm.remember(slab, block, generation, globalGeneration, this);
-            if (block.wasmFlagsIn) slab.i32[SlabOffset.FLAGS_IN >> 2] = computeArithFlags(this);
+            if (block.wasmFlagsIn) slab.i32[SlabOffset.FLAGS >> 2] = computeArithFlags(this);
             slab.f64[SlabOffset.FS_BASE >> 3] = this.seg[Seg.FS]!.base;
             slab.f64[SlabOffset.GS_BASE >> 3] = this.seg[Seg.GS]!.base;
             const budget = Math.min(end - start, 0x3fffffff);
             const r = wasm.run(w, slab.base, this.cpl === 3 ? TLB_SIZE : 0, budget, block.wasmFlagsIn ? 1 : 0, generation, jitThreshold < 0 ? 0x7fffffff : jitThreshold, globalGeneration, block.rip);
-            if ((r & 1) !== 0) { this.lazyOp = 0; this.lazyFlags = slab.i32[SlabOffset.FLAGS_OUT >> 2]!; }
+            if ((r & 1) !== 0) { this.lazyOp = 0; this.lazyFlags = slab.i32[SlabOffset.FLAGS >> 2]!; }
             this.instructionCount += r >>> 1;
             const last = slab.i32[SlabOffset.LAST_INDEX >> 2]!;
             if (last !== w) { block = wasm.blockAt(last); insns = block.insns; n = insns.length; this.lastBlock = block; }

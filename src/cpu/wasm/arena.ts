@@ -25,10 +25,12 @@ export const enum SlabOffset {
   GPR = 0,
   /** f64: RIP after the wasm code ran (canonical number form, state.ts). */
   RIP = 128,
-  /** i32: the six arithmetic flags on entry, written by the run loop when the block reads them. */
-  FLAGS_IN = 136,
-  /** i32: the six arithmetic flags on exit when the block wrote them (exit code bit 0). */
-  FLAGS_OUT = 140,
+  /**
+   * i32: the six arithmetic flags: on entry, written by the run loop when the block reads them;
+   * on exit, when a block wrote them (exit code bit 0). One word, so that in a chain what one
+   * block leaves is what the next reads.
+   */
+  FLAGS = 136,
   /** f64: FS and GS bases, written by the run loop for blocks that use them. */
   FS_BASE = 144,
   GS_BASE = 152,
@@ -41,7 +43,7 @@ export const enum SlabOffset {
   PPN = ADDEND + 2 * TLB_SIZE * 8,
   /**
    * The jump cache: JUMP_ENTRIES entries of 16 bytes (RIP f64, table index i32, code generation
-   * and TLB half i32), at a slot hashed from the RIP's low 32 bits (wasm/tier.ts JUMP_HASH).
+   * and TLB half i32), at a slot hashed from the RIP (wasm/tier.ts jumpSlot).
    * The generation is the Cpu's codeGen, or its globalCodeGen for code on global pages (kernel
    * text), which CR3 writes keep.
    */

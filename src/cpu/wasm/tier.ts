@@ -47,6 +47,11 @@ export const enum WasmState { NotYet = 0, None = -1, Queued = -2 }
  */
 const JUMP_HASH = 0x9e3779b1 | 0;
 
+/** The jump cache slot of a RIP (as the dispatcher computes it). */
+function jumpSlot(rip: number): number {
+  return Math.imul(rip >>> 0, JUMP_HASH) >>> (32 - JUMP_BITS);
+}
+
 /** Interpreted runs of queued blocks before the queue is compiled anyway. */
 const QUEUE_PATIENCE = 2048;
 
@@ -55,7 +60,7 @@ const TABLE_LIMIT = 1 << 18;
 
 /**
  * Per table index, an i32 the dispatcher reads: the instructions the function covers (bits 0-7),
- * whether that is the whole block (COMPLETE), whether it reads FLAGS_IN, and whether the block
+ * whether that is the whole block (COMPLETE), whether it reads the incoming flags (SlabOffset.FLAGS), and whether the block
  * may still be entered (VALID: cleared when the block is dropped or handed to the block JIT).
  */
 const enum Info { COUNT = 0xff, COMPLETE = 0x100, FLAGS_IN = 0x200, VALID = 0x400 }
@@ -91,15 +96,17 @@ function dispatcherBody(infoBase: number, hitsBase: number): Uint8Array {
   get(SLAB); get(HALF); get(BUDGET); get(INDEX); b.op(Op.call_indirect, 0, 0); set(R);
   get(R); i32c(2); b.u8(Op.i32_shr_u); set(DONE);
   get(TOTAL); get(DONE); b.u8(Op.i32_add); set(TOTAL);
-  get(R); i32c(1); b.u8(Op.i32_and); b.op(Op.if, VOID);
-  get(SLAB); get(SLAB); mem(Op.i32_load, SlabOffset.FLAGS_OUT); mem(Op.i32_store, SlabOffset.FLAGS_IN);
-  i32c(1); set(FLAGS_KNOWN); i32c(1); set(ANY_FLAGS);
-  b.u8(Op.end);
+  // Flags the block wrote are in FLAGS, where the next block reads incoming flags.
+  get(R); i32c(1); b.u8(Op.i32_and); set(T);
+  get(FLAGS_KNOWN); get(T); b.u8(Op.i32_or); set(FLAGS_KNOWN);
+  get(ANY_FLAGS); get(T); b.u8(Op.i32_or); set(ANY_FLAGS);
   get(R); i32c(2); b.u8(Op.i32_and); b.u8(Op.i32_eqz); out();
   get(BUDGET); get(DONE); b.u8(Op.i32_sub); set(BUDGET);
   get(SLAB); mem(Op.f64_load, SlabOffset.RIP); set(RIP);
-  // e = slab + jumpSlot(w) * 16, w the RIP's low 32 bits
-  get(RIP); b.u8(Op.i64_trunc_f64_s); b.u8(Op.i32_wrap_i64); i32c(JUMP_HASH); b.u8(Op.i32_mul); i32c(32 - JUMP_BITS); b.u8(Op.i32_shr_u);
+  // e = slab + jumpSlot(RIP) * 16 (the RIP's low 32 bits, hashed; the saturating conversion has
+  // no trap check)
+  get(RIP); b.op(0xfc, 6 /* i64.trunc_sat_f64_s */); b.u8(Op.i32_wrap_i64);
+  i32c(JUMP_HASH); b.u8(Op.i32_mul); i32c(32 - JUMP_BITS); b.u8(Op.i32_shr_u);
   i32c(4); b.u8(Op.i32_shl); get(SLAB); b.u8(Op.i32_add); set(E);
   get(E); mem(Op.f64_load, SlabOffset.JUMP); get(RIP); b.u8(Op.f64_ne); out();
   get(E); mem(Op.i32_load, SlabOffset.JUMP + 12); set(T);
@@ -232,7 +239,7 @@ export class WasmTier {
    * jump cache, so chains reaching its RIP go on into it.
    */
   remember(slab: CpuSlab, block: Block, generation: number, globalGeneration: number, cpu: Cpu): void {
-    const slot = Math.imul(block.rip >>> 0, JUMP_HASH) >>> (32 - JUMP_BITS);
+    const slot = jumpSlot(block.rip);
     const g = slab.jumpI32[slot * 4 + 3];
     if (slab.jumpF64[slot * 2] === block.rip && slab.jumpI32[slot * 4 + 2] === block.wasmIndex && (g === generation || g === globalGeneration)) return;
     slab.jumpF64[slot * 2] = block.rip;

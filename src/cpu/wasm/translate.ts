@@ -10,11 +10,11 @@
 // is not canonical), with nothing of that instruction done: the run loop's interpreter runs the
 // rest of the block from there, and faults happen there, precisely. Every exit stores RIP, and
 // when an instruction of the block wrote the arithmetic flags, the six flags computed from its
-// operands (FLAGS_OUT; the run loop makes them the lazy record, materialized).
+// operands (SlabOffset.FLAGS; the run loop makes them the lazy record, materialized).
 //
 // Flags inside the block are evaluated from the operands of the last flag producer (kept in
 // locals), as jit/templates.ts fuses them; a block that reads flags before producing any gets the
-// incoming six flags in FLAGS_IN. Semantics follow the interpreter handlers (ops-*.ts), which
+// incoming six flags in SlabOffset.FLAGS. Semantics follow the interpreter handlers (ops-*.ts), which
 // follow the SDM Vol. 2 pages of each instruction; the block JIT differential tests are the oracle.
 
 import { Bytes, Op, I32, I64, F64, VOID } from './encoder.js';
@@ -30,7 +30,7 @@ export interface Translation {
   body: Uint8Array;
   /** Instructions covered (the function may stop earlier at run time). */
   count: number;
-  /** The run loop must write FLAGS_IN before calling. */
+  /** The run loop must write SlabOffset.FLAGS before calling. */
   needsFlagsIn: boolean;
   /** The run loop must write FS_BASE and GS_BASE before calling. */
   needsSegBases: boolean;
@@ -89,7 +89,7 @@ class Translator {
   private readonly selfLoop: boolean;
   /** Instructions done by earlier iterations (self-loop; i32 local). */
   private readonly base: number;
-  /** Set when iterations wrote FLAGS_OUT at the back edge (i32 local; exits before any producer then report flags). */
+  /** Set when iterations wrote SlabOffset.FLAGS at the back edge (i32 local; exits before any producer then report flags). */
   private readonly loopFlags: number;
   /** Some exit in the body happens before the iteration's first flag producer. */
   private exitBeforeProducer = false;
@@ -181,7 +181,7 @@ class Translator {
   // ---- exits
 
   // Every exit goes to one epilogue (translate()): the body is `block $exit ... end`, and an exit
-  // sets K (instructions done) and S (which flag source the epilogue materializes into FLAGS_OUT;
+  // sets K (instructions done) and S (which flag source the epilogue materializes into SlabOffset.FLAGS;
   // 0: none written) and branches there. Exits are emitted only at the top level of the body or
   // directly inside one `if`, so the branch depth is known. Keeping exits this small matters:
   // with thousands of warm blocks, code size is what the time goes to (cache and TLB misses).
@@ -224,7 +224,7 @@ class Translator {
       // producer ('in'), and what an exit before that producer reports.
       if (this.needsFlagsIn) { this.flagsWord(); this.set(this.flagsInLocal); }
       if (this.exitBeforeProducer) {
-        this.st(); this.flagsWord(); this.mem(Op.i32_store, SlabOffset.FLAGS_OUT);
+        this.st(); this.flagsWord(); this.mem(Op.i32_store, SlabOffset.FLAGS);
         this.i32c(1); this.set(this.loopFlags);
       }
     }
@@ -986,7 +986,7 @@ class Translator {
   }
 
   /**
-   * After `block $exit`: FLAGS_OUT from flag source S (a br_table over the sources), then the
+   * After `block $exit`: SlabOffset.FLAGS from flag source S (a br_table over the sources), then the
    * result (K << 2) | (K = the block's length) << 1 | (S != 0).
    */
   private epilogue(): void {
@@ -1006,7 +1006,7 @@ class Translator {
       for (let j = 1; j <= m; j++) {
         this.c.u8(Op.end); // $b_j
         this.src = this.sources[j - 1]!;
-        this.st(); this.flagsWord(); this.mem(Op.i32_store, SlabOffset.FLAGS_OUT);
+        this.st(); this.flagsWord(); this.mem(Op.i32_store, SlabOffset.FLAGS);
         if (j < m) this.c.op(Op.br, m - j);
       }
       this.c.u8(Op.end); // $done
@@ -1064,7 +1064,7 @@ class Translator {
     }
     out.u32(runs.length);
     for (const [cnt, t] of runs) { out.u32(cnt); out.u8(t); }
-    if (this.needsFlagsIn) { out.u8(Op.local_get); out.u32(ST); out.u8(Op.i32_load); out.u8(2); out.u32(SlabOffset.FLAGS_IN); out.u8(Op.local_set); out.u32(this.flagsInLocal); }
+    if (this.needsFlagsIn) { out.u8(Op.local_get); out.u32(ST); out.u8(Op.i32_load); out.u8(2); out.u32(SlabOffset.FLAGS); out.u8(Op.local_set); out.u32(this.flagsInLocal); }
     for (let r = 0; r < 16; r++) {
       const l = this.regLocals[r]!;
       if (l >= 0) { out.u8(Op.local_get); out.u32(ST); out.u8(Op.i64_load); out.u8(3); out.u32(SlabOffset.GPR + 8 * r); out.u8(Op.local_set); out.u32(l); }
