@@ -58,6 +58,10 @@ export class Block {
   wasmIndex = 0;
   /** Instructions the wasm function covers (a leading part of the block). */
   wasmCount = 0;
+  /** Most instructions one call of it runs (more than the block's with a fall-through block appended). */
+  wasmMax = 0;
+  /** Its translation includes code that changed since (the appended block was dropped). */
+  wasmStale = false;
   /** The wasm function reads the incoming flags (SlabOffset.FLAGS_IN) / FS and GS bases. */
   wasmFlagsIn = false;
   wasmSegBases = false;

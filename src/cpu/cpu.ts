@@ -210,7 +210,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     if (this.wasm !== null) {
       const wasm = this.wasm;
       mem.codePages = wasm.codePages;
-      this.blocks.onDrop = (b) => wasm.retire(b);
+      this.blocks.onDrop = (b) => wasm.dropped(b);
     }
     this.deliverEvent = options.deliverEvent !== undefined ? options.deliverEvent : deliverEvent;
     mem.onCodeWrite = (pagePa: number) => this.invalidateCodePage(pagePa);
@@ -780,7 +780,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
       if (wasm !== null && block.compiled === null && !this.interruptShadow && (this.flagsRest & Flag.TF) === 0) {
         const w = block.wasmIndex;
         if (w > 0) {
-          if (start + block.wasmCount <= end) {
+          if (start + block.wasmMax <= end) {
             const slab = this.slab!;
             // With a stop RIP set (tests, debugging) nothing chains: the run loop checks it between blocks.
             const user = this.cpl === 3 ? 1 : 0;

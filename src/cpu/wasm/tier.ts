@@ -52,6 +52,14 @@ function jumpSlot(rip: number): number {
   return Math.imul(rip >>> 0, JUMP_HASH) >>> (32 - JUMP_BITS);
 }
 
+/**
+ * Modules before the tier drops all its code and starts over: each module's code space takes
+ * several memory mappings, and a process has at most vm.max_map_count (65,530) of them; V8 aborts
+ * the process when it cannot map code ("Commit wasm code space ... out of memory", seen with
+ * one-block modules). A boot makes ~470 modules.
+ */
+const MODULE_LIMIT = 1024;
+
 /** Interpreted runs of queued blocks before the queue is compiled anyway. */
 const QUEUE_PATIENCE = 2048;
 
@@ -63,10 +71,10 @@ const TABLE_LIMIT = 1 << 18;
  * whether that is the whole block (COMPLETE), whether it reads the incoming flags (SlabOffset.FLAGS), and whether the block
  * may still be entered (VALID: cleared when the block is dropped or handed to the block JIT).
  */
-const enum Info { COUNT = 0xff, COMPLETE = 0x100, FLAGS_IN = 0x200, VALID = 0x400 }
+const enum Info { COUNT = 0xff /* most instructions per call */, COMPLETE = 0x100, FLAGS_IN = 0x200, VALID = 0x400 }
 
 function infoOf(b: Block): number {
-  return b.wasmCount | (b.wasmCount === b.insns.length ? Info.COMPLETE : 0) | (b.wasmFlagsIn ? Info.FLAGS_IN : 0) | Info.VALID;
+  return b.wasmMax | (b.wasmCount === b.insns.length ? Info.COMPLETE : 0) | (b.wasmFlagsIn ? Info.FLAGS_IN : 0) | Info.VALID;
 }
 
 /**
@@ -145,6 +153,8 @@ export class WasmTier {
   private readonly releaseRam: () => void;
   private table!: WebAssembly.Table;
   private tableUsed = 1;
+  /** Modules compiled into the current table. */
+  private modules = 0;
   /** Info words by table index (arena view; see Info). */
   private readonly info: Int32Array;
   private readonly infoBase: number;
@@ -156,6 +166,8 @@ export class WasmTier {
   /** The dispatcher (dispatcherBody). */
   run!: (index: number, slab: number, tlbHalf: number, budget: number, flagsKnown: number, generation: number, jitAt: number, globalGeneration: number, blockRip: number) => number;
   private queued: Block[] = [];
+  /** Blocks whose functions also run the key's code (appended fall-through blocks). */
+  private readonly dependents = new WeakMap<Block, Block[]>();
   private queuedRuns = 0;
   private queuedBodies: Uint8Array[] = [];
   private live: Block[] = [];
@@ -208,6 +220,7 @@ export class WasmTier {
   private newTable(): void {
     this.table = new WebAssembly.Table({ initial: 1024, element: 'anyfunc' });
     this.tableUsed = 1;
+    this.modules = 0;
     this.info.fill(0);
     this.hits.fill(0);
     this.byIndex = [null];
@@ -253,6 +266,21 @@ export class WasmTier {
     if (block.wasmIndex > 0 && block.valid) this.info[block.wasmIndex] = infoOf(block);
   }
 
+  /**
+   * `block`'s code changed (the block cache dropped it): its function and those that appended it
+   * are not run again; blocks that appended it get translated anew.
+   */
+  dropped(block: Block): void {
+    this.retire(block);
+    const deps = this.dependents.get(block);
+    if (deps === undefined) return;
+    this.dependents.delete(block);
+    for (const a of deps) {
+      a.wasmStale = true;
+      if (a.wasmIndex > 0) { this.info[a.wasmIndex] = 0; a.wasmIndex = WasmState.NotYet; }
+    }
+  }
+
   /** Chains must no longer enter `block`: it was dropped (its code changed) or the JIT runs it now. */
   retire(block: Block): void {
     if (block.wasmIndex > 0) this.info[block.wasmIndex] = 0;
@@ -269,11 +297,17 @@ export class WasmTier {
   /** Translates `block` (hot enough) and compiles the queue when it is full. */
   enqueue(block: Block, cpu: Cpu): void {
     const t0 = performance.now();
-    const t = translateBlock(cpu, block.insns, this.ramBase, this.codePagesBase);
+    const t = translateBlock(cpu, block, this.ramBase, this.codePagesBase);
     wasmStats.translateMs += performance.now() - t0;
     if (t === null) { block.wasmIndex = WasmState.None; wasmStats.untranslatable++; return; }
     block.wasmIndex = WasmState.Queued;
     block.wasmCount = t.count;
+    block.wasmMax = t.maxCount;
+    block.wasmStale = false;
+    if (t.appended !== null) {
+      const deps = this.dependents.get(t.appended);
+      if (deps === undefined) this.dependents.set(t.appended, [block]); else deps.push(block);
+    }
     block.wasmFlagsIn = t.needsFlagsIn;
     block.wasmSegBases = t.needsSegBases;
     block.wasmSelfLoop = t.selfLoop;
@@ -292,7 +326,7 @@ export class WasmTier {
     this.queuedBodies = [];
     this.queuedRuns = 0;
     const t0 = performance.now();
-    if (this.tableUsed + blocks.length > TABLE_LIMIT) {
+    if (this.tableUsed + blocks.length > TABLE_LIMIT || this.modules >= MODULE_LIMIT) {
       // Start over: blocks that still run get translated again.
       for (const b of this.live) b.wasmIndex = WasmState.NotYet;
       this.live = [];
@@ -323,12 +357,14 @@ export class WasmTier {
     this.tableUsed = need;
     for (let k = 0; k < blocks.length; k++) {
       const b = blocks[k]!;
-      b.wasmIndex = base + k;
       this.byIndex[base + k] = b;
+      if (b.wasmStale) { b.wasmIndex = WasmState.NotYet; b.wasmStale = false; this.info[base + k] = 0; continue; }
+      b.wasmIndex = base + k;
       this.info[base + k] = b.valid && b.compiled === null ? infoOf(b) : 0;
       this.live.push(b);
     }
     wasmStats.modules++;
+    this.modules++;
     wasmStats.compileMs += performance.now() - t0;
   }
 }

@@ -24,12 +24,17 @@ import { Seg } from '../state.js';
 import { TLB_SIZE } from '../mmu.js';
 import { SlabOffset } from './arena.js';
 import type { Cpu } from '../cpu.js';
+import type { Block } from '../block-cache.js';
 
 export interface Translation {
   /** Local declarations and code of the function (without its size prefix). */
   body: Uint8Array;
-  /** Instructions covered (the function may stop earlier at run time). */
+  /** Instructions of the block covered (the function may stop earlier at run time). */
   count: number;
+  /** Most instructions one call runs (with a fall-through block appended: more than the block has). */
+  maxCount: number;
+  /** The fall-through block whose instructions the function also runs (its code must stay valid). */
+  appended: Block | null;
   /** The run loop must write SlabOffset.FLAGS before calling. */
   needsFlagsIn: boolean;
   /** The run loop must write FS_BASE and GS_BASE before calling. */
@@ -98,14 +103,19 @@ class Translator {
   private curS = -1;
   private k = 0;
 
-  constructor(private readonly cpu: Cpu, private readonly insns: readonly DecodedInsn[], private readonly ramBase: number, private readonly codePagesBase: number) {
+  /**
+   * `insns`: the block's instructions, then (when `blockLength` is less) those of the block its
+   * final Jcc falls through to: the function goes on there when the branch is not taken. An exit
+   * in that part stores RIP and reports the block complete (the run loop goes on at RIP).
+   */
+  constructor(private readonly cpu: Cpu, private readonly insns: readonly DecodedInsn[], private readonly ramBase: number, private readonly codePagesBase: number, private readonly blockLength: number) {
     this.flagsInLocal = this.local(I32);
     this.exitK = this.local(I32);
     this.exitS = this.local(I32);
     this.base = this.local(I32);
     this.loopFlags = this.local(I32);
-    const last = insns[insns.length - 1]!;
-    this.selfLoop = branchTarget(last) === insns[0]!.rip;
+    const last = insns[blockLength - 1]!;
+    this.selfLoop = blockLength === insns.length && branchTarget(last) === insns[0]!.rip;
   }
 
   private local(type: number): number {
@@ -192,6 +202,12 @@ class Translator {
    * the values the locals hold are known here: they are set only when they change.
    */
   private setExit(k: number): void {
+    // In the appended block the run loop cannot resume by index: RIP goes with the exit.
+    if (k >= this.blockLength && k < this.insns.length) this.setRip(this.insns[k]!.rip);
+    this.setExitKS(k);
+  }
+
+  private setExitKS(k: number): void {
     if (this.curK !== k) { this.i32c(k); this.set(this.exitK); this.curK = k; }
     let id = 0;
     if (this.src.k !== 'in') {
@@ -895,9 +911,23 @@ class Translator {
     this.regSet(8, 4, 1, a);
   }
 
-  private jcc(i: DecodedInsn, cc: number): 'branch' | false {
+  private jcc(i: DecodedInsn, cc: number): 'branch' | 'next' | false {
     const target = i.next + (i.imm | 0);
     if (i.opSize !== 8 || target < -0x800000000000 || target >= 0x800000000000) return false;
+    if (this.k === this.blockLength - 1 && this.blockLength < this.insns.length) {
+      // The end of the block with a fall-through block appended: taken leaves (RIP = target),
+      // not taken goes on into the appended instructions.
+      const curK = this.curK; const curS = this.curS;
+      this.cond(cc);
+      this.c.op(Op.if, VOID);
+      this.setRip(target);
+      this.setExitKS(this.blockLength);
+      this.c.op(Op.br, 1);
+      this.c.u8(Op.end);
+      // Only the path that left set K and S.
+      this.curK = curK; this.curS = curS;
+      return 'next';
+    }
     this.st();
     this.cond(cc);
     if (this.selfLoop && this.k === this.insns.length - 1 && target === this.insns[0]!.rip) this.backEdge();
@@ -1017,7 +1047,7 @@ class Translator {
     this.get(this.exitK);
     if (this.selfLoop) { this.get(this.base); this.c.u8(Op.i32_add); }
     this.i32c(2); this.c.u8(Op.i32_shl);
-    this.get(this.exitK); this.i32c(this.insns.length); this.c.u8(Op.i32_eq); this.i32c(1); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
+    this.get(this.exitK); this.i32c(this.blockLength); this.c.u8(Op.i32_ge_u); this.i32c(1); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
     this.get(this.exitS); this.i32c(0); this.c.u8(Op.i32_ne); this.c.u8(Op.i32_or);
     if (this.selfLoop) { this.get(this.loopFlags); this.c.u8(Op.i32_or); }
   }
@@ -1072,7 +1102,10 @@ class Translator {
     out.op(Op.block, VOID);
     if (this.selfLoop) out.op(Op.loop, VOID);
     out.bytes(this.c.view());
-    return { body: out.view().slice(), count: k, needsFlagsIn: this.needsFlagsIn, needsSegBases: this.needsSegBases, selfLoop: this.selfLoop && k === this.insns.length };
+    return {
+      body: out.view().slice(), count: Math.min(k, this.blockLength), maxCount: k, appended: null,
+      needsFlagsIn: this.needsFlagsIn, needsSegBases: this.needsSegBases, selfLoop: this.selfLoop && k === this.insns.length,
+    };
   }
 }
 
@@ -1080,7 +1113,23 @@ class Translator {
  * Translates a 64-bit block; null when its first instruction is not a form this tier runs.
  * `ramBase` is where RAM index 0 sits in the arena, `codePagesBase` the machine's code-page map.
  */
-export function translateBlock(cpu: Cpu, insns: readonly DecodedInsn[], ramBase: number, codePagesBase: number): Translation | null {
+export function translateBlock(cpu: Cpu, block: Block, ramBase: number, codePagesBase: number): Translation | null {
+  const insns = block.insns;
   if (cpu.codeBits !== 64 || insns.length === 0) return null;
-  return new Translator(cpu, insns, ramBase, codePagesBase).translate();
+  // A block ending with a Jcc whose fall-through block is decoded already, in the same page (so
+  // the same physical page whatever the mapping; blocks never cross pages): one function runs both.
+  const last = insns[insns.length - 1]!;
+  let next: Block | null = null;
+  if (isJcc(last) && branchTarget(last) !== block.rip && Math.floor(last.next / 4096) === Math.floor(block.rip / 4096)) {
+    next = cpu.lookupBlock(last.next);
+    if (next !== null && (next === block || next.insns.length + insns.length > 255)) next = null;
+  }
+  const all = next === null ? insns : insns.concat(next.insns);
+  const t = new Translator(cpu, all, ramBase, codePagesBase, insns.length).translate();
+  if (t !== null && next !== null && t.maxCount > insns.length) t.appended = next;
+  return t;
+}
+
+function isJcc(i: DecodedInsn): boolean {
+  return i.map === OpMap.Primary ? i.op >= 0x70 && i.op <= 0x7f : i.map === OpMap.M0F && i.op >= 0x80 && i.op <= 0x8f;
 }
