@@ -655,6 +655,8 @@ class Translator {
         const target = i.next + (i.imm | 0);
         if (target < -0x800000000000 || target >= 0x800000000000) return false;
         if (this.selfLoop && this.k === this.insns.length - 1 && target === this.insns[0]!.rip) { this.i32c(1); this.backEdge(); this.c.u8(Op.drop); }
+        // With the target block appended, the jump is where the function goes on.
+        if (this.k === this.blockLength - 1 && this.blockLength < this.insns.length) return 'next';
         this.setRip(target);
         return 'branch';
       }
@@ -1116,18 +1118,24 @@ class Translator {
 export function translateBlock(cpu: Cpu, block: Block, ramBase: number, codePagesBase: number): Translation | null {
   const insns = block.insns;
   if (cpu.codeBits !== 64 || insns.length === 0) return null;
-  // A block ending with a Jcc whose fall-through block is decoded already, in the same page (so
-  // the same physical page whatever the mapping; blocks never cross pages): one function runs both.
+  // A block ending with a Jcc whose fall-through block, or with a JMP whose target block, is
+  // decoded already, in the same page (so the same physical page whatever the mapping; blocks
+  // never cross pages): one function runs both.
   const last = insns[insns.length - 1]!;
+  const follow = isJcc(last) ? last.next : isJmp(last) ? branchTarget(last) : NaN;
   let next: Block | null = null;
-  if (isJcc(last) && branchTarget(last) !== block.rip && Math.floor(last.next / 4096) === Math.floor(block.rip / 4096)) {
-    next = cpu.lookupBlock(last.next);
+  if (!Number.isNaN(follow) && branchTarget(last) !== block.rip && Math.floor(follow / 4096) === Math.floor(block.rip / 4096)) {
+    next = cpu.lookupBlock(follow);
     if (next !== null && (next === block || next.insns.length + insns.length > 255)) next = null;
   }
   const all = next === null ? insns : insns.concat(next.insns);
   const t = new Translator(cpu, all, ramBase, codePagesBase, insns.length).translate();
   if (t !== null && next !== null && t.maxCount > insns.length) t.appended = next;
   return t;
+}
+
+function isJmp(i: DecodedInsn): boolean {
+  return i.map === OpMap.Primary && (i.op === 0xe9 || i.op === 0xeb) && i.opSize === 8;
 }
 
 function isJcc(i: DecodedInsn): boolean {
