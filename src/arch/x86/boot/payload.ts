@@ -85,7 +85,8 @@ export function lz4LegacyDecode(src: Uint8Array, outBytes: number): Uint8Array |
         do { b = src[p++]!; lit += b; } while (b === 255 && p < end);
       }
       if (p + lit > end || o + lit > outBytes) return undefined;
-      out.set(src.subarray(p, p + lit), o);
+      // Short runs byte by byte: a subarray and a set() per sequence cost more than the copy.
+      if (lit < 32) { for (let k = 0; k < lit; k++) out[o + k] = src[p + k]!; } else out.set(src.subarray(p, p + lit), o);
       o += lit;
       p += lit;
       if (p >= end) break;
@@ -98,7 +99,7 @@ export function lz4LegacyDecode(src: Uint8Array, outBytes: number): Uint8Array |
       }
       len += LZ4_MIN_MATCH;
       if (offset === 0 || offset > o || o + len > outBytes) return undefined;
-      if (offset >= len) {
+      if (offset >= len && len >= 32) {
         out.copyWithin(o, o - offset, o - offset + len);
         o += len;
       } else {
