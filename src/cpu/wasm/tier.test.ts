@@ -40,3 +40,29 @@ void test('a wasm block stops before a faulting access, with RIP and the count t
   agree('wrap', hex('48 8b 04 cb  48 01 c8'), 4, (g) => { g[2] = 0; g[3] = 0x20000000; });
   agree('non-canonical', hex('48 8b 04 0b  48 01 c8'), 4, (g) => { g[2] = 0; g[3] = 0x00010000; });
 });
+
+// Hostile guest code: random sequences of the snippets' instructions mixed with random bytes
+// (branches land anywhere, stores hit code, handlers and faults come in between) must run in wasm
+// exactly as in the interpreter, and never throw out of the run loop. TSHV_FUZZ_OPERATIONS runs
+// more sequences.
+void test('random instruction sequences agree with the interpreter (fuzz)', () => {
+  const pool = [...CASES, ...REGION_CASES].flatMap(([, bytes]) => bytes.trim().split(/\s{2,}/));
+  const sequences = Number(process.env['TSHV_FUZZ_OPERATIONS'] ?? 150);
+  let x = Number(process.env['TSHV_FUZZ_SEED'] ?? 0x5eed) >>> 0 || 1;
+  const next = (): number => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x; };
+  for (let n = 0; n < sequences; n++) {
+    const parts: string[] = [];
+    const length = 4 + (next() % 20);
+    for (let k = 0; k < length; k++) {
+      if (next() % 8 === 0) parts.push(Array.from({ length: 1 + (next() % 6) }, () => (next() & 0xff).toString(16)).join(' '));
+      else parts.push(pool[next() % pool.length]!);
+    }
+    const code = hex(parts.join(' '));
+    const seed = next();
+    const want = run(code, seed, -1, 20000);
+    for (const wasmAt of [0, 1]) {
+      const got = run(code, seed, -1, 20000, undefined, 0, true, wasmAt);
+      assert.deepEqual(got, want, `sequence ${n}: ${parts.join(' | ')} (wasm at ${wasmAt})`);
+    }
+  }
+});
