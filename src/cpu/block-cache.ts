@@ -62,9 +62,8 @@ export class Block {
   wasmMax = 0;
   /** Its translation includes code that changed since (the appended block was dropped). */
   wasmStale = false;
-  /** The wasm function reads the incoming flags (SlabOffset.FLAGS_IN) / FS and GS bases. */
+  /** The wasm function reads the incoming flags (SlabOffset.FLAGS). */
   wasmFlagsIn = false;
-  wasmSegBases = false;
   /** The wasm function loops over the block itself (it branches to its own start). */
   wasmSelfLoop = false;
   constructor(key: number, rip: number, insns: DecodedInsn[]) {

@@ -31,7 +31,7 @@ export const enum SlabOffset {
    * block leaves is what the next reads.
    */
   FLAGS = 136,
-  /** f64: FS and GS bases, written by the run loop for blocks that use them. */
+  /** f64: FS and GS bases, written by the run loop before each call into wasm. */
   FS_BASE = 144,
   GS_BASE = 152,
   /** i32: where a chain of blocks stopped: the table index of its last block, instructions done in it. */

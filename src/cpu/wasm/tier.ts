@@ -67,14 +67,14 @@ const QUEUE_PATIENCE = 2048;
 const TABLE_LIMIT = 1 << 18;
 
 /**
- * Per table index, an i32 the dispatcher reads: the instructions the function covers (bits 0-7),
- * whether that is the whole block (COMPLETE), whether it reads the incoming flags (SlabOffset.FLAGS), and whether the block
- * may still be entered (VALID: cleared when the block is dropped or handed to the block JIT).
+ * Per table index, an i32 the dispatcher reads: the most instructions one call runs (bits 0-7),
+ * whether the function reads the incoming flags (SlabOffset.FLAGS), and whether the block may
+ * still be entered (VALID: cleared when the block is dropped or handed to the block JIT).
  */
-const enum Info { COUNT = 0xff /* most instructions per call */, COMPLETE = 0x100, FLAGS_IN = 0x200, VALID = 0x400 }
+const enum Info { COUNT = 0xff /* most instructions per call */, FLAGS_IN = 0x200, VALID = 0x400 }
 
 function infoOf(b: Block): number {
-  return b.wasmMax | (b.wasmCount === b.insns.length ? Info.COMPLETE : 0) | (b.wasmFlagsIn ? Info.FLAGS_IN : 0) | Info.VALID;
+  return b.wasmMax | (b.wasmFlagsIn ? Info.FLAGS_IN : 0) | Info.VALID;
 }
 
 /**
@@ -309,7 +309,6 @@ export class WasmTier {
       if (deps === undefined) this.dependents.set(t.appended, [block]); else deps.push(block);
     }
     block.wasmFlagsIn = t.needsFlagsIn;
-    block.wasmSegBases = t.needsSegBases;
     block.wasmSelfLoop = t.selfLoop;
     this.queued.push(block);
     this.queuedBodies.push(t.body);

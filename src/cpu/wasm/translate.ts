@@ -37,8 +37,6 @@ export interface Translation {
   appended: Block | null;
   /** The run loop must write SlabOffset.FLAGS before calling. */
   needsFlagsIn: boolean;
-  /** The run loop must write FS_BASE and GS_BASE before calling. */
-  needsSegBases: boolean;
   /** The function iterates the block (it ends with a branch to its own start). */
   selfLoop: boolean;
 }
@@ -78,7 +76,6 @@ class Translator {
   private readonly localTypes: number[] = [];
   private src: FlagSrc = { k: 'in' };
   private needsFlagsIn = false;
-  private needsSegBases = false;
   private readonly flagsInLocal: number;
   /** The local of each cached guest register (-1: unused) and whether the block writes it. */
   private readonly regLocals: number[] = new Array<number>(16).fill(-1);
@@ -389,7 +386,6 @@ class Translator {
     if (i.seg < Seg.FS) return ea;
     // With FS/GS the offset itself must be canonical (Cpu.offset).
     this.notCanonical(ea); this.exitIf();
-    this.needsSegBases = true;
     const lin = this.tmp64();
     this.get(ea); this.st(); this.mem(Op.f64_load, i.seg === Seg.FS ? SlabOffset.FS_BASE : SlabOffset.GS_BASE);
     this.c.u8(Op.i64_trunc_f64_s); this.c.u8(Op.i64_add); this.set(lin);
@@ -784,14 +780,7 @@ class Translator {
       this.get(p); this.maskTo(size); this.set(r);
       this.sext(r, size); this.get(p); this.c.u8(Op.i64_ne); this.set(ovf);
     }
-    const w = this.tmp32();
-    const top = size * 8 - 1;
-    this.get(r); this.c.u8(Op.i32_wrap_i64); this.i32c(0xff); this.c.u8(Op.i32_and); this.c.u8(Op.i32_popcnt); this.i32c(1); this.c.u8(Op.i32_and); this.c.u8(Op.i32_eqz); this.i32c(2); this.c.u8(Op.i32_shl);
-    this.get(r); this.c.u8(Op.i64_eqz); this.i32c(6); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
-    this.get(r); this.i64c(top, 0); this.c.u8(Op.i64_shr_u); this.c.u8(Op.i32_wrap_i64); this.i32c(1); this.c.u8(Op.i32_and); this.i32c(7); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
-    this.get(ovf); this.i32c(0x801); this.c.u8(Op.i32_mul); this.c.u8(Op.i32_or);
-    this.set(w);
-    this.src = { k: 'word', w };
+    this.mulFlags(r, ovf, size);
     return r;
   }
 
@@ -848,17 +837,26 @@ class Translator {
       }
       this.set(ovf);
     }
-    const w = this.tmp32();
-    const top = size * 8 - 1;
-    this.get(lo); this.c.u8(Op.i32_wrap_i64); this.i32c(0xff); this.c.u8(Op.i32_and); this.c.u8(Op.i32_popcnt); this.i32c(1); this.c.u8(Op.i32_and); this.c.u8(Op.i32_eqz); this.i32c(2); this.c.u8(Op.i32_shl);
-    this.get(lo); this.c.u8(Op.i64_eqz); this.i32c(6); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
-    this.get(lo); this.i64c(top, 0); this.c.u8(Op.i64_shr_u); this.c.u8(Op.i32_wrap_i64); this.i32c(1); this.c.u8(Op.i32_and); this.i32c(7); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
-    this.get(ovf); this.i32c(0x801); this.c.u8(Op.i32_mul); this.c.u8(Op.i32_or);
-    this.set(w);
-    this.src = { k: 'word', w };
+    this.mulFlags(lo, ovf, size);
     this.regSet(size, 0, i.rex, lo);
     this.regSet(size, 2, i.rex, hi);
     return 'next';
+  }
+
+  /** Pushes PF | ZF | SF of the i64 local `r` (a `size`-byte result) as an RFLAGS word (AF 0), as ops-shift.ts szp(). */
+  private szpWord(r: number, size: number): void {
+    this.get(r); this.c.u8(Op.i32_wrap_i64); this.i32c(0xff); this.c.u8(Op.i32_and); this.c.u8(Op.i32_popcnt); this.i32c(1); this.c.u8(Op.i32_and); this.c.u8(Op.i32_eqz); this.i32c(2); this.c.u8(Op.i32_shl);
+    this.get(r); this.c.u8(Op.i64_eqz); this.i32c(6); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
+    this.get(r); this.i64c(size * 8 - 1, 0); this.c.u8(Op.i64_shr_u); this.c.u8(Op.i32_wrap_i64); this.i32c(1); this.c.u8(Op.i32_and); this.i32c(7); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
+  }
+
+  /** The flag source becomes PF/ZF/SF of `r` with CF = OF = `ovf` (i32 0/1), as ops-muldiv.ts mulFlags(). */
+  private mulFlags(r: number, ovf: number, size: number): void {
+    const w = this.tmp32();
+    this.szpWord(r, size);
+    this.get(ovf); this.i32c(0x801); this.c.u8(Op.i32_mul); this.c.u8(Op.i32_or);
+    this.set(w);
+    this.src = { k: 'word', w };
   }
 
   /** Pushes the byte-swapped i64 local `v` (size 4: the low 32 bits swapped, zero-extended). */
@@ -1000,10 +998,7 @@ class Translator {
       // Rotates change CF and OF only.
       this.flagsWord(); this.i32c(~0x801); this.c.u8(Op.i32_and);
     } else {
-      // PF, ZF, SF of the result (AF 0), as ops-shift.ts szp().
-      this.get(r); this.c.u8(Op.i32_wrap_i64); this.i32c(0xff); this.c.u8(Op.i32_and); this.c.u8(Op.i32_popcnt); this.i32c(1); this.c.u8(Op.i32_and); this.c.u8(Op.i32_eqz); this.i32c(2); this.c.u8(Op.i32_shl);
-      this.get(r); this.c.u8(Op.i64_eqz); this.i32c(6); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
-      bitAt(r, top); this.i32c(7); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
+      this.szpWord(r, size);
     }
     this.get(cf); this.c.u8(Op.i32_or); this.get(of); this.i32c(11); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
     if (dynamic) {
@@ -1066,14 +1061,14 @@ class Translator {
       const sources = this.sources.length;
       const curK = this.curK; const curS = this.curS;
       const regLocals = this.regLocals.slice(); const regWritten = this.regWritten.slice();
-      const flagsIn = this.needsFlagsIn; const seg = this.needsSegBases;
+      const flagsIn = this.needsFlagsIn;
       const r = this.insn(this.insns[k]!);
       if (r === false) {
         // Forms decline before emitting anything; this undoes any that did not.
         this.c.length = mark; this.localTypes.length = locals; this.src = src; this.sources.length = sources;
         this.curK = curK; this.curS = curS;
         for (let r = 0; r < 16; r++) { this.regLocals[r] = regLocals[r]!; this.regWritten[r] = regWritten[r]!; }
-        this.needsFlagsIn = flagsIn; this.needsSegBases = seg;
+        this.needsFlagsIn = flagsIn;
         break;
       }
       if (r === 'branch') { branched = true; k++; break; }
@@ -1106,7 +1101,7 @@ class Translator {
     out.bytes(this.c.view());
     return {
       body: out.view().slice(), count: Math.min(k, this.blockLength), maxCount: k, appended: null,
-      needsFlagsIn: this.needsFlagsIn, needsSegBases: this.needsSegBases, selfLoop: this.selfLoop && k === this.insns.length,
+      needsFlagsIn: this.needsFlagsIn, selfLoop: this.selfLoop && k === this.insns.length,
     };
   }
 }
