@@ -18,7 +18,7 @@ import type { CpuidConfig } from './cpuid.js';
 import { jitThreshold, jitOptimizeAt, compileBlock, compilesToLoop, optimizeCompiled, reoptimizeCompiled, REOPTIMIZE_CHECK_EVERY } from './jit/block-compiler.js';
 import { PAUSE_LOOP_EXIT_NS, PAUSE_STALL_NS } from './pause.js';
 import { WasmState, wasmThreshold, type WasmTier } from './wasm/tier.js';
-import { SlabOffset, type CpuSlab } from './wasm/arena.js';
+import { HelperResult, SlabOffset, type CpuSlab } from './wasm/arena.js';
 import { TLB_SIZE } from './mmu.js';
 
 /**
@@ -129,6 +129,10 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
   lastBlock: Block | null = null;
   /** The instruction whose handler a compiled region is calling (for locating its faults). */
   faultInsn: DecodedInsn | null = null;
+  /** A helper call (wasmHelper) ended the wasm chain; what it threw, and the instruction that threw it. */
+  private helperStop = false;
+  private helperThrown: unknown = undefined;
+  private helperInsn: DecodedInsn | null = null;
   private exitRequested = false;
   private pausePending = false;
   /**
@@ -796,6 +800,14 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
             this.instructionCount += r >>> 1;
             const last = slab.i32[SlabOffset.LAST_INDEX >> 2]!;
             if (last !== w) { block = wasm.blockAt(last); insns = block.insns; n = insns.length; this.lastBlock = block; }
+            if (this.helperStop) {
+              // RIP is where the helper's instruction left it, or that instruction faulted.
+              this.helperStop = false;
+              const e = this.helperThrown;
+              if (e === undefined) return null;
+              i = this.helperInsn; this.helperThrown = undefined; this.helperInsn = null;
+              throw e; // eslint-disable-line @typescript-eslint/only-throw-error -- rethrown as caught (CpuFault and others)
+            }
             k = slab.i32[SlabOffset.LAST_DONE >> 2]!;
             // A block that ran to its end stored RIP; one that stopped before instruction k did not.
             this.rip = k < n ? insns[k]!.rip : slab.f64[SlabOffset.RIP >> 3]!;
@@ -826,6 +838,40 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
       if (compiled) { i = this.faultInsn; this.faultInsn = null; this.lastBlock = null; }
       return this.handleThrown(e, i);
     }
+  }
+
+  /**
+   * Runs instruction `i` of `owner` for a wasm function that does not translate it (translate.ts
+   * helper calls): the function stored the registers and the six flags (SlabOffset.FLAGS) before
+   * the call and reloads them after. The chain goes on after it unless the instruction branched,
+   * ended its block, or changed what the run loop checks between blocks and chains rely on (code
+   * generation, CPL, IF set or TF, an interrupt shadow, HLT, an exit request, an interrupt now
+   * pending, its own block's code).
+   */
+  wasmHelper(i: DecodedInsn, owner: Block): HelperResult {
+    const slab = this.slab!;
+    this.lazyOp = 0;
+    this.lazyFlags = slab.i32[SlabOffset.FLAGS >> 2]!;
+    const gen = this.codeGen, globalGen = this.globalCodeGen, cpl = this.cpl, rest = this.flagsRest;
+    const next = i.next;
+    this.rip = next;
+    try {
+      i.exec(this, i);
+    } catch (e) {
+      this.helperThrown = e; this.helperInsn = i; this.helperStop = true;
+      return HelperResult.Fault;
+    }
+    slab.i32[SlabOffset.FLAGS >> 2] = computeArithFlags(this);
+    slab.f64[SlabOffset.FS_BASE >> 3] = this.seg[Seg.FS]!.base;
+    slab.f64[SlabOffset.GS_BASE >> 3] = this.seg[Seg.GS]!.base;
+    const flags = this.flagsRest;
+    if (this.rip !== next || this.blockExit || !owner.valid || this.codeGen !== gen || this.globalCodeGen !== globalGen || this.cpl !== cpl ||
+        this.interruptShadow || this.halted || this.exitRequested || (flags & ~rest & (Flag.IF | Flag.TF)) !== 0 ||
+        ((flags & Flag.IF) !== 0 && this.irq.hasInterrupt())) {
+      this.helperStop = true;
+      return HelperResult.Stop;
+    }
+    return HelperResult.Continue;
   }
 
   /**

@@ -46,25 +46,47 @@ export function run(code: Uint8Array, seed: number, threshold: number, budget = 
     // The snippet ends with HLT (run() returns 'halt'), not a stop RIP: with one set, wasm blocks do not chain.
     ram.set(code, CODE_ADDRESS);
     ram[CODE_ADDRESS + code.length] = 0xf4;
-    const r = rng(seed);
-    for (let k = 0; k < 256; k++) ram[DATA + k] = r() & 0xff;
     const { cpu } = makeTestCpu(ram, undefined, 0, tier);
     if (tier !== null && cpu.slab === null) throw new Error('the wasm arena has no room for another vCPU slab');
     try {
-      setMode(cpu, 'long64', CODE_ADDRESS, DATA);
-      for (let k = 0; k < 32; k++) cpu.gpr[k] = randomHalf(r);
-      cpu.gpr[6] = DATA; cpu.gpr[7] = 0; // RBX: data pointer
-      cpu.gpr[8] = STACK; cpu.gpr[9] = 0; // RSP
-      setup?.(cpu.gpr);
-      cpu.setRflags(r() & 0x8d5, 0x8d5);
+      const start = (): void => {
+        const r = rng(seed);
+        for (let k = 0; k < 256; k++) ram[DATA + k] = r() & 0xff;
+        ram.fill(0, STACK - 64, STACK + 16);
+        setMode(cpu, 'long64', CODE_ADDRESS, DATA);
+        cpu.instructionCount = 0;
+        cpu.halted = false;
+        for (let k = 0; k < 32; k++) cpu.gpr[k] = randomHalf(r);
+        cpu.gpr[6] = DATA; cpu.gpr[7] = 0; // RBX: data pointer
+        cpu.gpr[8] = STACK; cpu.gpr[9] = 0; // RSP
+        setup?.(cpu.gpr);
+        cpu.setRflags(r() & 0x8d5, 0x8d5);
+      };
       let exit: RunExit = { kind: 'budget' };
-      let total = 0;
-      // Small budgets in turn, as the machine's quanta do, until the end or a fault.
-      while (total < budget) {
-        exit = cpu.run(Math.min(chunk > 0 ? chunk : 7 + (total % 5), budget - total));
-        total = cpu.instructionCount;
-        if (exit.kind !== 'budget') break;
+      const go = (): void => {
+        let total = 0;
+        // Small budgets in turn, as the machine's quanta do, until the end or a fault.
+        while (total < budget) {
+          exit = cpu.run(Math.min(chunk > 0 ? chunk : 7 + (total % 5), budget - total));
+          total = cpu.instructionCount;
+          if (exit.kind !== 'budget') break;
+        }
+      };
+      if (tier !== null) {
+        // A first run from the same state gets the blocks translated (a block runs interpreted
+        // when it is queued), so that straight-line code runs as wasm in the run compared below.
+        // RAM comes back as it was (random stores may have hit anything, page tables included).
+        const before = ram.slice();
+        start();
+        go();
+        if (!ram.subarray(CODE_ADDRESS, CODE_ADDRESS + code.length).every((b, k) => b === code[k])) {
+          cpu.invalidatePhysRange(CODE_ADDRESS, code.length); // it wrote its own code
+        }
+        ram.set(before);
+        cpu.flushTlb(true);
       }
+      start();
+      go();
       return {
         gpr: Array.from(cpu.gpr), rflags: cpu.getRflags(), rip: cpu.rip, count: cpu.instructionCount, exit,
         data: Array.from(ram.subarray(DATA, DATA + 256)).concat(Array.from(ram.subarray(STACK - 64, STACK + 16))),
@@ -149,6 +171,21 @@ export const CASES: [string, string][] = [
   ['self-loop walking off RAM', 'b9 c8 00 00 00  48 8b 03  48 81 c3 00 10 00 00  ff c9  75 f2'],
   ['self-loop with a store and ADC', 'b9 40 00 00 00  48 8b 03  48 11 43 08  48 89 43 10  ff c9  75 f1'],
   ['MUL/IMUL r/m64', '48 f7 e3  0f 92 c1  48 f7 eb  0f 90 c2  48 f7 63 08  0f 98 c3  48 f7 6b 10  0f 94 c4  48 f7 e0  48 01 d0'],
+  // DIV/IDIV with dividends wasm divides (RDX zero or RAX's sign) and ones it leaves to the
+  // interpreter (random RDX: a 128-bit dividend, or #DE), from registers and memory
+  ['DIV/IDIV r/m64', '48 01 d8  31 d2  48 f7 f3  49 89 c0  49 89 d1  48 89 c8  48 99  48 f7 fe  49 89 c2  49 89 d3  48 89 f8  31 d2  48 f7 73 08  49 89 c4  48 99  48 f7 7b 10  48 f7 f1'],
+  ['DIV/IDIV r/m32', '31 d2  f7 f1  41 89 c0  41 89 d1  89 f0  99  f7 ff  41 89 c2  41 89 d3  31 d2  f7 73 08  41 89 c4  99  f7 7b 0c  f7 f3'],
+  ['IDIV -2^63 / -1 (#DE)', '48 b8 00 00 00 00 00 00 00 80  48 99  48 c7 c1 ff ff ff ff  48 f7 f9'],
+  ['IDIV r/m32 -2^63 / -1 (#DE)', '31 c0  ba 00 00 00 80  b9 ff ff ff ff  f7 f9'],
+  ['DIV r/m32 quotient overflow (#DE)', 'ba 01 00 00 00  b9 01 00 00 00  f7 f1'],
+  ['DIV by zero (#DE)', '31 c9  31 d2  48 f7 f1'],
+  // Instructions wasm hands to the interpreter (helper calls) between ones it runs: they read and
+  // write registers, flags and memory; branch (LOOP); fault (REP STOSQ to a random RDI); end the
+  // chain (STI)
+  ['helpers: CMPXCHG, LOCK XADD, PUSHF/POPF', '48 01 d8  48 0f b1 0b  48 11 c2  f0 48 0f c1 4b 08  9c  48 83 c0 01  9d  48 01 c8  0f 92 c1  48 0f b1 53 10  0f 94 c2'],
+  ['helpers: LOOP and REP STOSQ', 'b9 03 00 00 00  48 01 d8  e2 fb  48 8d 7b 20  b9 04 00 00 00  f3 48 ab  48 01 c8'],
+  ['helper faults: REP STOSQ to a random address', '48 01 c8  b9 02 00 00 00  f3 48 ab  48 01 d8'],
+  ['helpers: CLI, STI', '48 01 d8  fa  48 01 c8  fb  48 83 c2 01'],
 ];
 
 // Loops over several blocks, which the JIT compiles into one region (block-compiler.ts).

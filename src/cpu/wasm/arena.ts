@@ -51,6 +51,13 @@ export const enum SlabOffset {
   BYTES = JUMP + (1 << 16) * 16,
 }
 
+/**
+ * What a helper call (an instruction a wasm function hands to the interpreter, Cpu.wasmHelper)
+ * returns: go on with the next instruction; stop after it (RIP is where it left it: it branched,
+ * or changed what chains depend on); or stop before it (it faulted: the run loop delivers that).
+ */
+export const enum HelperResult { Continue = 0, Stop = 1, Fault = 2 }
+
 export const JUMP_BITS = 16;
 export const JUMP_ENTRIES = 1 << JUMP_BITS;
 

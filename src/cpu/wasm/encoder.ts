@@ -1,11 +1,11 @@
 // A small WebAssembly binary writer (WebAssembly Core Specification 2.0, §5 "Binary Format"):
-// LEB128 integers, the opcodes the translator uses, and a module with one imported memory, one
-// imported table and functions placed in the table by an active element segment.
+// LEB128 integers, the opcodes the translator uses, and a module with one imported memory, an
+// imported table or function, and functions placed in the table by an active element segment.
 
 /** Opcodes (§5.4), named as in the text format. */
 export const enum Op {
   block = 0x02, loop = 0x03, if = 0x04, else = 0x05, end = 0x0b, br = 0x0c, br_if = 0x0d, return = 0x0f,
-  br_table = 0x0e, call_indirect = 0x11, drop = 0x1a, select = 0x1b,
+  br_table = 0x0e, call = 0x10, call_indirect = 0x11, drop = 0x1a, select = 0x1b,
   local_get = 0x20, local_set = 0x21, local_tee = 0x22,
   i32_load = 0x28, i64_load = 0x29, f64_load = 0x2b,
   i32_load8_u = 0x2d, i64_load8_u = 0x31, i64_load16_u = 0x33, i64_load32_u = 0x35,
@@ -17,7 +17,7 @@ export const enum Op {
   f64_eq = 0x61, f64_ne = 0x62, f64_le = 0x65,
   i32_popcnt = 0x69, i32_add = 0x6a, i32_sub = 0x6b, i32_mul = 0x6c, i32_and = 0x71, i32_or = 0x72, i32_xor = 0x73,
   i32_shl = 0x74, i32_shr_s = 0x75, i32_shr_u = 0x76, i32_rotl = 0x77, i32_rotr = 0x78,
-  i64_popcnt = 0x7b, i64_add = 0x7c, i64_sub = 0x7d, i64_mul = 0x7e, i64_div_s = 0x7f, i64_and = 0x83, i64_or = 0x84, i64_xor = 0x85,
+  i64_popcnt = 0x7b, i64_add = 0x7c, i64_sub = 0x7d, i64_mul = 0x7e, i64_div_s = 0x7f, i64_div_u = 0x80, i64_rem_s = 0x81, i64_rem_u = 0x82, i64_and = 0x83, i64_or = 0x84, i64_xor = 0x85,
   i64_shl = 0x86, i64_shr_s = 0x87, i64_shr_u = 0x88, i64_rotl = 0x89, i64_rotr = 0x8a,
   i32_wrap_i64 = 0xa7, i64_reinterpret_f64 = 0xbd, i64_extend_i32_s = 0xac, i64_extend_i32_u = 0xad, i64_trunc_f64_s = 0xb0, f64_convert_i64_s = 0xb9,
 }
@@ -123,12 +123,13 @@ export class Bytes {
 export interface FuncType { params: number[]; results: number[] }
 
 /**
- * A module importing memory `m.mem` (min = max = `memPages`) and, unless `tableMin` is -1,
- * table `m.t` (funcref, at least `tableMin` entries), defining `bodies` (each: local declarations and code, without its size)
- * of type `types[0]`, placed in the table from index `tableBase`, and exporting `exports`
- * (name → function index).
+ * A module importing memory `m.mem` (min = max = `memPages`), unless `tableMin` is -1 table
+ * `m.t` (funcref, at least `tableMin` entries), and with `importFunc` (a type index) function
+ * `m.h`, which is then function 0; defining `bodies` (each: local declarations and code, without
+ * its size) of types `funcTypes`, placed in the table from index `tableBase`, and exporting
+ * `exports` (name → function index; defined functions come after the imported one).
  */
-export function buildModule(o: { types: FuncType[]; funcTypes: number[]; memPages: number; tableMin: number; tableBase: number; bodies: Uint8Array[]; exports?: [string, number][] }): Uint8Array {
+export function buildModule(o: { types: FuncType[]; funcTypes: number[]; memPages: number; tableMin: number; tableBase: number; bodies: Uint8Array[]; exports?: [string, number][]; importFunc?: number }): Uint8Array {
   const m = new Bytes();
   m.op(0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00);
   const s = new Bytes();
@@ -140,9 +141,10 @@ export function buildModule(o: { types: FuncType[]; funcTypes: number[]; memPage
   }
   m.section(1, s);
   const imp = new Bytes();
-  imp.u32(o.tableMin >= 0 ? 2 : 1);
+  imp.u32(1 + (o.tableMin >= 0 ? 1 : 0) + (o.importFunc !== undefined ? 1 : 0));
   imp.name('m'); imp.name('mem'); imp.u8(0x02); imp.u8(0x01); imp.u32(o.memPages); imp.u32(o.memPages);
   if (o.tableMin >= 0) { imp.name('m'); imp.name('t'); imp.u8(0x01); imp.u8(0x70); imp.u8(0x00); imp.u32(o.tableMin); }
+  if (o.importFunc !== undefined) { imp.name('m'); imp.name('h'); imp.u8(0x00); imp.u32(o.importFunc); }
   m.section(2, imp);
   const fn = new Bytes();
   fn.u32(o.funcTypes.length);
@@ -159,7 +161,8 @@ export function buildModule(o: { types: FuncType[]; funcTypes: number[]; memPage
     el.u32(1);
     el.u8(0x00); el.u8(Op.i32_const); el.s32(o.tableBase); el.u8(Op.end);
     el.u32(o.bodies.length);
-    for (let k = 0; k < o.bodies.length; k++) el.u32(k);
+    const first = o.importFunc !== undefined ? 1 : 0;
+    for (let k = 0; k < o.bodies.length; k++) el.u32(first + k);
     m.section(9, el);
   }
   const code = new Bytes();

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CASES, REGION_CASES, FLAG_PRODUCERS, hex, run, agree as agreeAll } from '../testing/jit-cases.js';
 import { CODE_ADDRESS } from '../testing/run-snippet.js';
-import { wasmStats } from './tier.js';
+import { setWasmModuleLimit, wasmStats } from './tier.js';
 
 /** The wasm tier alone (JIT off), and handing blocks on to the JIT. */
 function agree(name: string, code: Uint8Array, seeds = 20, setup?: (g: Uint32Array) => void): void {
@@ -39,6 +39,19 @@ void test('a wasm block stops before a faulting access, with RIP and the count t
   // Non-canonical and wrapping addresses
   agree('wrap', hex('48 8b 04 cb  48 01 c8'), 4, (g) => { g[2] = 0; g[3] = 0x20000000; });
   agree('non-canonical', hex('48 8b 04 0b  48 01 c8'), 4, (g) => { g[2] = 0; g[3] = 0x00010000; });
+});
+
+// After so many modules the tier starts over with a new table, whose indices name other blocks:
+// chains must not follow jump cache entries made before (they once ran the wrong block).
+void test('starting over with a new table: chains do not follow old jump cache entries', () => {
+  const before = wasmStats.flushes;
+  setWasmModuleLimit(2);
+  try {
+    for (const [name, bytes] of [...REGION_CASES, ...CASES.slice(0, 12)]) agree(`${name} (new tables)`, hex(bytes), 3);
+  } finally {
+    setWasmModuleLimit(1024);
+  }
+  assert.ok(wasmStats.flushes > before + 10, 'the tier started over');
 });
 
 // Hostile guest code: random sequences of the snippets' instructions mixed with random bytes

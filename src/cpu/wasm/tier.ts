@@ -13,6 +13,7 @@
 // share it like they share the block cache.
 
 import type { Block } from '../block-cache.js';
+import type { DecodedInsn } from '../decoder.js';
 import type { Cpu } from '../cpu.js';
 import { ARENA_PAGES, JUMP_BITS, SlabOffset, type CpuSlab, type WasmArena, wasmArena } from './arena.js';
 import { buildModule, Bytes, F64, I32, Op, VOID } from './encoder.js';
@@ -58,7 +59,12 @@ function jumpSlot(rip: number): number {
  * the process when it cannot map code ("Commit wasm code space ... out of memory", seen with
  * one-block modules). A boot makes ~470 modules.
  */
-const MODULE_LIMIT = 1024;
+let moduleLimit = 1024;
+
+/** Tests: start over after `modules` modules (default 1,024). */
+export function setWasmModuleLimit(modules: number): void {
+  moduleLimit = modules;
+}
 
 /** Interpreted runs of queued blocks before the queue is compiled anyway. */
 const QUEUE_PATIENCE = 2048;
@@ -171,6 +177,20 @@ export class WasmTier {
   private queuedRuns = 0;
   private queuedBodies: Uint8Array[] = [];
   private live: Block[] = [];
+  /** The slabs of this tier's vCPUs: their jump caches hold table indices, which a new table reuses. */
+  private readonly slabs = new Set<CpuSlab>();
+  /** Instructions that functions hand to the interpreter (helper calls), by id, and their blocks. */
+  private helperInsns: DecodedInsn[] = [];
+  private helperOwners: Block[] = [];
+  /** The vCPU that entered wasm last (remember() comes before every run): the one helpers run for. */
+  private current: Cpu | null = null;
+  /** The function modules import as `m.h`: runs helper `id` (Cpu.wasmHelper). */
+  private readonly helper = (id: number): number => this.current!.wasmHelper(this.helperInsns[id]!, this.helperOwners[id]!);
+  private readonly helperOf = (i: DecodedInsn, owner: Block): number => {
+    this.helperInsns.push(i);
+    this.helperOwners.push(owner);
+    return this.helperInsns.length - 1;
+  };
 
   private constructor(arena: WasmArena, ramBytes: number, codePageCount: number, memfd: number) {
     this.arena = arena;
@@ -214,7 +234,11 @@ export class WasmTier {
   }
 
   allocSlab(owner: object): CpuSlab | null {
-    return this.arena.allocSlab(owner);
+    const slab = this.arena.allocSlab(owner);
+    if (slab === null) return null;
+    const mine: CpuSlab = { ...slab, release: () => { this.slabs.delete(mine); slab.release(); } };
+    this.slabs.add(mine);
+    return mine;
   }
 
   private newTable(): void {
@@ -224,6 +248,9 @@ export class WasmTier {
     this.info.fill(0);
     this.hits.fill(0);
     this.byIndex = [null];
+    // Jump cache entries name indices of the old table: a chain must not follow them into the
+    // new one's blocks at those indices (a NaN RIP matches nothing).
+    for (const slab of this.slabs) slab.jumpF64.fill(NaN);
     const bytes = buildModule({
       types: [{ params: [I32, I32, I32], results: [I32] }, { params: [I32, I32, I32, I32, I32, I32, I32, I32, F64], results: [I32] }],
       funcTypes: [1], memPages: ARENA_PAGES, tableMin: 1, tableBase: -1, bodies: [dispatcherBody(this.infoBase, this.hitsBase)], exports: [['run', 0]],
@@ -252,6 +279,7 @@ export class WasmTier {
    * jump cache, so chains reaching its RIP go on into it.
    */
   remember(slab: CpuSlab, block: Block, generation: number, globalGeneration: number, cpu: Cpu): void {
+    this.current = cpu;
     const slot = jumpSlot(block.rip);
     const g = slab.jumpI32[slot * 4 + 3];
     if (slab.jumpF64[slot * 2] === block.rip && slab.jumpI32[slot * 4 + 2] === block.wasmIndex && (g === generation || g === globalGeneration)) return;
@@ -297,7 +325,7 @@ export class WasmTier {
   /** Translates `block` (hot enough) and compiles the queue when it is full. */
   enqueue(block: Block, cpu: Cpu): void {
     const t0 = performance.now();
-    const t = translateBlock(cpu, block, this.ramBase, this.codePagesBase);
+    const t = translateBlock(cpu, block, this.ramBase, this.codePagesBase, this.helperOf);
     wasmStats.translateMs += performance.now() - t0;
     if (t === null) { block.wasmIndex = WasmState.None; wasmStats.untranslatable++; return; }
     block.wasmIndex = WasmState.Queued;
@@ -325,12 +353,17 @@ export class WasmTier {
     this.queuedBodies = [];
     this.queuedRuns = 0;
     const t0 = performance.now();
-    if (this.tableUsed + blocks.length > TABLE_LIMIT || this.modules >= MODULE_LIMIT) {
-      // Start over: blocks that still run get translated again.
+    if (this.tableUsed + blocks.length > TABLE_LIMIT || this.modules >= moduleLimit) {
+      // Start over: blocks that still run get translated again, the queued ones too (their
+      // helper ids are dropped with the rest).
       for (const b of this.live) b.wasmIndex = WasmState.NotYet;
+      for (const b of blocks) b.wasmIndex = WasmState.NotYet;
       this.live = [];
+      this.helperInsns = [];
+      this.helperOwners = [];
       this.newTable();
       wasmStats.flushes++;
+      return;
     }
     const base = this.tableUsed;
     const need = base + blocks.length;
@@ -340,8 +373,8 @@ export class WasmTier {
     // table would be registered with it, and V8 (11.x) updates every registered instance's copy of
     // the table on each change (quadratic in the modules of a boot).
     const bytes = buildModule({
-      types: [{ params: [I32, I32, I32], results: [I32] }], funcTypes: bodies.map(() => 0),
-      memPages: ARENA_PAGES, tableMin: -1, tableBase: -1, bodies, exports: bodies.map((_, k) => [String(k), k]),
+      types: [{ params: [I32, I32, I32], results: [I32] }, { params: [I32], results: [I32] }], funcTypes: bodies.map(() => 0),
+      memPages: ARENA_PAGES, tableMin: -1, tableBase: -1, bodies, exports: bodies.map((_, k) => [String(k), k + 1]), importFunc: 1,
     });
     wasmStats.wasmBytes += bytes.length;
     wasmStats.buildMs += performance.now() - tb;
@@ -349,7 +382,7 @@ export class WasmTier {
     const module = new WebAssembly.Module(bytes);
     wasmStats.moduleMs += performance.now() - t1;
     const ti = performance.now();
-    const inst = new WebAssembly.Instance(module, { m: { mem: this.arena.memory } });
+    const inst = new WebAssembly.Instance(module, { m: { mem: this.arena.memory, h: this.helper } });
     const exports = inst.exports;
     for (let k = 0; k < blocks.length; k++) this.table.set(base + k, exports[String(k)]);
     wasmStats.instMs += performance.now() - ti;

@@ -22,14 +22,18 @@ import type { DecodedInsn } from '../decoder.js';
 import { OpMap, Prefix, BASE_RIP } from '../insn.js';
 import { Seg } from '../state.js';
 import { TLB_SIZE } from '../mmu.js';
-import { SlabOffset } from './arena.js';
+import { HelperResult, SlabOffset } from './arena.js';
 import type { Cpu } from '../cpu.js';
 import type { Block } from '../block-cache.js';
 
 export interface Translation {
   /** Local declarations and code of the function (without its size prefix). */
   body: Uint8Array;
-  /** Instructions of the block covered (the function may stop earlier at run time). */
+  /**
+   * Instructions of the block run as wasm code, up to the first one handed to the interpreter
+   * (the function may stop earlier at run time). The block JIT leaves a block to this tier only
+   * when that is all of it.
+   */
   count: number;
   /** Most instructions one call runs (with a fall-through block appended: more than the block has). */
   maxCount: number;
@@ -105,14 +109,22 @@ class Translator {
    * final Jcc falls through to: the function goes on there when the branch is not taken. An exit
    * in that part stores RIP and reports the block complete (the run loop goes on at RIP).
    */
-  constructor(private readonly cpu: Cpu, private readonly insns: readonly DecodedInsn[], private readonly ramBase: number, private readonly codePagesBase: number, private readonly blockLength: number) {
+  /** The i32 local holding the last helper call's HelperResult (-1: no helper call yet). */
+  private helperRes = -1;
+  /** Instructions translated to wasm code (not helper calls). */
+  private native = 0;
+  /** Index of the first instruction handed to a helper (-1: none). */
+  private firstHelper = -1;
+
+  constructor(private readonly cpu: Cpu, private readonly insns: readonly DecodedInsn[], private readonly ramBase: number, private readonly codePagesBase: number, private readonly blockLength: number,
+    private readonly helperOf: ((i: DecodedInsn, inAppended: boolean) => number) | null, allowSelfLoop: boolean) {
     this.flagsInLocal = this.local(I32);
     this.exitK = this.local(I32);
     this.exitS = this.local(I32);
     this.base = this.local(I32);
     this.loopFlags = this.local(I32);
     const last = insns[blockLength - 1]!;
-    this.selfLoop = blockLength === insns.length && branchTarget(last) === insns[0]!.rip;
+    this.selfLoop = allowSelfLoop && blockLength === insns.length && branchTarget(last) === insns[0]!.rip;
   }
 
   private local(type: number): number {
@@ -245,6 +257,38 @@ class Translator {
     this.c.op(Op.br, 1);
     this.c.u8(Op.end);
     this.get(taken);
+  }
+
+  /**
+   * Instruction i, which no form here runs, handed to the interpreter (Cpu.wasmHelper, the
+   * module's import, function 0): registers the block wrote and the six flags go to the slab
+   * before, all registers and the flags come back after. The call ends the function before the
+   * instruction when it faulted (flags as they were), after it when it left the chain (RIP is then
+   * the run loop's, from the Cpu). Instructions that need a different decoding (#UD forms) are
+   * not handed over: the function stops before them.
+   */
+  private helper(i: DecodedInsn): boolean {
+    if (this.helperOf === null || i.exec !== this.cpu.table.get(i.map, i.op, i.mandatory)) return false;
+    const id = this.helperOf(i, this.k >= this.blockLength);
+    if (this.firstHelper < 0) this.firstHelper = this.k;
+    // Every register gets a local (loaded in the prologue): the instruction may change any, and a
+    // register first used after the call must not keep a value loaded before it.
+    for (let r = 0; r < 16; r++) this.reg(r);
+    for (let r = 0; r < 16; r++) {
+      if (this.regWritten[r]) { this.st(); this.get(this.regLocals[r]!); this.mem(Op.i64_store, SlabOffset.GPR + 8 * r); }
+    }
+    this.st();
+    if (this.src.k === 'in') { this.needsFlagsIn = true; this.get(this.flagsInLocal); } else this.flagsWord();
+    this.mem(Op.i32_store, SlabOffset.FLAGS);
+    if (this.helperRes < 0) this.helperRes = this.tmp32();
+    this.i32c(id); this.c.op(Op.call, 0); this.set(this.helperRes);
+    for (let r = 0; r < 16; r++) { this.st(); this.mem(Op.i64_load, SlabOffset.GPR + 8 * r); this.set(this.regLocals[r]!); }
+    this.get(this.helperRes); this.i32c(HelperResult.Fault); this.c.u8(Op.i32_eq); this.exitIf();
+    const w = this.tmp32();
+    this.st(); this.mem(Op.i32_load, SlabOffset.FLAGS); this.set(w);
+    this.src = { k: 'word', w };
+    this.get(this.helperRes); this.setExitKS(this.k + 1); this.c.op(Op.br_if, this.selfLoop ? 1 : 0);
+    return true;
   }
 
   // ---- flags
@@ -549,6 +593,7 @@ class Translator {
       if (op === 0xa8 || op === 0xa9) return this.aluForm(i, 4, size, 'AI', true) && 'next';
       if ((op === 0xf6 || op === 0xf7) && e <= 1) return this.aluForm(i, 4, size, 'EI', true) && 'next';
       if (op === 0xf7 && (e === 4 || e === 5) && (size === 4 || size === 8)) return this.mulWide(i, size, e === 5);
+      if (op === 0xf7 && (e === 6 || e === 7) && (size === 4 || size === 8)) return this.divide(i, size, e === 7);
       if ((op === 0xf6 || op === 0xf7) && (e === 2 || e === 3)) {
         const o = this.rm(i, size, true, true);
         const v = this.rmGet(i, o, size);
@@ -651,8 +696,6 @@ class Translator {
         const target = i.next + (i.imm | 0);
         if (target < -0x800000000000 || target >= 0x800000000000) return false;
         if (this.selfLoop && this.k === this.insns.length - 1 && target === this.insns[0]!.rip) { this.i32c(1); this.backEdge(); this.c.u8(Op.drop); }
-        // With the target block appended, the jump is where the function goes on.
-        if (this.k === this.blockLength - 1 && this.blockLength < this.insns.length) return 'next';
         this.setRip(target);
         return 'branch';
       }
@@ -788,6 +831,47 @@ class Translator {
    * MUL / IMUL r/m (F7 /4, /5) of 4 or 8 bytes: rDX:rAX = rAX * r/m (ops-muldiv.ts mulDivGroup);
    * CF = OF = the high half is not the extension of the low one, SF/ZF/PF of the low half.
    */
+  /**
+   * DIV/IDIV r/m32 and r/m64 (SDM Vol. 2 "DIV", "IDIV"): wasm divides when the dividend fits in
+   * 64 bits (for r/m64: RDX is zero, or RAX's sign extension) and the quotient fits; otherwise,
+   * and for #DE, the function stops before and the interpreter divides. The flags, undefined,
+   * stay as they were (the interpreter's choice). The checks come before each division, which
+   * would trap on a zero divisor or on -2^63 / -1.
+   */
+  private divide(i: DecodedInsn, size: number, signed: boolean): 'next' {
+    const o = this.rm(i, size, true, false);
+    const s = this.rmGet(i, o, size);
+    const d = this.tmp64(); const n = this.tmp64(); const q = this.tmp64(); const r = this.tmp64();
+    const MIN: [number, number] = [0, 0x80000000 | 0];
+    if (signed) this.sext(s, size); else this.get(s);
+    this.set(d);
+    if (size === 8) {
+      this.regGet(8, 0, i.rex); this.set(n);
+      this.regGet(8, 2, i.rex);
+      if (signed) { this.get(n); this.i64c(63, 0); this.c.u8(Op.i64_shr_s); } else this.i64c(0, 0);
+      this.c.u8(Op.i64_ne);
+    } else {
+      this.regGet(4, 2, i.rex); this.i64c(32, 0); this.c.u8(Op.i64_shl); this.regGet(4, 0, i.rex); this.c.u8(Op.i64_or); this.set(n);
+      this.i32c(0);
+    }
+    this.get(d); this.c.u8(Op.i64_eqz); this.c.u8(Op.i32_or);
+    if (signed) {
+      this.get(n); this.i64c(MIN[0], MIN[1]); this.c.u8(Op.i64_eq); this.get(d); this.i64c(-1, -1); this.c.u8(Op.i64_eq); this.c.u8(Op.i32_and);
+      this.c.u8(Op.i32_or);
+    }
+    this.exitIf();
+    this.get(n); this.get(d); this.c.u8(signed ? Op.i64_div_s : Op.i64_div_u); this.set(q);
+    if (size === 4) {
+      // The quotient must fit in 32 bits (#DE otherwise).
+      if (signed) { this.sext(q, 4); this.get(q); this.c.u8(Op.i64_ne); } else { this.get(q); this.i64c(0xffffffff, 0); this.c.u8(Op.i64_gt_u); }
+      this.exitIf();
+    }
+    this.get(n); this.get(d); this.c.u8(signed ? Op.i64_rem_s : Op.i64_rem_u); this.set(r);
+    this.regSet(size, 0, i.rex, q);
+    this.regSet(size, 2, i.rex, r);
+    return 'next';
+  }
+
   private mulWide(i: DecodedInsn, size: number, signed: boolean): 'next' {
     const o = this.rm(i, size, true, false);
     const s = this.rmGet(i, o, size);
@@ -1044,7 +1128,9 @@ class Translator {
     this.get(this.exitK);
     if (this.selfLoop) { this.get(this.base); this.c.u8(Op.i32_add); }
     this.i32c(2); this.c.u8(Op.i32_shl);
-    this.get(this.exitK); this.i32c(this.blockLength); this.c.u8(Op.i32_ge_u); this.i32c(1); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
+    this.get(this.exitK); this.i32c(this.blockLength); this.c.u8(Op.i32_ge_u);
+    if (this.helperRes >= 0) { this.get(this.helperRes); this.c.u8(Op.i32_eqz); this.c.u8(Op.i32_and); } // a helper stopped the chain
+    this.i32c(1); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
     this.get(this.exitS); this.i32c(0); this.c.u8(Op.i32_ne); this.c.u8(Op.i32_or);
     if (this.selfLoop) { this.get(this.loopFlags); this.c.u8(Op.i32_or); }
   }
@@ -1069,11 +1155,13 @@ class Translator {
         this.curK = curK; this.curS = curS;
         for (let r = 0; r < 16; r++) { this.regLocals[r] = regLocals[r]!; this.regWritten[r] = regWritten[r]!; }
         this.needsFlagsIn = flagsIn;
+        if (this.helper(this.insns[k]!)) continue;
         break;
       }
+      this.native++;
       if (r === 'branch') { branched = true; k++; break; }
     }
-    if (k === 0) return null;
+    if (k === 0 || this.native === 0) return null;
     // The way out after the last instruction: a branch stored RIP; a block that runs to its end
     // continues at the next instruction.
     if (!branched && k === n) this.setRip(this.insns[n - 1]!.next);
@@ -1100,7 +1188,7 @@ class Translator {
     if (this.selfLoop) out.op(Op.loop, VOID);
     out.bytes(this.c.view());
     return {
-      body: out.view().slice(), count: Math.min(k, this.blockLength), maxCount: k, appended: null,
+      body: out.view().slice(), count: Math.min(this.firstHelper < 0 ? k : this.firstHelper, this.blockLength), maxCount: k, appended: null,
       needsFlagsIn: this.needsFlagsIn, selfLoop: this.selfLoop && k === this.insns.length,
     };
   }
@@ -1110,29 +1198,31 @@ class Translator {
  * Translates a 64-bit block; null when its first instruction is not a form this tier runs.
  * `ramBase` is where RAM index 0 sits in the arena, `codePagesBase` the machine's code-page map.
  */
-export function translateBlock(cpu: Cpu, block: Block, ramBase: number, codePagesBase: number): Translation | null {
+export function translateBlock(cpu: Cpu, block: Block, ramBase: number, codePagesBase: number, helperOf: ((i: DecodedInsn, owner: Block) => number) | null = null): Translation | null {
   const insns = block.insns;
   if (cpu.codeBits !== 64 || insns.length === 0) return null;
-  // A block ending with a Jcc whose fall-through block, or with a JMP whose target block, is
-  // decoded already, in the same page (so the same physical page whatever the mapping; blocks
-  // never cross pages): one function runs both.
+  // A block ending with a Jcc whose fall-through block is decoded already, in the same page (so
+  // the same physical page whatever the mapping; blocks never cross pages): one function runs both.
+  // (Appending a JMP's target block too gained nothing measurable.)
   const last = insns[insns.length - 1]!;
-  const follow = isJcc(last) ? last.next : isJmp(last) ? branchTarget(last) : NaN;
+  const follow = isJcc(last) ? last.next : NaN;
   let next: Block | null = null;
   if (!Number.isNaN(follow) && branchTarget(last) !== block.rip && Math.floor(follow / 4096) === Math.floor(block.rip / 4096)) {
     next = cpu.lookupBlock(follow);
     if (next !== null && (next === block || next.insns.length + insns.length > 255)) next = null;
   }
   const all = next === null ? insns : insns.concat(next.insns);
-  const t = new Translator(cpu, all, ramBase, codePagesBase, insns.length).translate();
+  const helper = helperOf === null ? null : (i: DecodedInsn, inAppended: boolean): number => helperOf(i, inAppended ? next! : block);
+  let t = new Translator(cpu, all, ramBase, codePagesBase, insns.length, helper, true).translate();
+  // A loop that needs the interpreter does not iterate inside its function: each iteration goes
+  // back through the dispatcher, which counts it toward the block JIT (which runs such loops
+  // without helper calls: SSE copies, 8- and 16-bit shifts).
+  if (t !== null && t.selfLoop && t.count < insns.length) t = new Translator(cpu, all, ramBase, codePagesBase, insns.length, helper, false).translate();
   if (t !== null && next !== null && t.maxCount > insns.length) t.appended = next;
   return t;
-}
-
-function isJmp(i: DecodedInsn): boolean {
-  return i.map === OpMap.Primary && (i.op === 0xe9 || i.op === 0xeb) && i.opSize === 8;
 }
 
 function isJcc(i: DecodedInsn): boolean {
   return i.map === OpMap.Primary ? i.op >= 0x70 && i.op <= 0x7f : i.map === OpMap.M0F && i.op >= 0x80 && i.op <= 0x8f;
 }
+
