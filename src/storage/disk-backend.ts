@@ -19,6 +19,13 @@ export interface DiskBackend {
   /** Fills `dst` from `offsetBytes`; throws DiskError. Reads past the end are the caller's error. */
   read(offsetBytes: number, dst: Uint8Array): void;
   write(offsetBytes: number, src: Uint8Array): void;
+  /**
+   * Fills `dsts` in turn from `offsetBytes` (`totalBytes` their summed length): one vectored
+   * call for a request's guest buffers, as a 1 MiB request is often 256 pages.
+   */
+  readv(offsetBytes: number, dsts: readonly Uint8Array[], totalBytes: number): void;
+  /** Writes `srcs` in turn from `offsetBytes`, like readv. */
+  writev(offsetBytes: number, srcs: readonly Uint8Array[], totalBytes: number): void;
   /** Makes every completed write durable (fdatasync): flushed data survives a SIGKILL or power cut. */
   flush(): void;
   /** Deallocates the range; reads then return zeroes. */

@@ -58,3 +58,26 @@ test('raw file: discard and write-zeroes read back as zeroes and punch holes', (
     assert.ok(statSync(path).blocks <= before);
   });
 });
+
+test('raw file: vectored reads and writes (and a file that shrank under a readv)', () => {
+  withImage(64 * 1024, (path) => {
+    const d = RawFileDisk.open(path);
+    const parts = [Uint8Array.from([1, 2, 3]), new Uint8Array(0), Uint8Array.from([4, 5]), new Uint8Array(4096).fill(9)];
+    d.writev(1000, parts, 4101);
+    const a = new Uint8Array(4); const b = new Uint8Array(4097);
+    d.readv(1000, [a, b], 4101);
+    assert.deepEqual([...a, ...b.subarray(0, 2)], [1, 2, 3, 4, 5, 9]);
+    assert.ok(b.subarray(1).every((x) => x === 9));
+    assert.deepEqual([...readFileSync(path).subarray(1000, 1006)], [1, 2, 3, 4, 5, 9]);
+    assert.throws(() => d.readv(64 * 1024 - 2, [new Uint8Array(4)], 4), DiskError);
+    // More buffers than one preadv takes, then a file cut short: the tail reads as zeroes.
+    const many = Array.from({ length: 1500 }, () => new Uint8Array(8));
+    d.readv(0, many, 12000);
+    assert.deepEqual([...many[1]!], [59, 66, 73, 80, 87, 94, 101, 108]);
+    writeFileSync(path, new Uint8Array(100).fill(7));
+    const x = new Uint8Array(50).fill(1); const y = new Uint8Array(100).fill(1);
+    d.readv(60, [x, y], 150);
+    assert.ok(x.subarray(0, 40).every((v) => v === 7) && x.subarray(40).every((v) => v === 0) && y.every((v) => v === 0));
+    d.close();
+  });
+});

@@ -2,7 +2,7 @@
 // with positional I/O (no host-side cache of our own; the page cache is the host's), flush is
 // fdatasync(2), discard and write-zeroes punch holes with fallocate(2) so the image stays sparse.
 
-import { closeSync, fdatasyncSync, fstatSync, openSync, readSync, writeSync, constants as fsConstants } from 'node:fs';
+import { closeSync, fdatasyncSync, fstatSync, openSync, readSync, readvSync, writeSync, writevSync, constants as fsConstants } from 'node:fs';
 import { TshvError, errorMessage } from '../common/errors.js';
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, fallocateRaw } from '../sys/libc.js';
 import { DiskError, type DiskBackend } from './disk-backend.js';
@@ -13,6 +13,9 @@ const EOPNOTSUPP = 95;
 export interface RawFileOptions {
   readOnly?: boolean;
 }
+
+/** The most buffers one preadv/pwritev takes (Linux UIO_MAXIOV). */
+const IOV_MAX = 1024;
 
 export class RawFileDisk implements DiskBackend {
   readonly sizeBytes: number;
@@ -77,6 +80,33 @@ export class RawFileDisk implements DiskBackend {
     let done = 0;
     while (done < src.byteLength) {
       done += writeSync(this.fd, src, done, src.byteLength - done, offsetBytes + done);
+    }
+  }
+
+  // preadv/pwritev (one system call per request instead of one per guest page: sequential 1 MiB
+  // reads spent most of their time in 4 KiB reads). A short transfer, or more buffers than the
+  // kernel takes at once (IOV_MAX, 1024), finishes buffer by buffer.
+  readv(offsetBytes: number, dsts: readonly Uint8Array[], totalBytes: number): void {
+    this.checkRange(offsetBytes, totalBytes);
+    const n = dsts.length <= IOV_MAX ? readvSync(this.fd, dsts, offsetBytes) : 0;
+    if (n !== totalBytes) this.finish(offsetBytes, dsts, n, (pos, rest) => { this.read(pos, rest); });
+  }
+
+  writev(offsetBytes: number, srcs: readonly Uint8Array[], totalBytes: number): void {
+    this.checkWritable();
+    this.checkRange(offsetBytes, totalBytes);
+    const n = srcs.length <= IOV_MAX ? writevSync(this.fd, srcs, offsetBytes) : 0;
+    if (n !== totalBytes) this.finish(offsetBytes, srcs, n, (pos, rest) => { this.write(pos, rest); });
+  }
+
+  /** After a vectored transfer that moved `done` bytes: the rest, buffer by buffer. */
+  private finish(offsetBytes: number, bufs: readonly Uint8Array[], done: number, one: (pos: number, rest: Uint8Array) => void): void {
+    let n = done;
+    let pos = offsetBytes;
+    for (const b of bufs) {
+      if (n >= b.byteLength) n -= b.byteLength;
+      else { one(pos + n, b.subarray(n)); n = 0; }
+      pos += b.byteLength;
     }
   }
 

@@ -9,7 +9,7 @@ import type { DiskBackend } from '../storage/disk-backend.js';
 import { IoControls, diskName } from './io-controls.js';
 
 const memDisk = (sizeBytes: number): DiskBackend => ({
-  sizeBytes, readOnly: false, read: () => {}, write: () => {}, flush: () => {}, discard: () => {}, writeZeroes: () => {}, close: () => {},
+  sizeBytes, readOnly: false, read: () => {}, write: () => {}, readv: () => {}, writev: () => {}, flush: () => {}, discard: () => {}, writeZeroes: () => {}, close: () => {},
 });
 
 function rig(): { io: IoControls; balloon: VirtioBalloon; disks: VirtioBlock[]; nic: VirtioNet; woke: () => number; hvcOut: Uint8Array[] } {

@@ -254,14 +254,14 @@ export class VirtioBlock implements VirtioDevice {
     const req = this.req;
     if (!this.inRange(req.sector, req.dataBytes)) return VIRTIO_BLK_S_IOERR;
     const mem = (this.ctx as VirtioContext).memory;
-    let pos = req.sector * SECTOR_BYTES;
     let left = req.dataBytes;
+    const dsts: Uint8Array[] = [];
     for (let i = chain.readableCount; i < chain.count && left > 0; i++) {
       const n = Math.min(chain.len[i]!, left);
-      this.disk.read(pos, mem.writableSlice(chain.addr[i]!, n));
-      pos += n;
+      dsts.push(mem.writableSlice(chain.addr[i]!, n));
       left -= n;
     }
+    this.disk.readv(req.sector * SECTOR_BYTES, dsts, req.dataBytes - left);
     this.metrics.readOps++;
     this.metrics.readBytes += req.dataBytes;
     return VIRTIO_BLK_S_OK;
@@ -271,8 +271,9 @@ export class VirtioBlock implements VirtioDevice {
     const req = this.req;
     if (this.disk.readOnly || !this.inRange(req.sector, req.dataBytes)) return VIRTIO_BLK_S_IOERR;
     const mem = (this.ctx as VirtioContext).memory;
-    let pos = req.sector * SECTOR_BYTES;
     let skip = VIRTIO_BLK_HEADER_BYTES;
+    const srcs: Uint8Array[] = [];
+    let total = 0;
     for (let i = 0; i < chain.readableCount; i++) {
       const l = chain.len[i]!;
       if (skip >= l) {
@@ -280,10 +281,11 @@ export class VirtioBlock implements VirtioDevice {
         continue;
       }
       const n = l - skip;
-      this.disk.write(pos, mem.slice(chain.addr[i]! + skip, n));
-      pos += n;
+      srcs.push(mem.slice(chain.addr[i]! + skip, n));
+      total += n;
       skip = 0;
     }
+    this.disk.writev(req.sector * SECTOR_BYTES, srcs, total);
     this.metrics.writeOps++;
     this.metrics.writeBytes += req.dataBytes;
     return VIRTIO_BLK_S_OK;
