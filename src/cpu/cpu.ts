@@ -792,8 +792,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
             const globalGeneration = this.stopRip < 0 ? (this.globalCodeGen * 2 + user) | 0 : -1;
             wasm.remember(slab, block, generation, globalGeneration, this);
             if (block.wasmFlagsIn) slab.i32[SlabOffset.FLAGS >> 2] = computeArithFlags(this);
-            slab.f64[SlabOffset.FS_BASE >> 3] = this.seg[Seg.FS]!.base;
-            slab.f64[SlabOffset.GS_BASE >> 3] = this.seg[Seg.GS]!.base;
+            this.writeSegBases(slab);
             const budget = Math.min(end - start, 0x3fffffff);
             const r = wasm.run(w, slab.base, this.cpl === 3 ? TLB_SIZE : 0, budget, block.wasmFlagsIn ? 1 : 0, generation, jitThreshold < 0 ? 0x7fffffff : jitThreshold, globalGeneration, block.rip);
             if ((r & 1) !== 0) { this.lazyOp = 0; this.lazyFlags = slab.i32[SlabOffset.FLAGS >> 2]!; }
@@ -840,6 +839,12 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     }
   }
 
+  /** FS and GS bases where wasm code reads them (they change only through instruction handlers). */
+  private writeSegBases(slab: CpuSlab): void {
+    slab.f64[SlabOffset.FS_BASE >> 3] = this.seg[Seg.FS]!.base;
+    slab.f64[SlabOffset.GS_BASE >> 3] = this.seg[Seg.GS]!.base;
+  }
+
   /**
    * Runs instruction `i` of `owner` for a wasm function that does not translate it (translate.ts
    * helper calls): the function stored the registers and the six flags (SlabOffset.FLAGS) before
@@ -862,8 +867,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
       return HelperResult.Fault;
     }
     slab.i32[SlabOffset.FLAGS >> 2] = computeArithFlags(this);
-    slab.f64[SlabOffset.FS_BASE >> 3] = this.seg[Seg.FS]!.base;
-    slab.f64[SlabOffset.GS_BASE >> 3] = this.seg[Seg.GS]!.base;
+    this.writeSegBases(slab);
     const flags = this.flagsRest;
     if (this.rip !== next || this.blockExit || !owner.valid || this.codeGen !== gen || this.globalCodeGen !== globalGen || this.cpl !== cpl ||
         this.interruptShadow || this.halted || this.exitRequested || (flags & ~rest & (Flag.IF | Flag.TF)) !== 0 ||

@@ -274,9 +274,7 @@ class Translator {
     // Every register gets a local (loaded in the prologue): the instruction may change any, and a
     // register first used after the call must not keep a value loaded before it.
     for (let r = 0; r < 16; r++) this.reg(r);
-    for (let r = 0; r < 16; r++) {
-      if (this.regWritten[r]) { this.st(); this.get(this.regLocals[r]!); this.mem(Op.i64_store, SlabOffset.GPR + 8 * r); }
-    }
+    this.storeWrittenRegs();
     this.st();
     if (this.src.k === 'in') { this.needsFlagsIn = true; this.get(this.flagsInLocal); } else this.flagsWord();
     this.mem(Op.i32_store, SlabOffset.FLAGS);
@@ -1100,10 +1098,15 @@ class Translator {
    * After `block $exit`: SlabOffset.FLAGS from flag source S (a br_table over the sources), then the
    * result (K << 2) | (K = the block's length) << 1 | (S != 0).
    */
-  private epilogue(): void {
+  /** Stores the registers the function has written so far from their locals to the slab. */
+  private storeWrittenRegs(): void {
     for (let r = 0; r < 16; r++) {
       if (this.regWritten[r]) { this.st(); this.get(this.regLocals[r]!); this.mem(Op.i64_store, SlabOffset.GPR + 8 * r); }
     }
+  }
+
+  private epilogue(): void {
+    this.storeWrittenRegs();
     const m = this.sources.length;
     if (m > 0) {
       this.c.op(Op.block, VOID); // $done
