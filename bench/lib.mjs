@@ -205,15 +205,17 @@ export function fmtS(ms) {
  * Runs `measure(vm, engine)` once per scheduled run (engines interleaved, see schedule()), each on
  * a fresh VM made with `vmOptions(engine)`. A failed run is printed and counted; the VM is always
  * killed, also when the bench itself dies. Resolves with { results: { tshv: [...], qemu: [...] },
- * failures }, each result being what `measure` returned.
+ * failures }, each result being what `measure` returned. `before(engine)`, if given, runs before
+ * each VM starts (to put the host in the same state for every run).
  */
-export async function runInterleaved(opts, vmOptions, measure) {
+export async function runInterleaved(opts, vmOptions, measure, before) {
   const results = { tshv: [], qemu: [] };
   let failures = 0;
   let current;
   const killCurrent = () => current?.kill();
   process.on('exit', killCurrent);
   for (const engine of schedule(opts.runs, opts.only)) {
+    before?.(engine);
     const vm = current = new VmProcess(engine, vmOptions(engine));
     try {
       results[engine].push(await measure(vm, engine));
