@@ -7,7 +7,7 @@ import { BASE_RIP } from './insn.js';
 import type { CpuBus, GuestClock, InterruptController } from './bus.js';
 import { CpuState, CpuMode, Cr0, Efer, Flag, Seg, ARITH_FLAGS } from './state.js';
 import { CpuFault, TripleFaultError, Vector, formatLinear } from './fault.js';
-import { computeArithFlags, computeCF, getRflags as lazyGetRflags, setArithFlags } from './flags.js';
+import { LazyOp, computeArithFlags, computeCF, getRflags as lazyGetRflags, setArithFlags } from './flags.js';
 import { decode, type CodeFetcher, type DecodedInsn } from './decoder.js';
 import { Block, BlockCache, MAX_BLOCK_INSNS } from './block-cache.js';
 import type { LinearMemory } from './linear-memory.js';
@@ -791,11 +791,11 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
             const generation = this.stopRip < 0 ? (this.codeGen * 2 + user) | 0 : -1;
             const globalGeneration = this.stopRip < 0 ? (this.globalCodeGen * 2 + user) | 0 : -1;
             wasm.remember(slab, block, generation, globalGeneration, this);
-            if (block.wasmFlagsIn) slab.i32[SlabOffset.FLAGS >> 2] = computeArithFlags(this);
+            if (block.wasmFlagsIn) { slab.i32[SlabOffset.FLAGS >> 2] = computeArithFlags(this); slab.i32[SlabOffset.CC_OP >> 2] = LazyOp.None; }
             this.writeSegBases(slab);
             const budget = Math.min(end - start, 0x3fffffff);
             const r = wasm.run(w, slab.base, this.cpl === 3 ? TLB_SIZE : 0, budget, block.wasmFlagsIn ? 1 : 0, generation, jitThreshold < 0 ? 0x7fffffff : jitThreshold, globalGeneration, block.rip);
-            if ((r & 1) !== 0) { this.lazyOp = 0; this.lazyFlags = slab.i32[SlabOffset.FLAGS >> 2]!; }
+            if ((r & 1) !== 0) this.takeWasmFlags(slab);
             this.instructionCount += r >>> 1;
             const last = slab.i32[SlabOffset.LAST_INDEX >> 2]!;
             if (last !== w) { block = wasm.blockAt(last); insns = block.insns; n = insns.length; this.lastBlock = block; }
@@ -839,6 +839,24 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     }
   }
 
+  /** The flags a wasm chain left in the slab (SlabOffset.CC_OP...) become the lazy record. */
+  private takeWasmFlags(slab: CpuSlab): void {
+    const w = slab.i32;
+    const cc = w[SlabOffset.CC_OP >> 2]!;
+    const op = cc & 0xff;
+    if (op === LazyOp.None) { this.lazyOp = LazyOp.None; this.lazyFlags = w[SlabOffset.FLAGS >> 2]!; return; }
+    this.lazyOp = op; this.lazySize = cc >>> 8;
+    const r = SlabOffset.CC_R >> 2;
+    this.lazyResLo = w[r]! >>> 0; this.lazyResHi = w[r + 1]! >>> 0;
+    if (op >= LazyOp.Logic) {
+      this.lazyDstLo = 0; this.lazyDstHi = 0; this.lazySrcLo = 0; this.lazySrcHi = 0;
+      if (op !== LazyOp.Logic) this.lazyFlags = w[SlabOffset.FLAGS >> 2]! & Flag.CF; // INC/DEC: the kept CF
+    } else {
+      const d = SlabOffset.CC_D >> 2; const s = SlabOffset.CC_S >> 2;
+      this.lazyDstLo = w[d]! >>> 0; this.lazyDstHi = w[d + 1]! >>> 0; this.lazySrcLo = w[s]! >>> 0; this.lazySrcHi = w[s + 1]! >>> 0;
+    }
+  }
+
   /** FS and GS bases where wasm code reads them (they change only through instruction handlers). */
   private writeSegBases(slab: CpuSlab): void {
     slab.f64[SlabOffset.FS_BASE >> 3] = this.seg[Seg.FS]!.base;
@@ -867,6 +885,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
       return HelperResult.Fault;
     }
     slab.i32[SlabOffset.FLAGS >> 2] = computeArithFlags(this);
+    slab.i32[SlabOffset.CC_OP >> 2] = LazyOp.None;
     this.writeSegBases(slab);
     const flags = this.flagsRest;
     if (this.rip !== next || this.blockExit || !owner.valid || this.codeGen !== gen || this.globalCodeGen !== globalGen || this.cpl !== cpl ||

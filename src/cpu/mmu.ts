@@ -30,7 +30,11 @@ const TWO32 = 4294967296;
 const CANON_LIMIT = 0x800000000000;
 
 /** Arrays for the TLB's hit path supplied by the caller (the WebAssembly tier's slab). */
-export interface TlbStorage { tagR: Float64Array; tagW: Float64Array; addend: Float64Array; ppn: Int32Array }
+export interface TlbStorage {
+  tagR: Float64Array; tagW: Float64Array; addend: Float64Array; ppn: Int32Array;
+  /** addend modulo 2^32, for wasm code (its RAM addresses are 32-bit). */
+  addend32?: Int32Array;
+}
 
 export const enum Access { Read = 0, Write = 1, Exec = 2 }
 
@@ -86,6 +90,8 @@ export class Mmu implements LinearMemory {
   private readonly tagX = new Float64Array(2 * TLB_SIZE).fill(INVALID);
   /** RAM index = linear address + addend. */
   private readonly addend: Float64Array;
+  /** The wasm tier's copy of addend modulo 2^32 (TlbStorage.addend32), when it runs. */
+  private readonly addend32: Int32Array | null;
   /** Physical page number (pa / 4096, < 2^28 with MAXPHYADDR 40) of the slot's page, for codePages and translateCode. */
   private readonly ppn: Int32Array;
   private readonly slotFlags = new Uint8Array(2 * TLB_SIZE);
@@ -111,6 +117,7 @@ export class Mmu implements LinearMemory {
     this.tagW = (storage?.tagW ?? new Float64Array(2 * TLB_SIZE)).fill(INVALID);
     this.addend = storage?.addend ?? new Float64Array(2 * TLB_SIZE);
     this.ppn = storage?.ppn ?? new Int32Array(2 * TLB_SIZE);
+    this.addend32 = storage?.addend32 ?? null;
     this.state = state;
     this.bus = bus;
     this.ram = bus.ram;
@@ -586,6 +593,7 @@ export class Mmu implements LinearMemory {
     this.tagW[slot] = write ? pageLin : INVALID;
     this.tagX[slot] = exec ? pageLin : INVALID;
     this.addend[slot] = off - pageLin;
+    if (this.addend32 !== null) this.addend32[slot] = off - pageLin; // ToInt32: modulo 2^32
     this.ppn[slot] = pagePa / 4096;
     const flags = this.slotFlags[slot]!;
     const wasGlobal = (flags & SLOT_GLOBAL) !== 0;

@@ -24,6 +24,7 @@ export class FlatMemory implements LinearMemory {
     const tagW = storage?.tagW.fill(-1) ?? tagR;
     const ppn = storage?.ppn ?? new Int32Array(2 * TLB_SIZE);
     const addend = (storage?.addend ?? new Float64Array(2 * TLB_SIZE)).fill(0);
+    storage?.addend32?.fill(0);
     for (let p = 0; p < TLB_SIZE && (p + 1) * 4096 <= ram.length; p++) {
       tagR[p] = tagR[p + TLB_SIZE] = p * 4096;
       tagW[p] = tagW[p + TLB_SIZE] = p * 4096;

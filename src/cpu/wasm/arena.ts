@@ -37,17 +37,31 @@ export const enum SlabOffset {
   /** i32: where a chain of blocks stopped: the table index of its last block, instructions done in it. */
   LAST_INDEX = 160,
   LAST_DONE = 164,
+  /**
+   * The arithmetic flags a block left, lazily (as the interpreter's lazy record, flags.ts):
+   * i32 LazyOp | operand size << 8, then the i64 operands and result, masked to the size. With
+   * LazyOp.None the flags are the FLAGS word; after INC/DEC, FLAGS holds the kept CF. A block
+   * stores these few words at its exit instead of computing six flags that the next block
+   * nearly always overwrites unread; one that reads them first computes them (translate.ts
+   * materializeBody).
+   */
+  CC_OP = 168,
+  CC_D = 176,
+  CC_S = 184,
+  CC_R = 192,
   TAG_R = 1024,
   TAG_W = TAG_R + 2 * TLB_SIZE * 8,
   ADDEND = TAG_W + 2 * TLB_SIZE * 8,
   PPN = ADDEND + 2 * TLB_SIZE * 8,
+  /** i32 per TLB slot: ADDEND modulo 2^32 (wasm32 addresses need only the low half: one load, no conversion). */
+  ADDEND32 = PPN + 2 * TLB_SIZE * 4,
   /**
    * The jump cache: JUMP_ENTRIES entries of 16 bytes (RIP f64, table index i32, code generation
    * and TLB half i32), at a slot hashed from the RIP (wasm/tier.ts jumpSlot).
    * The generation is the Cpu's codeGen, or its globalCodeGen for code on global pages (kernel
    * text), which CR3 writes keep.
    */
-  JUMP = PPN + 2 * TLB_SIZE * 4,
+  JUMP = ADDEND32 + 2 * TLB_SIZE * 4,
   BYTES = JUMP + (1 << 16) * 16,
 }
 
@@ -71,6 +85,7 @@ export interface CpuSlab {
   readonly tagW: Float64Array;
   readonly addend: Float64Array;
   readonly ppn: Int32Array;
+  readonly addend32: Int32Array;
   /** The jump cache as f64 (RIP at 2 * slot) and i32 (index at 4 * slot + 2, generation at + 3). */
   readonly jumpF64: Float64Array;
   readonly jumpI32: Int32Array;
@@ -125,6 +140,7 @@ export class WasmArena {
       tagW: new Float64Array(b, base + SlabOffset.TAG_W, 2 * TLB_SIZE),
       addend: new Float64Array(b, base + SlabOffset.ADDEND, 2 * TLB_SIZE),
       ppn: new Int32Array(b, base + SlabOffset.PPN, 2 * TLB_SIZE),
+      addend32: new Int32Array(b, base + SlabOffset.ADDEND32, 2 * TLB_SIZE),
       jumpF64: new Float64Array(b, base + SlabOffset.JUMP, 2 * JUMP_ENTRIES),
       jumpI32: new Int32Array(b, base + SlabOffset.JUMP, 4 * JUMP_ENTRIES),
     };

@@ -17,7 +17,7 @@ import type { DecodedInsn } from '../decoder.js';
 import type { Cpu } from '../cpu.js';
 import { ARENA_PAGES, JUMP_BITS, SlabOffset, type CpuSlab, type WasmArena, wasmArena } from './arena.js';
 import { buildModule, Bytes, F64, I32, Op, VOID } from './encoder.js';
-import { translateBlock } from './translate.js';
+import { materializeBody, translateBlock } from './translate.js';
 
 const env = typeof process !== 'undefined' ? process.env : {};
 
@@ -372,9 +372,10 @@ export class WasmTier {
     // The functions are exported and set into the table from here: a module that imported the
     // table would be registered with it, and V8 (11.x) updates every registered instance's copy of
     // the table on each change (quadratic in the modules of a boot).
+    // Functions: the helper import (0), the flags materializer (1), the blocks (translate.ts).
     const bytes = buildModule({
-      types: [{ params: [I32, I32, I32], results: [I32] }, { params: [I32], results: [I32] }], funcTypes: bodies.map(() => 0),
-      memPages: ARENA_PAGES, tableMin: -1, tableBase: -1, bodies, exports: bodies.map((_, k) => [String(k), k + 1]), importFunc: 1,
+      types: [{ params: [I32, I32, I32], results: [I32] }, { params: [I32], results: [I32] }], funcTypes: [1, ...bodies.map(() => 0)],
+      memPages: ARENA_PAGES, tableMin: -1, tableBase: -1, bodies: [materializeBody(), ...bodies], exports: bodies.map((_, k) => [String(k), k + 2]), importFunc: 1,
     });
     wasmStats.wasmBytes += bytes.length;
     wasmStats.buildMs += performance.now() - tb;

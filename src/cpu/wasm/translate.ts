@@ -9,12 +9,12 @@
 // not canonical, a TLB miss, a page boundary, a write to a page holding code, a branch target that
 // is not canonical), with nothing of that instruction done: the run loop's interpreter runs the
 // rest of the block from there, and faults happen there, precisely. Every exit stores RIP, and
-// when an instruction of the block wrote the arithmetic flags, the six flags computed from its
-// operands (SlabOffset.FLAGS; the run loop makes them the lazy record, materialized).
+// when an instruction of the block wrote the arithmetic flags, the last producer's operation,
+// operands and result (SlabOffset.CC_OP..CC_R: the interpreter's lazy record, flags.ts).
 //
 // Flags inside the block are evaluated from the operands of the last flag producer (kept in
-// locals), as jit/templates.ts fuses them; a block that reads flags before producing any gets the
-// incoming six flags in SlabOffset.FLAGS. Semantics follow the interpreter handlers (ops-*.ts), which
+// locals), as jit/templates.ts fuses them; a block that reads flags before producing any
+// computes the incoming six flags from the slab first (materializeBody, function 1 of its module). Semantics follow the interpreter handlers (ops-*.ts), which
 // follow the SDM Vol. 2 pages of each instruction; the block JIT differential tests are the oracle.
 
 import { Bytes, Op, I32, I64, F64, VOID } from './encoder.js';
@@ -25,6 +25,7 @@ import { TLB_SIZE } from '../mmu.js';
 import { HelperResult, SlabOffset } from './arena.js';
 import type { Cpu } from '../cpu.js';
 import type { Block } from '../block-cache.js';
+import { LazyOp } from '../flags.js';
 
 export interface Translation {
   /** Local declarations and code of the function (without its size prefix). */
@@ -39,7 +40,7 @@ export interface Translation {
   maxCount: number;
   /** The fall-through block whose instructions the function also runs (its code must stay valid). */
   appended: Block | null;
-  /** The run loop must write SlabOffset.FLAGS before calling. */
+  /** The function reads the incoming flags: the run loop must store them before calling (SlabOffset.CC_OP). */
   needsFlagsIn: boolean;
   /** The function iterates the block (it ends with a branch to its own start). */
   selfLoop: boolean;
@@ -47,6 +48,9 @@ export interface Translation {
 
 const ST = 0;
 const UB = 1;
+/** Function indices in a block module: the helper import (Cpu.wasmHelper), then materializeBody's. */
+export const HELPER_FUNC = 0;
+export const MATERIALIZE_FUNC = 1;
 /** Instructions the caller allows (a self-loop block iterates while the next iteration fits). */
 const BUDGET = 2;
 const TWO32 = 4294967296;
@@ -249,7 +253,7 @@ class Translator {
       // producer ('in'), and what an exit before that producer reports.
       if (this.needsFlagsIn) { this.flagsWord(); this.set(this.flagsInLocal); }
       if (this.exitBeforeProducer) {
-        this.st(); this.flagsWord(); this.mem(Op.i32_store, SlabOffset.FLAGS);
+        this.storeFlags();
         this.i32c(1); this.set(this.loopFlags);
       }
     }
@@ -279,7 +283,7 @@ class Translator {
     if (this.src.k === 'in') { this.needsFlagsIn = true; this.get(this.flagsInLocal); } else this.flagsWord();
     this.mem(Op.i32_store, SlabOffset.FLAGS);
     if (this.helperRes < 0) this.helperRes = this.tmp32();
-    this.i32c(id); this.c.op(Op.call, 0); this.set(this.helperRes);
+    this.i32c(id); this.c.op(Op.call, HELPER_FUNC); this.set(this.helperRes);
     for (let r = 0; r < 16; r++) { this.st(); this.mem(Op.i64_load, SlabOffset.GPR + 8 * r); this.set(this.regLocals[r]!); }
     this.get(this.helperRes); this.i32c(HelperResult.Fault); this.c.u8(Op.i32_eq); this.exitIf();
     const w = this.tmp32();
@@ -447,10 +451,12 @@ class Translator {
     this.get(w); this.i32c(12); this.c.u8(Op.i32_shr_u); this.get(w); this.i32c(24); this.c.u8(Op.i32_shr_u); this.c.u8(Op.i32_xor);
     this.i32c(TLB_MASK); this.c.u8(Op.i32_and); this.get(UB); this.c.u8(Op.i32_or); this.i32c(3); this.c.u8(Op.i32_shl); this.set(slot);
     let any = false;
+    // Tags are f64 page bases (mmu.ts): compared as bits with the page base converted, an integer
+    // compare (an f64 compare adds NaN handling to every access).
     const tagCheck = (tagOffset: number): void => {
-      this.get(slot); this.get(ST); this.c.u8(Op.i32_add); this.mem(Op.f64_load, tagOffset);
-      this.get(lin); this.i64c(-4096, -1); this.c.u8(Op.i64_and); this.c.u8(Op.f64_convert_i64_s);
-      this.c.u8(Op.f64_ne);
+      this.get(slot); this.get(ST); this.c.u8(Op.i32_add); this.mem(Op.i64_load, tagOffset);
+      this.get(lin); this.i64c(-4096, -1); this.c.u8(Op.i64_and); this.c.u8(Op.f64_convert_i64_s); this.c.u8(Op.i64_reinterpret_f64);
+      this.c.u8(Op.i64_ne);
       if (any) this.c.u8(Op.i32_or);
       any = true;
     };
@@ -467,9 +473,10 @@ class Translator {
       this.mem(Op.i32_load8_u, this.codePagesBase);
       this.exitIf();
     }
+    // The RAM index modulo 2^32 (ADDEND32): wasm32 addresses need no more.
     const h = this.tmp32();
-    this.get(lin); this.get(slot); this.get(ST); this.c.u8(Op.i32_add); this.mem(Op.f64_load, SlabOffset.ADDEND);
-    this.c.u8(Op.i64_trunc_f64_s); this.c.u8(Op.i64_add); this.c.u8(Op.i32_wrap_i64); this.set(h);
+    this.get(w); this.get(slot); this.i32c(1); this.c.u8(Op.i32_shr_u); this.get(ST); this.c.u8(Op.i32_add); this.mem(Op.i32_load, SlabOffset.ADDEND32);
+    this.c.u8(Op.i32_add); this.set(h);
     return h;
   }
 
@@ -1095,7 +1102,41 @@ class Translator {
   }
 
   /**
-   * After `block $exit`: SlabOffset.FLAGS from flag source S (a br_table over the sources), then the
+   * Stores the current flag source (not 'in') for the code that runs next: its lazy record
+   * (SlabOffset.CC_OP..CC_R), or the FLAGS word with LazyOp.None.
+   */
+  private storeFlags(): void {
+    const s = this.src;
+    if (s.k === 'in') return;
+    if (s.k === 'word') {
+      this.st(); this.get(s.w); this.mem(Op.i32_store, SlabOffset.FLAGS);
+      this.st(); this.i32c(LazyOp.None); this.mem(Op.i32_store, SlabOffset.CC_OP);
+      return;
+    }
+    const sz = s.size << 8;
+    this.st(); this.get(s.r); this.mem(Op.i64_store, SlabOffset.CC_R);
+    if (s.k === 'incdec') {
+      this.st(); this.i32c((s.dec ? LazyOp.Dec : LazyOp.Inc) | sz); this.mem(Op.i32_store, SlabOffset.CC_OP);
+      this.st(); this.get(s.cf); this.mem(Op.i32_store, SlabOffset.FLAGS); // the kept CF (bit 0)
+      return;
+    }
+    this.st();
+    if (s.op === 'logic') {
+      this.i32c(LazyOp.Logic | sz);
+    } else {
+      const add = s.op === 'add' || s.op === 'adc';
+      const plain = (add ? LazyOp.Add : LazyOp.Sub) | sz;
+      if (s.cin < 0) this.i32c(plain);
+      else { this.i32c((add ? LazyOp.Adc1 : LazyOp.Sbb1) | sz); this.i32c(plain); this.get(s.cin); this.c.u8(Op.select); }
+    }
+    this.mem(Op.i32_store, SlabOffset.CC_OP);
+    if (s.op === 'logic') return;
+    this.st(); this.get(s.d); this.mem(Op.i64_store, SlabOffset.CC_D);
+    this.st(); this.get(s.s); this.mem(Op.i64_store, SlabOffset.CC_S);
+  }
+
+  /**
+   * After `block $exit`: the flags of source S (a br_table over the sources; storeFlags), then the
    * result (K << 2) | (K = the block's length) << 1 | (S != 0).
    */
   /** Stores the registers the function has written so far from their locals to the slab. */
@@ -1120,7 +1161,7 @@ class Translator {
       for (let j = 1; j <= m; j++) {
         this.c.u8(Op.end); // $b_j
         this.src = this.sources[j - 1]!;
-        this.st(); this.flagsWord(); this.mem(Op.i32_store, SlabOffset.FLAGS);
+        this.storeFlags();
         if (j < m) this.c.op(Op.br, m - j);
       }
       this.c.u8(Op.end); // $done
@@ -1182,7 +1223,7 @@ class Translator {
     }
     out.u32(runs.length);
     for (const [cnt, t] of runs) { out.u32(cnt); out.u8(t); }
-    if (this.needsFlagsIn) { out.u8(Op.local_get); out.u32(ST); out.u8(Op.i32_load); out.u8(2); out.u32(SlabOffset.FLAGS); out.u8(Op.local_set); out.u32(this.flagsInLocal); }
+    if (this.needsFlagsIn) { out.u8(Op.local_get); out.u32(ST); out.u8(Op.call); out.u32(MATERIALIZE_FUNC); out.u8(Op.local_set); out.u32(this.flagsInLocal); }
     for (let r = 0; r < 16; r++) {
       const l = this.regLocals[r]!;
       if (l >= 0) { out.u8(Op.local_get); out.u32(ST); out.u8(Op.i64_load); out.u8(3); out.u32(SlabOffset.GPR + 8 * r); out.u8(Op.local_set); out.u32(l); }
@@ -1229,3 +1270,56 @@ function isJcc(i: DecodedInsn): boolean {
   return i.map === OpMap.Primary ? i.op >= 0x70 && i.op <= 0x7f : i.map === OpMap.M0F && i.op >= 0x80 && i.op <= 0x8f;
 }
 
+
+/**
+ * The body of `(st: i32) -> i32`, function MATERIALIZE_FUNC of every block module: the six flags
+ * from the slab's lazy record (SlabOffset.CC_OP..CC_R), by the rules of flags.ts
+ * computeArithFlags, for a block that reads flags before writing them.
+ */
+export function materializeBody(): Uint8Array {
+  const b = new Bytes();
+  const st = 0, cc = 1, op = 2, f = 3, r = 4, d = 5, s = 6, top = 7;
+  b.u32(2); b.u32(3); b.u8(I32); b.u32(4); b.u8(I64);
+  const get = (l: number): void => { b.u8(Op.local_get); b.u32(l); };
+  const set = (l: number): void => { b.u8(Op.local_set); b.u32(l); };
+  const i32c = (v: number): void => { b.u8(Op.i32_const); b.s32(v); };
+  const i64c = (v: number): void => { b.u8(Op.i64_const); b.s64(v, 0); };
+  const mem = (o: number, align: number, offset: number): void => { b.u8(o); b.u8(align); b.u32(offset); };
+  /** Pushes (x >> top) & 1 as i32, x an i64 on the stack. */
+  const signBit = (): void => { get(top); b.u8(Op.i64_shr_u); b.u8(Op.i32_wrap_i64); i32c(1); b.u8(Op.i32_and); };
+  const orInto = (shift: number): void => { if (shift !== 0) { i32c(shift); b.u8(Op.i32_shl); } get(f); b.u8(Op.i32_or); set(f); };
+  get(st); mem(Op.i32_load, 2, SlabOffset.CC_OP); set(cc);
+  get(cc); i32c(0xff); b.u8(Op.i32_and); set(op);
+  get(op); b.u8(Op.i32_eqz); b.op(Op.if, VOID); get(st); mem(Op.i32_load, 2, SlabOffset.FLAGS); b.u8(Op.return); b.u8(Op.end);
+  get(st); mem(Op.i64_load, 3, SlabOffset.CC_R); set(r);
+  get(st); mem(Op.i64_load, 3, SlabOffset.CC_D); set(d);
+  get(st); mem(Op.i64_load, 3, SlabOffset.CC_S); set(s);
+  get(cc); i32c(5); b.u8(Op.i32_shr_u); i32c(1); b.u8(Op.i32_sub); b.u8(Op.i64_extend_i32_u); set(top); // size * 8 - 1
+  // PF, ZF, SF: every operation
+  get(r); b.u8(Op.i32_wrap_i64); i32c(0xff); b.u8(Op.i32_and); b.u8(Op.i32_popcnt); i32c(1); b.u8(Op.i32_and); b.u8(Op.i32_eqz); i32c(2); b.u8(Op.i32_shl); set(f);
+  get(r); b.u8(Op.i64_eqz); orInto(6);
+  get(r); signBit(); orInto(7);
+  get(op); i32c(LazyOp.Logic); b.u8(Op.i32_eq); b.op(Op.if, VOID); get(f); b.u8(Op.return); b.u8(Op.end);
+  // INC/DEC: CF kept (FLAGS bit 0); OF at the smallest negative (INC) or largest positive (DEC) result
+  get(op); i32c(LazyOp.Inc); b.u8(Op.i32_ge_u); b.op(Op.if, VOID);
+  get(st); mem(Op.i32_load, 2, SlabOffset.FLAGS); i32c(1); b.u8(Op.i32_and); orInto(0);
+  get(r); i64c(1); get(top); b.u8(Op.i64_shl);
+  get(op); i32c(LazyOp.Dec); b.u8(Op.i32_eq); b.u8(Op.i64_extend_i32_u); b.u8(Op.i64_sub); b.u8(Op.i64_eq); orInto(11);
+  get(r); b.u8(Op.i32_wrap_i64); i32c(0xf); b.u8(Op.i32_and); get(op); i32c(LazyOp.Dec); b.u8(Op.i32_eq); i32c(0xf); b.u8(Op.i32_mul); b.u8(Op.i32_eq); orInto(4);
+  get(f); b.u8(Op.return);
+  b.u8(Op.end);
+  // ADD/ADC/SUB/SBB: AF from bit 4 of d ^ s ^ r
+  get(d); get(s); b.u8(Op.i64_xor); get(r); b.u8(Op.i64_xor); b.u8(Op.i32_wrap_i64); i32c(0x10); b.u8(Op.i32_and); orInto(0);
+  get(op); i32c(LazyOp.Adc1); b.u8(Op.i32_le_u); b.op(Op.if, VOID);
+  // add: OF = (d ^ r) & (s ^ r) at the sign; CF = r < d (r <= d with a carry-in)
+  get(d); get(r); b.u8(Op.i64_xor); get(s); get(r); b.u8(Op.i64_xor); b.u8(Op.i64_and); signBit(); orInto(11);
+  get(r); get(d); b.u8(Op.i64_le_u); get(r); get(d); b.u8(Op.i64_lt_u); get(op); i32c(LazyOp.Adc1); b.u8(Op.i32_eq); b.u8(Op.select); orInto(0);
+  get(f); b.u8(Op.return);
+  b.u8(Op.end);
+  // sub: OF = (d ^ s) & (d ^ r) at the sign; CF = d < s (d <= s with a borrow-in)
+  get(d); get(s); b.u8(Op.i64_xor); get(d); get(r); b.u8(Op.i64_xor); b.u8(Op.i64_and); signBit(); orInto(11);
+  get(d); get(s); b.u8(Op.i64_le_u); get(d); get(s); b.u8(Op.i64_lt_u); get(op); i32c(LazyOp.Sbb1); b.u8(Op.i32_eq); b.u8(Op.select); orInto(0);
+  get(f);
+  b.u8(Op.end);
+  return b.view().slice();
+}
