@@ -73,9 +73,21 @@ const QUEUE_PATIENCE = 2048;
 const TABLE_LIMIT = 1 << 18;
 
 /**
- * Per table index, an i32 the dispatcher reads: the most instructions one call runs (bits 0-7),
- * whether the function reads the incoming flags (SlabOffset.FLAGS), and whether the block may
- * still be entered (VALID: cleared when the block is dropped or handed to the block JIT).
+ * Per table index, a record of REC_BYTES (one cache line) that the dispatcher reads and writes:
+ * the block's info word (Info), the times chains entered it through a back edge (for the block
+ * JIT), and two links: the RIPs the block's function last ended at, with the table index and
+ * code generation the jump cache gave for each. A chain follows a link without the jump cache
+ * lookup, whose 1 MiB of entries miss the CPU caches: the record the dispatcher reads to check the
+ * block is the one that holds its links.
+ */
+const REC_BYTES = 64;
+const REC_SHIFT = 6;
+const enum Rec { INFO = 0, HITS = 4, A_RIP = 8, A_INDEX = 16, A_GEN = 20, B_RIP = 24, B_INDEX = 32, B_GEN = 36 }
+
+/**
+ * The info word: the most instructions one call runs (bits 0-7), whether the function reads the
+ * incoming flags (SlabOffset.CC_OP), and whether the block may still be entered (VALID: cleared
+ * when the block is dropped or handed to the block JIT).
  */
 const enum Info { COUNT = 0xff /* most instructions per call */, FLAGS_IN = 0x200, VALID = 0x400 }
 
@@ -85,56 +97,78 @@ function infoOf(b: Block): number {
 
 /**
  * The dispatcher: run(index, slab, tlbHalf, budget, flagsKnown, generation) -> (instructions << 1)
- * | flags written. It calls table[index](slab, tlbHalf); when that block ran to its end, it looks
- * the new RIP up in the vCPU's jump cache (filled by the run loop) and goes on while the entry
- * is for the current code generation and TLB half, its block still VALID, its instructions
- * within the budget and, if it reads incoming flags, those are known (given, or written by a
- * block of the chain). Nothing a chain runs can change what the run loop checks between blocks
- * (interrupts, IF, TF, the interrupt shadow, the mode): those take instruction handlers, and
- * blocks stop before those.
+ * | flags written. It calls table[index](slab, tlbHalf); when that block ran to its end, it finds
+ * the block of the new RIP through the block's links or the vCPU's jump cache (filled by the run
+ * loop) and goes on while the entry is for the current code generation and TLB half, its block
+ * still VALID, its instructions within the budget and, if it reads incoming flags, those are known
+ * (given, or written by a block of the chain). Nothing a chain runs can change what the run loop
+ * checks between blocks (interrupts, IF, TF, the interrupt shadow, the mode): those take
+ * instruction handlers, and blocks stop before those.
  */
-function dispatcherBody(infoBase: number, hitsBase: number): Uint8Array {
+function dispatcherBody(recBase: number): Uint8Array {
   const b = new Bytes();
   // params
   const INDEX = 0, SLAB = 1, HALF = 2, BUDGET = 3, FLAGS_KNOWN = 4, GEN = 5, JIT_AT = 6, GLOBAL_GEN = 7, CUR_RIP = 8;
-  // locals: i32 then f64
-  const TOTAL = 9, R = 10, DONE = 11, E = 12, INFO = 13, ANY_FLAGS = 14, T = 15, RIP = 16;
-  b.u32(2); b.u32(7); b.u8(I32); b.u32(1); b.u8(F64);
+  // locals: i32, f64, i32
+  const TOTAL = 9, R = 10, DONE = 11, E = 12, INFO = 13, ANY_FLAGS = 14, T = 15, RIP = 16, REC = 17;
+  b.u32(3); b.u32(7); b.u8(I32); b.u32(1); b.u8(F64); b.u32(1); b.u8(I32);
   const get = (l: number): void => { b.u8(Op.local_get); b.u32(l); };
   const set = (l: number): void => { b.u8(Op.local_set); b.u32(l); };
   const i32c = (v: number): void => { b.u8(Op.i32_const); b.s32(v); };
   const mem = (op: number, off: number): void => { b.u8(op); b.u8(0); b.u32(off); };
-  const out = (): void => { b.op(Op.br_if, 1); }; // leave the loop (to the block around it)
+  const genOk = (): void => { get(T); get(GEN); b.u8(Op.i32_eq); get(T); get(GLOBAL_GEN); b.u8(Op.i32_eq); b.u8(Op.i32_or); };
   b.op(Op.block, VOID, Op.loop, VOID);
   // r = table[index](slab, half): bit 0 flags written, bit 1 the block ran to its end, then the count
   get(SLAB); get(HALF); get(BUDGET); get(INDEX); b.op(Op.call_indirect, 0, 0); set(R);
   get(R); i32c(2); b.u8(Op.i32_shr_u); set(DONE);
   get(TOTAL); get(DONE); b.u8(Op.i32_add); set(TOTAL);
-  // Flags the block wrote are in FLAGS, where the next block reads incoming flags.
+  // Flags the block wrote are in the slab, where the next block reads incoming flags.
   get(R); i32c(1); b.u8(Op.i32_and); set(T);
   get(FLAGS_KNOWN); get(T); b.u8(Op.i32_or); set(FLAGS_KNOWN);
   get(ANY_FLAGS); get(T); b.u8(Op.i32_or); set(ANY_FLAGS);
-  get(R); i32c(2); b.u8(Op.i32_and); b.u8(Op.i32_eqz); out();
+  get(R); i32c(2); b.u8(Op.i32_and); b.u8(Op.i32_eqz); b.op(Op.br_if, 1);
   get(BUDGET); get(DONE); b.u8(Op.i32_sub); set(BUDGET);
   get(SLAB); mem(Op.f64_load, SlabOffset.RIP); set(RIP);
+  get(INDEX); i32c(REC_SHIFT); b.u8(Op.i32_shl); set(REC);
+  // E = the next block's index, from link A, link B or the jump cache (depths: $have 0, loop 1)
+  b.op(Op.block, VOID);
+  for (const [ripAt, indexAt, genAt] of [[Rec.A_RIP, Rec.A_INDEX, Rec.A_GEN], [Rec.B_RIP, Rec.B_INDEX, Rec.B_GEN]] as const) {
+    get(REC); mem(Op.f64_load, recBase + ripAt); get(RIP); b.u8(Op.f64_eq);
+    b.op(Op.if, VOID);
+    get(REC); mem(Op.i32_load, recBase + genAt); set(T);
+    genOk(); b.op(Op.if, VOID);
+    // A link to a block no longer VALID (dropped, or translated again at another index) is
+    // replaced through the jump cache, which the run loop keeps current.
+    get(REC); mem(Op.i32_load, recBase + indexAt); set(E);
+    get(E); i32c(REC_SHIFT); b.u8(Op.i32_shl); mem(Op.i32_load, recBase + Rec.INFO); i32c(Info.VALID); b.u8(Op.i32_and); b.op(Op.br_if, 2);
+    b.op(Op.end, Op.end);
+  }
   // e = slab + jumpSlot(RIP) * 16 (the RIP's low 32 bits, hashed; the saturating conversion has
   // no trap check)
   get(RIP); b.op(0xfc, 6 /* i64.trunc_sat_f64_s */); b.u8(Op.i32_wrap_i64);
   i32c(JUMP_HASH); b.u8(Op.i32_mul); i32c(32 - JUMP_BITS); b.u8(Op.i32_shr_u);
   i32c(4); b.u8(Op.i32_shl); get(SLAB); b.u8(Op.i32_add); set(E);
-  get(E); mem(Op.f64_load, SlabOffset.JUMP); get(RIP); b.u8(Op.f64_ne); out();
+  get(E); mem(Op.f64_load, SlabOffset.JUMP); get(RIP); b.u8(Op.f64_ne); b.op(Op.br_if, 2);
   get(E); mem(Op.i32_load, SlabOffset.JUMP + 12); set(T);
-  get(T); get(GEN); b.u8(Op.i32_ne); get(T); get(GLOBAL_GEN); b.u8(Op.i32_ne); b.u8(Op.i32_and); out();
+  genOk(); b.u8(Op.i32_eqz); b.op(Op.br_if, 2);
   get(E); mem(Op.i32_load, SlabOffset.JUMP + 8); set(E);
-  get(E); i32c(2); b.u8(Op.i32_shl); mem(Op.i32_load, infoBase); set(INFO);
-  get(INFO); i32c(Info.VALID); b.u8(Op.i32_and); b.u8(Op.i32_eqz); out();
-  get(INFO); i32c(9); b.u8(Op.i32_shr_u); i32c(1); b.u8(Op.i32_and); get(FLAGS_KNOWN); b.u8(Op.i32_eqz); b.u8(Op.i32_and); out();
-  get(INFO); i32c(Info.COUNT); b.u8(Op.i32_and); get(BUDGET); b.u8(Op.i32_gt_s); out();
+  // The new link becomes A, A becomes B.
+  get(REC); get(REC); mem(Op.f64_load, recBase + Rec.A_RIP); mem(Op.f64_store, recBase + Rec.B_RIP);
+  get(REC); get(REC); mem(Op.i64_load, recBase + Rec.A_INDEX); mem(Op.i64_store, recBase + Rec.B_INDEX);
+  get(REC); get(RIP); mem(Op.f64_store, recBase + Rec.A_RIP);
+  get(REC); get(E); mem(Op.i32_store, recBase + Rec.A_INDEX);
+  get(REC); get(T); mem(Op.i32_store, recBase + Rec.A_GEN);
+  b.u8(Op.end);
+  get(E); i32c(REC_SHIFT); b.u8(Op.i32_shl); set(REC);
+  get(REC); mem(Op.i32_load, recBase + Rec.INFO); set(INFO);
+  get(INFO); i32c(Info.VALID); b.u8(Op.i32_and); b.u8(Op.i32_eqz); b.op(Op.br_if, 1);
+  get(INFO); i32c(9); b.u8(Op.i32_shr_u); i32c(1); b.u8(Op.i32_and); get(FLAGS_KNOWN); b.u8(Op.i32_eqz); b.u8(Op.i32_and); b.op(Op.br_if, 1);
+  get(INFO); i32c(Info.COUNT); b.u8(Op.i32_and); get(BUDGET); b.u8(Op.i32_gt_s); b.op(Op.br_if, 1);
   // A backward branch (a loop) counts an entry of its target; at the JIT threshold the run loop
   // takes it (it adds the count and compiles the loop).
   get(RIP); get(CUR_RIP); b.u8(Op.f64_le); b.op(Op.if, VOID);
-  get(E); i32c(2); b.u8(Op.i32_shl); mem(Op.i32_load, hitsBase); i32c(1); b.u8(Op.i32_add); set(T);
-  get(E); i32c(2); b.u8(Op.i32_shl); get(T); mem(Op.i32_store, hitsBase);
+  get(REC); mem(Op.i32_load, recBase + Rec.HITS); i32c(1); b.u8(Op.i32_add); set(T);
+  get(REC); get(T); mem(Op.i32_store, recBase + Rec.HITS);
   get(T); get(JIT_AT); b.u8(Op.i32_eq); b.op(Op.br_if, 2);
   b.u8(Op.end);
   get(RIP); set(CUR_RIP);
@@ -161,14 +195,11 @@ export class WasmTier {
   private tableUsed = 1;
   /** Modules compiled into the current table. */
   private modules = 0;
-  /** Info words by table index (arena view; see Info). */
-  private readonly info: Int32Array;
-  private readonly infoBase: number;
+  /** The records of table indices (arena view, REC_BYTES each; see Rec). */
+  private readonly rec: Int32Array;
+  private readonly recBase: number;
   /** The block of each table index. */
   private byIndex: (Block | null)[] = [null];
-  /** Times each table index's block was entered by a chain (arena view), for the JIT's hotness count. */
-  private readonly hits: Int32Array;
-  private readonly hitsBase: number;
   /** The dispatcher (dispatcherBody). */
   run!: (index: number, slab: number, tlbHalf: number, budget: number, flagsKnown: number, generation: number, jitAt: number, globalGeneration: number, blockRip: number) => number;
   private queued: Block[] = [];
@@ -202,12 +233,9 @@ export class WasmTier {
     this.codePagesBase = arena.allocState(this, codePageCount);
     if (this.codePagesBase < 0) { r.release(); throw new Error('no arena range for the code-page map'); }
     this.codePages = arena.bytes(this.codePagesBase, codePageCount);
-    this.infoBase = arena.allocState(this, TABLE_LIMIT * 4);
-    if (this.infoBase < 0) { r.release(); throw new Error('no arena range for the block table'); }
-    this.info = new Int32Array(arena.memory.buffer, this.infoBase, TABLE_LIMIT);
-    this.hitsBase = arena.allocState(this, TABLE_LIMIT * 4);
-    if (this.hitsBase < 0) { r.release(); throw new Error('no arena range for the block table'); }
-    this.hits = new Int32Array(arena.memory.buffer, this.hitsBase, TABLE_LIMIT);
+    this.recBase = arena.allocState(this, TABLE_LIMIT * REC_BYTES);
+    if (this.recBase < 0) { r.release(); throw new Error('no arena range for the block table'); }
+    this.rec = new Int32Array(arena.memory.buffer, this.recBase, TABLE_LIMIT * REC_BYTES / 4);
     this.newTable();
   }
 
@@ -242,18 +270,18 @@ export class WasmTier {
   }
 
   private newTable(): void {
+    // The records of the indices the old table used (links name those indices too).
+    this.rec.fill(0, 0, this.tableUsed * (REC_BYTES / 4));
     this.table = new WebAssembly.Table({ initial: 1024, element: 'anyfunc' });
     this.tableUsed = 1;
     this.modules = 0;
-    this.info.fill(0);
-    this.hits.fill(0);
     this.byIndex = [null];
     // Jump cache entries name indices of the old table: a chain must not follow them into the
     // new one's blocks at those indices (a NaN RIP matches nothing).
     for (const slab of this.slabs) slab.jumpF64.fill(NaN);
     const bytes = buildModule({
       types: [{ params: [I32, I32, I32], results: [I32] }, { params: [I32, I32, I32, I32, I32, I32, I32, I32, F64], results: [I32] }],
-      funcTypes: [1], memPages: ARENA_PAGES, tableMin: 1, tableBase: -1, bodies: [dispatcherBody(this.infoBase, this.hitsBase)], exports: [['run', 0]],
+      funcTypes: [1], memPages: ARENA_PAGES, tableMin: 1, tableBase: -1, bodies: [dispatcherBody(this.recBase)], exports: [['run', 0]],
     });
     const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { m: { mem: this.arena.memory, t: this.table } });
     this.run = inst.exports['run'] as WasmTier['run'];
@@ -264,9 +292,14 @@ export class WasmTier {
    * counts those too): a loop that runs inside wasm chains still gets to the block JIT.
    */
   takeHits(block: Block): number {
-    const h = this.hits[block.wasmIndex]!;
-    if (h !== 0) { this.hits[block.wasmIndex] = 0; block.execCount += h; }
+    const at = block.wasmIndex * (REC_BYTES / 4) + Rec.HITS / 4;
+    const h = this.rec[at]!;
+    if (h !== 0) { this.rec[at] = 0; block.execCount += h; }
     return block.execCount;
+  }
+
+  private setInfo(index: number, info: number): void {
+    this.rec[index * (REC_BYTES / 4) + Rec.INFO / 4] = info;
   }
 
   /** The block at a table index (where a chain stopped). */
@@ -291,7 +324,7 @@ export class WasmTier {
 
   /** Chains may enter `block` again (the block JIT gave it back). */
   revive(block: Block): void {
-    if (block.wasmIndex > 0 && block.valid) this.info[block.wasmIndex] = infoOf(block);
+    if (block.wasmIndex > 0 && block.valid) this.setInfo(block.wasmIndex, infoOf(block));
   }
 
   /**
@@ -305,13 +338,13 @@ export class WasmTier {
     this.dependents.delete(block);
     for (const a of deps) {
       a.wasmStale = true;
-      if (a.wasmIndex > 0) { this.info[a.wasmIndex] = 0; a.wasmIndex = WasmState.NotYet; }
+      if (a.wasmIndex > 0) { this.setInfo(a.wasmIndex, 0); a.wasmIndex = WasmState.NotYet; }
     }
   }
 
   /** Chains must no longer enter `block`: it was dropped (its code changed) or the JIT runs it now. */
   retire(block: Block): void {
-    if (block.wasmIndex > 0) this.info[block.wasmIndex] = 0;
+    if (block.wasmIndex > 0) this.setInfo(block.wasmIndex, 0);
   }
 
   /**
@@ -391,9 +424,9 @@ export class WasmTier {
     for (let k = 0; k < blocks.length; k++) {
       const b = blocks[k]!;
       this.byIndex[base + k] = b;
-      if (b.wasmStale) { b.wasmIndex = WasmState.NotYet; b.wasmStale = false; this.info[base + k] = 0; continue; }
+      if (b.wasmStale) { b.wasmIndex = WasmState.NotYet; b.wasmStale = false; this.setInfo(base + k, 0); continue; }
       b.wasmIndex = base + k;
-      this.info[base + k] = b.valid && b.compiled === null ? infoOf(b) : 0;
+      this.setInfo(base + k, b.valid && b.compiled === null ? infoOf(b) : 0);
       this.live.push(b);
     }
     wasmStats.modules++;
