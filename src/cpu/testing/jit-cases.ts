@@ -223,6 +223,11 @@ export const REGION_CASES: [string, string][] = [
   ['fault in a fall-through block', 'b9 c8 00 00 00  85 c9  74 11  48 8b 03  48 81 c3 00 10 00 00  48 01 c2  ff c9  eb eb'],
   // a member stores into another member's immediate (self-modifying code)
   ['store into another member', 'b9 0a 00 00 00  05 00 00 00 00  eb 00  89 0d f4 ff ff ff  ff c9  75 ef'],
+  // a Jcc's taken block (which wasm appends too) stores into its own immediate, loads off RAM,
+  // runs a handler (PUSHF)
+  ['store into a taken block', 'b9 0a 00 00 00  f7 c1 01 00 00 00  75 06  ff c9  75 f4  eb 10  81 c3 00 00 00 00  89 0d f6 ff ff ff  ff c9  75 e2'],
+  ['fault in a taken block', 'b9 c8 00 00 00  f7 c1 01 00 00 00  75 06  ff c9  75 f4  eb 0e  48 8b 03  48 81 c3 00 10 00 00  ff c9  75 e4'],
+  ['handler in a taken block', 'b9 0a 00 00 00  f7 c1 01 00 00 00  75 06  ff c9  75 f4  eb 09  9c  5a  48 01 d0  ff c9  75 e9'],
 ];
 
 
