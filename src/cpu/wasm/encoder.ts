@@ -28,10 +28,17 @@ export const F64 = 0x7c;
 /** Block type of a structured instruction without results. */
 export const VOID = 0x40;
 
+const F64_BITS = new Float64Array(1);
+const F64_BYTES = new Uint8Array(F64_BITS.buffer);
+
 /** A growable byte buffer with the encodings of §5.1-§5.2. */
 export class Bytes {
-  buf = new Uint8Array(256);
+  buf: Uint8Array;
   length = 0;
+
+  constructor(initialBytes = 256) {
+    this.buf = new Uint8Array(initialBytes);
+  }
 
   private room(n: number): void {
     if (this.length + n <= this.buf.length) return;
@@ -92,7 +99,8 @@ export class Bytes {
 
   f64(v: number): void {
     this.room(8);
-    new DataView(this.buf.buffer, this.buf.byteOffset).setFloat64(this.length, v, true);
+    F64_BITS[0] = v; // little-endian hosts only (x86-64, arm64): the bytes are the encoding
+    this.buf.set(F64_BYTES, this.length);
     this.length += 8;
   }
 
@@ -129,7 +137,11 @@ export interface FuncType { params: number[]; results: number[] }
  * its size) of types `funcTypes`, placed in the table from index `tableBase`, and exporting
  * `exports` (name → function index; defined functions come after the imported one).
  */
-export function buildModule(o: { types: FuncType[]; funcTypes: number[]; memPages: number; tableMin: number; tableBase: number; bodies: Uint8Array[]; exports?: [string, number][]; importFunc?: number }): Uint8Array {
+export function buildModule(o: {
+  types: FuncType[]; funcTypes: number[]; memPages: number; tableMin: number; tableBase: number; bodies: Uint8Array[]; exports?: [string, number][]; importFunc?: number;
+  /** More functions after `bodies`, already encoded as code section entries (size, body). */
+  moreCode?: { count: number; entries: Uint8Array };
+}): Uint8Array {
   const m = new Bytes();
   m.op(0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00);
   const s = new Bytes();
@@ -166,8 +178,9 @@ export function buildModule(o: { types: FuncType[]; funcTypes: number[]; memPage
     m.section(9, el);
   }
   const code = new Bytes();
-  code.u32(o.bodies.length);
+  code.u32(o.bodies.length + (o.moreCode?.count ?? 0));
   for (const b of o.bodies) { code.u32(b.length); code.bytes(b); }
+  if (o.moreCode !== undefined) code.bytes(o.moreCode.entries);
   m.section(10, code);
   return m.view().slice();
 }

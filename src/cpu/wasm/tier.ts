@@ -206,7 +206,8 @@ export class WasmTier {
   /** Blocks whose functions also run the key's code (appended fall-through blocks). */
   private readonly dependents = new WeakMap<Block, Block[]>();
   private queuedRuns = 0;
-  private queuedBodies: Uint8Array[] = [];
+  /** The queued blocks' functions, encoded as code section entries (size, body). */
+  private readonly queuedCode = new Bytes(1 << 16);
   private live: Block[] = [];
   /** The slabs of this tier's vCPUs: their jump caches hold table indices, which a new table reuses. */
   private readonly slabs = new Set<CpuSlab>();
@@ -372,7 +373,8 @@ export class WasmTier {
     block.wasmFlagsIn = t.needsFlagsIn;
     block.wasmSelfLoop = t.selfLoop;
     this.queued.push(block);
-    this.queuedBodies.push(t.body);
+    this.queuedCode.u32(t.body.length);
+    this.queuedCode.bytes(t.body);
     wasmStats.translated++;
     if (this.queued.length >= wasmBatch) this.compileQueued();
   }
@@ -380,10 +382,10 @@ export class WasmTier {
   /** Compiles the queued blocks into one module and gives each its table index. */
   compileQueued(): void {
     const blocks = this.queued;
-    const bodies = this.queuedBodies;
     if (blocks.length === 0) return;
     this.queued = [];
-    this.queuedBodies = [];
+    const entries = this.queuedCode.view();
+    this.queuedCode.length = 0;
     this.queuedRuns = 0;
     const t0 = performance.now();
     if (this.tableUsed + blocks.length > TABLE_LIMIT || this.modules >= moduleLimit) {
@@ -407,8 +409,9 @@ export class WasmTier {
     // the table on each change (quadratic in the modules of a boot).
     // Functions: the helper import (0), the flags materializer (1), the blocks (translate.ts).
     const bytes = buildModule({
-      types: [{ params: [I32, I32, I32], results: [I32] }, { params: [I32], results: [I32] }], funcTypes: [1, ...bodies.map(() => 0)],
-      memPages: ARENA_PAGES, tableMin: -1, tableBase: -1, bodies: [materializeBody(), ...bodies], exports: bodies.map((_, k) => [String(k), k + 2]), importFunc: 1,
+      types: [{ params: [I32, I32, I32], results: [I32] }, { params: [I32], results: [I32] }], funcTypes: [1, ...blocks.map(() => 0)],
+      memPages: ARENA_PAGES, tableMin: -1, tableBase: -1, bodies: [materializeBody()], moreCode: { count: blocks.length, entries },
+      exports: blocks.map((_, k) => [String(k), k + 2]), importFunc: 1,
     });
     wasmStats.wasmBytes += bytes.length;
     wasmStats.buildMs += performance.now() - tb;

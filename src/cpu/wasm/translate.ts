@@ -28,7 +28,7 @@ import type { Block } from '../block-cache.js';
 import { LazyOp } from '../flags.js';
 
 export interface Translation {
-  /** Local declarations and code of the function (without its size prefix). */
+  /** Local declarations and code of the function (without its size prefix): a view valid until the next translation. */
   body: Uint8Array;
   /**
    * Instructions of the block run as wasm code, up to the first one handed to the interpreter
@@ -79,15 +79,24 @@ function mask(size: number): [number, number] {
   return size === 8 ? [0xffffffff, 0xffffffff] : size === 4 ? [0xffffffff, 0] : size === 2 ? [0xffff, 0] : [0xff, 0];
 }
 
+/**
+ * Buffers every translation reuses (one translation at a time, on the run loop's thread): a
+ * block's code and its finished body, copied out once. Fresh buffers per block, grown by
+ * doubling, were a good part of translation's time and garbage.
+ */
+const codeScratch = new Bytes(16384);
+const bodyScratch = new Bytes(16384);
+
 class Translator {
-  private readonly c = new Bytes();
+  private readonly c = codeScratch;
   private readonly localTypes: number[] = [];
   private src: FlagSrc = { k: 'in' };
   private needsFlagsIn = false;
   private readonly flagsInLocal: number;
   /** The local of each cached guest register (-1: unused) and whether the block writes it. */
   private readonly regLocals: number[] = new Array<number>(16).fill(-1);
-  private readonly regWritten: boolean[] = new Array<boolean>(16).fill(false);
+  /** Bit r: the block writes register r. */
+  private written = 0;
   private readonly exitK: number;
   private readonly exitS: number;
   /** Flag sources live at some exit (the epilogue's cases 1..n). */
@@ -122,6 +131,7 @@ class Translator {
 
   constructor(private readonly cpu: Cpu, private readonly insns: readonly DecodedInsn[], private readonly ramBase: number, private readonly codePagesBase: number, private readonly blockLength: number,
     private readonly helperOf: ((i: DecodedInsn, inAppended: boolean) => number) | null, allowSelfLoop: boolean) {
+    this.c.length = 0;
     this.flagsInLocal = this.local(I32);
     this.exitK = this.local(I32);
     this.exitS = this.local(I32);
@@ -180,7 +190,7 @@ class Translator {
     const high = size === 1 && rex === 0 && r >= 4 && r < 8;
     const reg = high ? r - 4 : r;
     const l = this.reg(reg);
-    this.regWritten[reg] = true;
+    this.written |= 1 << reg;
     if (size === 8) { this.get(v); this.set(l); return; }
     if (size === 4) { this.get(v); this.maskTo(4); this.set(l); return; }
     const [m] = mask(size);
@@ -1142,7 +1152,7 @@ class Translator {
   /** Stores the registers the function has written so far from their locals to the slab. */
   private storeWrittenRegs(): void {
     for (let r = 0; r < 16; r++) {
-      if (this.regWritten[r]) { this.st(); this.get(this.regLocals[r]!); this.mem(Op.i64_store, SlabOffset.GPR + 8 * r); }
+      if (((this.written >> r) & 1) !== 0) { this.st(); this.get(this.regLocals[r]!); this.mem(Op.i64_store, SlabOffset.GPR + 8 * r); }
     }
   }
 
@@ -1190,14 +1200,16 @@ class Translator {
       const src = this.src;
       const sources = this.sources.length;
       const curK = this.curK; const curS = this.curS;
-      const regLocals = this.regLocals.slice(); const regWritten = this.regWritten.slice();
+      const written = this.written;
       const flagsIn = this.needsFlagsIn;
       const r = this.insn(this.insns[k]!);
       if (r === false) {
         // Forms decline before emitting anything; this undoes any that did not.
         this.c.length = mark; this.localTypes.length = locals; this.src = src; this.sources.length = sources;
         this.curK = curK; this.curS = curS;
-        for (let r = 0; r < 16; r++) { this.regLocals[r] = regLocals[r]!; this.regWritten[r] = regWritten[r]!; }
+        this.written = written;
+        // Register locals made since the mark (local indices follow the three params) go too.
+        for (let r = 0; r < 16; r++) if (this.regLocals[r]! >= 3 + locals) this.regLocals[r] = -1;
         this.needsFlagsIn = flagsIn;
         if (this.helper(this.insns[k]!)) continue;
         break;
@@ -1214,15 +1226,19 @@ class Translator {
     this.c.u8(Op.end); // block $exit
     this.epilogue();
     this.c.u8(Op.end);
-    const out = new Bytes();
+    const out = bodyScratch;
+    out.length = 0;
     // Local declarations: runs of one type.
-    const runs: [number, number][] = [];
-    for (const t of this.localTypes) {
-      const last = runs[runs.length - 1];
-      if (last !== undefined && last[1] === t) last[0]++; else runs.push([1, t]);
+    const types = this.localTypes;
+    let runs = 0;
+    for (let j = 0; j < types.length; j++) if (j === 0 || types[j] !== types[j - 1]) runs++;
+    out.u32(runs);
+    for (let j = 0; j < types.length;) {
+      let e = j + 1;
+      while (e < types.length && types[e] === types[j]) e++;
+      out.u32(e - j); out.u8(types[j]!);
+      j = e;
     }
-    out.u32(runs.length);
-    for (const [cnt, t] of runs) { out.u32(cnt); out.u8(t); }
     if (this.needsFlagsIn) { out.u8(Op.local_get); out.u32(ST); out.u8(Op.call); out.u32(MATERIALIZE_FUNC); out.u8(Op.local_set); out.u32(this.flagsInLocal); }
     for (let r = 0; r < 16; r++) {
       const l = this.regLocals[r]!;
@@ -1232,7 +1248,7 @@ class Translator {
     if (this.selfLoop) out.op(Op.loop, VOID);
     out.bytes(this.c.view());
     return {
-      body: out.view().slice(), count: Math.min(this.firstHelper < 0 ? k : this.firstHelper, this.blockLength), maxCount: k, appended: null,
+      body: out.view(), count: Math.min(this.firstHelper < 0 ? k : this.firstHelper, this.blockLength), maxCount: k, appended: null,
       needsFlagsIn: this.needsFlagsIn, selfLoop: this.selfLoop && k === this.insns.length,
     };
   }
@@ -1277,6 +1293,7 @@ function isJcc(i: DecodedInsn): boolean {
  * computeArithFlags, for a block that reads flags before writing them.
  */
 export function materializeBody(): Uint8Array {
+  if (materialized !== null) return materialized;
   const b = new Bytes();
   const st = 0, cc = 1, op = 2, f = 3, r = 4, d = 5, s = 6, top = 7;
   b.u32(2); b.u32(3); b.u8(I32); b.u32(4); b.u8(I64);
@@ -1321,5 +1338,8 @@ export function materializeBody(): Uint8Array {
   get(d); get(s); b.u8(Op.i64_le_u); get(d); get(s); b.u8(Op.i64_lt_u); get(op); i32c(LazyOp.Sbb1); b.u8(Op.i32_eq); b.u8(Op.select); orInto(0);
   get(f);
   b.u8(Op.end);
-  return b.view().slice();
+  materialized = b.view().slice();
+  return materialized;
 }
+
+let materialized: Uint8Array | null = null;
