@@ -10,6 +10,7 @@ import type { CpuState } from '../cpu/state.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import type { VmConfig } from './config.js';
 import type { IoControls } from './io-controls.js';
+import { filePayloadCache } from './payload-cache.js';
 
 /** How a run ends. */
 export type MachineExit =
@@ -80,5 +81,6 @@ export function loadConfiguredKernel(
     cpuCount: config.cpuCount,
     acpi: o.acpi,
     decompressOnHost: o.decompressOnHost,
+    ...(o.decompressOnHost && process.env['TSHV_KERNEL_CACHE'] !== '0' ? { payloadCache: filePayloadCache() } : {}),
   });
 }

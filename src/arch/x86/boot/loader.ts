@@ -18,7 +18,7 @@ import {
   KERNEL_64_ENTRY_OFFSET, LOADED_HIGH, parseBzImage, XLF_CAN_BE_LOADED_ABOVE_4G, XLF_KERNEL_64, type BzImage,
 } from './bzimage.js';
 import { isElf, parseElfKernel, type ElfKernel } from './elf.js';
-import { decompressBzImagePayload } from './payload.js';
+import { decompressBzImagePayload, type PayloadCache } from './payload.js';
 import { buildE820Map, E820_MAX_ENTRIES_ZEROPAGE, encodeE820, type E820Entry } from './e820.js';
 import { setupApplicationProcessor, setupLongModeEntry, writeBootGdt, writeIdentityPageTables } from './long-mode.js';
 
@@ -39,6 +39,8 @@ export interface LinuxBootOptions {
    * bzImage entry when the payload format is not one payload.ts decodes. Default false.
    */
   decompressOnHost?: boolean;
+  /** Decompressed payloads kept from earlier boots (with decompressOnHost). */
+  payloadCache?: PayloadCache;
 }
 
 /** How the kernel was entered. */
@@ -98,13 +100,13 @@ interface KernelPlan {
   format: KernelFormat;
 }
 
-function planBzImageKernel(image: Uint8Array, name: string, lowEnd: number, decompressOnHost: boolean): KernelPlan {
+function planBzImageKernel(image: Uint8Array, name: string, lowEnd: number, decompressOnHost: boolean, cache: PayloadCache | undefined): KernelPlan {
   const bz = parseBzImage(image, name);
   const common = {
     header: bz.header, loadflags: bz.loadflags, cmdlineMax: bz.cmdlineSizeBytes, initrdAddrMax: bz.initrdAddrMax,
     protocolVersion: bz.protocolVersion,
   };
-  const vmlinux = decompressOnHost ? decompressBzImagePayload(bz) : undefined;
+  const vmlinux = decompressOnHost ? decompressBzImagePayload(bz, cache) : undefined;
   if (vmlinux !== undefined && isElf(vmlinux)) {
     // The image's own setup header still describes the kernel in boot_params.
     const pieces = elfPieces(parseElfKernel(vmlinux, name), name);
@@ -161,7 +163,7 @@ export function loadLinux(mem: GuestMemory, cpus: readonly CpuState[], opts: Lin
   const lowEnd = Math.min(opts.memSizeBytes, PCI_HOLE_START);
   const k = isElf(opts.kernel)
     ? planElfKernel(opts.kernel, name)
-    : planBzImageKernel(opts.kernel, name, lowEnd, opts.decompressOnHost ?? false);
+    : planBzImageKernel(opts.kernel, name, lowEnd, opts.decompressOnHost ?? false, opts.payloadCache);
 
   // Command line: cmdline_size excludes the NUL (boot.rst, cmdline_size).
   const cmdline = new TextEncoder().encode(opts.cmdline);

@@ -54,6 +54,20 @@ describe('decompressOnHost', () => {
     assert.deepEqual(decompressBzImagePayload(bz), vmlinux);
   });
 
+  it('takes the vmlinux from a cache when it has the announced size, and fills the cache', () => {
+    const bz = parseBzImage(image);
+    const kept = new Map<number, Uint8Array>();
+    const cache = { get: (p: Uint8Array) => kept.get(p.byteLength), put: (p: Uint8Array, v: Uint8Array) => { kept.set(p.byteLength, v); } };
+    assert.deepEqual(decompressBzImagePayload(bz, cache), vmlinux);
+    assert.deepEqual(kept.get(payload.byteLength), vmlinux);
+    const marked = vmlinux.slice();
+    marked[100] = 0x5a;
+    kept.set(payload.byteLength, marked);
+    assert.equal(decompressBzImagePayload(bz, cache)![100], 0x5a, 'a cache hit is used as is');
+    kept.set(payload.byteLength, marked.subarray(1)); // wrong size: decompressed again
+    assert.deepEqual(decompressBzImagePayload(bz, cache), vmlinux);
+  });
+
   it('loads the vmlinux segments and keeps the bzImage setup header', () => {
     const memSizeBytes = 64 * MIB;
     const mem = new GuestMemory(new Uint8Array(memSizeBytes), GuestMemory.layout(memSizeBytes, PCI_HOLE_START, PCI_HOLE_END));
