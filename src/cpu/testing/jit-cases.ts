@@ -227,6 +227,11 @@ export const REGION_CASES: [string, string][] = [
   // runs a handler (PUSHF)
   ['store into a taken block', 'b9 0a 00 00 00  f7 c1 01 00 00 00  75 06  ff c9  75 f4  eb 10  81 c3 00 00 00 00  89 0d f6 ff ff ff  ff c9  75 e2'],
   ['fault in a taken block', 'b9 c8 00 00 00  f7 c1 01 00 00 00  75 06  ff c9  75 f4  eb 0e  48 8b 03  48 81 c3 00 10 00 00  ff c9  75 e4'],
+  // A loop of two blocks: the first's Jcc branches to the second, which branches back (wasm
+  // appends the taken block and iterates both inside one function)
+  ['loop of a block and its taken block', 'b9 40 00 00 00  48 01 d8  84 c0  79 05  48 31 d2  eb 00  48 83 c2 03  ff c9  75 ec'],
+  ['loop of two blocks walking off RAM', 'b9 c8 00 00 00  48 8b 13  48 81 c3 00 10 00 00  84 d2  79 05  48 31 c0  eb 00  48 01 d0  ff c9  75 e6'],
+  ['loop of two blocks with a handler', 'b9 40 00 00 00  48 01 d8  84 c0  79 05  48 31 d2  eb 00  9c  5e  48 01 f2  ff c9  75 eb'],
   ['handler in a taken block', 'b9 0a 00 00 00  f7 c1 01 00 00 00  75 06  ff c9  75 f4  eb 09  9c  5a  48 01 d0  ff c9  75 e9'],
 ];
 

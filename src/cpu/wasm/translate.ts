@@ -42,8 +42,10 @@ export interface Translation {
   appended: Block | null;
   /** The function reads the incoming flags: the run loop must store them before calling (SlabOffset.CC_OP). */
   needsFlagsIn: boolean;
-  /** The function iterates the block (it ends with a branch to its own start). */
+  /** The function iterates the block (it, or the block appended, ends with a branch to its start). */
   selfLoop: boolean;
+  /** Some instructions run through helper calls. */
+  helpers: boolean;
 }
 
 const ST = 0;
@@ -119,8 +121,9 @@ class Translator {
 
   /**
    * `insns`: the block's instructions, then (when `blockLength` is less) those of the block its
-   * final Jcc falls through to: the function goes on there when the branch is not taken. An exit
-   * in that part stores RIP and reports the block complete (the run loop goes on at RIP).
+   * final Jcc falls through to (or, with `appendTaken`, branches to): the function goes on there
+   * when the branch goes that way. An exit in that part stores RIP and reports the block complete
+   * (the run loop goes on at RIP).
    */
   /** The i32 local holding the last helper call's HelperResult (-1: no helper call yet). */
   private helperRes = -1;
@@ -130,15 +133,15 @@ class Translator {
   private firstHelper = -1;
 
   constructor(private readonly cpu: Cpu, private readonly insns: readonly DecodedInsn[], private readonly ramBase: number, private readonly codePagesBase: number, private readonly blockLength: number,
-    private readonly helperOf: ((i: DecodedInsn, inAppended: boolean) => number) | null, allowSelfLoop: boolean) {
+    private readonly appendTaken: boolean, private readonly helperOf: ((i: DecodedInsn, inAppended: boolean) => number) | null, allowSelfLoop: boolean) {
     this.c.length = 0;
     this.flagsInLocal = this.local(I32);
     this.exitK = this.local(I32);
     this.exitS = this.local(I32);
     this.base = this.local(I32);
     this.loopFlags = this.local(I32);
-    const last = insns[blockLength - 1]!;
-    this.selfLoop = allowSelfLoop && blockLength === insns.length && branchTarget(last) === insns[0]!.rip;
+    // A loop: the last instruction (the block's, or the appended block's) branches to the start.
+    this.selfLoop = allowSelfLoop && branchTarget(insns[insns.length - 1]!) === insns[0]!.rip;
   }
 
   private local(type: number): number {
@@ -1014,14 +1017,16 @@ class Translator {
     const target = i.next + (i.imm | 0);
     if (i.opSize !== 8 || target < -0x800000000000 || target >= 0x800000000000) return false;
     if (this.k === this.blockLength - 1 && this.blockLength < this.insns.length) {
-      // The end of the block with a fall-through block appended: taken leaves (RIP = target),
-      // not taken goes on into the appended instructions.
+      // The end of the block with a block appended: the branch's other way leaves (RIP = the
+      // target, or the next instruction when the taken block is appended), its way goes on into
+      // the appended instructions.
       const curK = this.curK; const curS = this.curS;
       this.cond(cc);
+      if (this.appendTaken) this.c.u8(Op.i32_eqz);
       this.c.op(Op.if, VOID);
-      this.setRip(target);
+      this.setRip(this.appendTaken ? i.next : target);
       this.setExitKS(this.blockLength);
-      this.c.op(Op.br, 1);
+      this.c.op(Op.br, this.selfLoop ? 2 : 1);
       this.c.u8(Op.end);
       // Only the path that left set K and S.
       this.curK = curK; this.curS = curS;
@@ -1249,7 +1254,7 @@ class Translator {
     out.bytes(this.c.view());
     return {
       body: out.view(), count: Math.min(this.firstHelper < 0 ? k : this.firstHelper, this.blockLength), maxCount: k, appended: null,
-      needsFlagsIn: this.needsFlagsIn, selfLoop: this.selfLoop && k === this.insns.length,
+      needsFlagsIn: this.needsFlagsIn, selfLoop: this.selfLoop && k === this.insns.length, helpers: this.firstHelper >= 0,
     };
   }
 }
@@ -1261,23 +1266,32 @@ class Translator {
 export function translateBlock(cpu: Cpu, block: Block, ramBase: number, codePagesBase: number, helperOf: ((i: DecodedInsn, owner: Block) => number) | null = null): Translation | null {
   const insns = block.insns;
   if (cpu.codeBits !== 64 || insns.length === 0) return null;
-  // A block ending with a Jcc whose fall-through block is decoded already, in the same page (so
-  // the same physical page whatever the mapping; blocks never cross pages): one function runs both.
-  // (Appending a JMP's target block too gained nothing measurable.)
+  // A block ending with a Jcc: one function also runs the block its branch takes back to the
+  // start (a loop of two blocks, iterated inside the function), else its fall-through block,
+  // when that block is decoded already, in the same page (so the same physical page whatever the
+  // mapping; blocks never cross pages). (Appending a JMP's target block, or a Jcc's taken block
+  // besides the fall-through one, gained nothing measurable: more code to translate and compile.)
   const last = insns[insns.length - 1]!;
-  const follow = isJcc(last) ? last.next : NaN;
   let next: Block | null = null;
-  if (!Number.isNaN(follow) && branchTarget(last) !== block.rip && Math.floor(follow / 4096) === Math.floor(block.rip / 4096)) {
-    next = cpu.lookupBlock(follow);
-    if (next !== null && (next === block || next.insns.length + insns.length > 255)) next = null;
+  let appendTaken = false;
+  const target = branchTarget(last);
+  if (isJcc(last) && target !== block.rip) {
+    const page = Math.floor(block.rip / 4096);
+    const appendable = (rip: number): Block | null => {
+      if (Math.floor(rip / 4096) !== page) return null;
+      const b = cpu.lookupBlock(rip);
+      return b !== null && b !== block && b.insns.length + insns.length <= 255 ? b : null;
+    };
+    const taken = target !== last.next ? appendable(target) : null;
+    if (taken !== null && branchTarget(taken.insns[taken.insns.length - 1]!) === block.rip) { next = taken; appendTaken = true; } else next = appendable(last.next);
   }
   const all = next === null ? insns : insns.concat(next.insns);
   const helper = helperOf === null ? null : (i: DecodedInsn, inAppended: boolean): number => helperOf(i, inAppended ? next! : block);
-  let t = new Translator(cpu, all, ramBase, codePagesBase, insns.length, helper, true).translate();
+  let t = new Translator(cpu, all, ramBase, codePagesBase, insns.length, appendTaken, helper, true).translate();
   // A loop that needs the interpreter does not iterate inside its function: each iteration goes
   // back through the dispatcher, which counts it toward the block JIT (which runs such loops
   // without helper calls: SSE copies, 8- and 16-bit shifts).
-  if (t !== null && t.selfLoop && t.count < insns.length) t = new Translator(cpu, all, ramBase, codePagesBase, insns.length, helper, false).translate();
+  if (t !== null && t.selfLoop && t.helpers) t = new Translator(cpu, all, ramBase, codePagesBase, insns.length, appendTaken, helper, false).translate();
   if (t !== null && next !== null && t.maxCount > insns.length) t.appended = next;
   return t;
 }
