@@ -231,6 +231,10 @@ export const REGION_CASES: [string, string][] = [
   // appends the taken block and iterates both inside one function)
   ['loop of a block and its taken block', 'b9 40 00 00 00  48 01 d8  84 c0  79 05  48 31 d2  eb 00  48 83 c2 03  ff c9  75 ec'],
   ['loop of two blocks walking off RAM', 'b9 c8 00 00 00  48 8b 13  48 81 c3 00 10 00 00  84 d2  79 05  48 31 c0  eb 00  48 01 d0  ff c9  75 e6'],
+  // Loops of three blocks: through two fall-throughs and a taken branch back; through a taken
+  // branch, a fall-through and a JMP back
+  ['loop of three blocks by fall-throughs', 'b9 40 00 00 00  48 01 d8  a8 01  74 10  48 83 c2 05  ff c9  74 0e  48 31 d6  48 85 f6  75 e9  48 83 c2 07  eb ea'],
+  ['loop of three blocks closed by a JMP', 'b9 40 00 00 00  48 01 d8  a8 01  75 06  48 83 c6 01  eb 00  48 83 c2 05  ff c9  74 05  48 31 d0  eb e6'],
   ['loop of two blocks with a handler', 'b9 40 00 00 00  48 01 d8  84 c0  79 05  48 31 d2  eb 00  9c  5e  48 01 f2  ff c9  75 eb'],
   ['handler in a taken block', 'b9 0a 00 00 00  f7 c1 01 00 00 00  75 06  ff c9  75 f4  eb 09  9c  5a  48 01 d0  ff c9  75 e9'],
 ];

@@ -366,9 +366,9 @@ export class WasmTier {
     block.wasmCount = t.count;
     block.wasmMax = t.maxCount;
     block.wasmStale = false;
-    if (t.appended !== null) {
-      const deps = this.dependents.get(t.appended);
-      if (deps === undefined) this.dependents.set(t.appended, [block]); else deps.push(block);
+    for (const a of t.appended) {
+      const deps = this.dependents.get(a);
+      if (deps === undefined) this.dependents.set(a, [block]); else deps.push(block);
     }
     block.wasmFlagsIn = t.needsFlagsIn;
     block.wasmSelfLoop = t.selfLoop;

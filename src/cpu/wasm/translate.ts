@@ -38,8 +38,8 @@ export interface Translation {
   count: number;
   /** Most instructions one call runs (with a fall-through block appended: more than the block has). */
   maxCount: number;
-  /** The fall-through block whose instructions the function also runs (its code must stay valid). */
-  appended: Block | null;
+  /** The blocks whose instructions the function also runs (their code must stay valid). */
+  appended: Block[];
   /** The function reads the incoming flags: the run loop must store them before calling (SlabOffset.CC_OP). */
   needsFlagsIn: boolean;
   /** The function iterates the block (it, or the block appended, ends with a branch to its start). */
@@ -120,10 +120,12 @@ class Translator {
   private k = 0;
 
   /**
-   * `insns`: the block's instructions, then (when `blockLength` is less) those of the block its
-   * final Jcc falls through to (or, with `appendTaken`, branches to): the function goes on there
-   * when the branch goes that way. An exit in that part stores RIP and reports the block complete
-   * (the run loop goes on at RIP).
+   * `insns`: the block's instructions (the first `blockLength`), then maybe those of blocks
+   * appended after it (see translateBlock): each appended block follows a Jcc that ends the one
+   * before it, at index j of `joins` (true: the function goes on there when the branch is taken,
+   * false: when it is not; the other way leaves). An exit in an appended block stores RIP and
+   * reports the block complete (the run loop goes on at RIP). `helperOf` gets the index of the
+   * block (0: the first) an instruction is of.
    */
   /** The i32 local holding the last helper call's HelperResult (-1: no helper call yet). */
   private helperRes = -1;
@@ -133,7 +135,7 @@ class Translator {
   private firstHelper = -1;
 
   constructor(private readonly cpu: Cpu, private readonly insns: readonly DecodedInsn[], private readonly ramBase: number, private readonly codePagesBase: number, private readonly blockLength: number,
-    private readonly appendTaken: boolean, private readonly helperOf: ((i: DecodedInsn, inAppended: boolean) => number) | null, allowSelfLoop: boolean) {
+    private readonly joins: ReadonlyMap<number, boolean>, private readonly helperOf: ((i: DecodedInsn, part: number) => number) | null, allowSelfLoop: boolean) {
     this.c.length = 0;
     this.flagsInLocal = this.local(I32);
     this.exitK = this.local(I32);
@@ -286,7 +288,9 @@ class Translator {
    */
   private helper(i: DecodedInsn): boolean {
     if (this.helperOf === null || i.exec !== this.cpu.table.get(i.map, i.op, i.mandatory)) return false;
-    const id = this.helperOf(i, this.k >= this.blockLength);
+    let part = 0;
+    for (const j of this.joins.keys()) if (this.k > j) part++;
+    const id = this.helperOf(i, part);
     if (this.firstHelper < 0) this.firstHelper = this.k;
     // Every register gets a local (loaded in the prologue): the instruction may change any, and a
     // register first used after the call must not keep a value loaded before it.
@@ -1016,16 +1020,17 @@ class Translator {
   private jcc(i: DecodedInsn, cc: number): 'branch' | 'next' | false {
     const target = i.next + (i.imm | 0);
     if (i.opSize !== 8 || target < -0x800000000000 || target >= 0x800000000000) return false;
-    if (this.k === this.blockLength - 1 && this.blockLength < this.insns.length) {
+    const join = this.joins.get(this.k);
+    if (join !== undefined) {
       // The end of the block with a block appended: the branch's other way leaves (RIP = the
       // target, or the next instruction when the taken block is appended), its way goes on into
       // the appended instructions.
       const curK = this.curK; const curS = this.curS;
       this.cond(cc);
-      if (this.appendTaken) this.c.u8(Op.i32_eqz);
+      if (join) this.c.u8(Op.i32_eqz);
       this.c.op(Op.if, VOID);
-      this.setRip(this.appendTaken ? i.next : target);
-      this.setExitKS(this.blockLength);
+      this.setRip(join ? i.next : target);
+      this.setExitKS(this.k + 1);
       this.c.op(Op.br, this.selfLoop ? 2 : 1);
       this.c.u8(Op.end);
       // Only the path that left set K and S.
@@ -1253,7 +1258,7 @@ class Translator {
     if (this.selfLoop) out.op(Op.loop, VOID);
     out.bytes(this.c.view());
     return {
-      body: out.view(), count: Math.min(this.firstHelper < 0 ? k : this.firstHelper, this.blockLength), maxCount: k, appended: null,
+      body: out.view(), count: Math.min(this.firstHelper < 0 ? k : this.firstHelper, this.blockLength), maxCount: k, appended: [],
       needsFlagsIn: this.needsFlagsIn, selfLoop: this.selfLoop && k === this.insns.length, helpers: this.firstHelper >= 0,
     };
   }
@@ -1266,33 +1271,55 @@ class Translator {
 export function translateBlock(cpu: Cpu, block: Block, ramBase: number, codePagesBase: number, helperOf: ((i: DecodedInsn, owner: Block) => number) | null = null): Translation | null {
   const insns = block.insns;
   if (cpu.codeBits !== 64 || insns.length === 0) return null;
-  // A block ending with a Jcc: one function also runs the block its branch takes back to the
-  // start (a loop of two blocks, iterated inside the function), else its fall-through block,
-  // when that block is decoded already, in the same page (so the same physical page whatever the
-  // mapping; blocks never cross pages). (Appending a JMP's target block, or a Jcc's taken block
-  // besides the fall-through one, gained nothing measurable: more code to translate and compile.)
-  const last = insns[insns.length - 1]!;
-  let next: Block | null = null;
-  let appendTaken = false;
-  const target = branchTarget(last);
-  if (isJcc(last) && target !== block.rip) {
-    const page = Math.floor(block.rip / 4096);
-    const appendable = (rip: number): Block | null => {
-      if (Math.floor(rip / 4096) !== page) return null;
-      const b = cpu.lookupBlock(rip);
-      return b !== null && b !== block && b.insns.length + insns.length <= 255 ? b : null;
-    };
-    const taken = target !== last.next ? appendable(target) : null;
-    if (taken !== null && branchTarget(taken.insns[taken.insns.length - 1]!) === block.rip) { next = taken; appendTaken = true; } else next = appendable(last.next);
+  // Blocks appended after this one, each following the Jcc that ends the one before: a loop of
+  // two or three blocks back to this block's start (iterated inside the function), else the
+  // block a final Jcc falls through to. Only blocks decoded already, in the same page (so the
+  // same physical page whatever the mapping; blocks never cross pages). (Appending a JMP's
+  // target, or a Jcc's taken block besides the fall-through one, gained nothing measurable: more
+  // code to translate and compile for the steps it saves.)
+  const page = Math.floor(block.rip / 4096);
+  const toward = (b: Block, taken: boolean): Block | null => {
+    const last = b.insns[b.insns.length - 1]!;
+    if (!isJcc(last)) return null;
+    const rip = taken ? branchTarget(last) : last.next;
+    if (rip === last.next && taken) return null;
+    if (Math.floor(rip / 4096) !== page || rip === b.rip) return null;
+    const x = cpu.lookupBlock(rip);
+    return x !== null && x !== block && x !== b ? x : null;
+  };
+  const closes = (b: Block): boolean => branchTarget(b.insns[b.insns.length - 1]!) === block.rip;
+  let path: Block[] = [];
+  let dirs: boolean[] = [];
+  if (!closes(block)) {
+    search: for (const d1 of [true, false]) {
+      const x1 = toward(block, d1);
+      if (x1 === null) continue;
+      if (closes(x1)) { path = [x1]; dirs = [d1]; break; }
+      for (const d2 of [true, false]) {
+        const x2 = toward(x1, d2);
+        if (x2 !== null && x2 !== block && closes(x2)) { path = [x1, x2]; dirs = [d1, d2]; break search; }
+      }
+    }
+    if (path.length === 0) {
+      const f = toward(block, false);
+      if (f !== null) { path = [f]; dirs = [false]; }
+    }
   }
-  const all = next === null ? insns : insns.concat(next.insns);
-  const helper = helperOf === null ? null : (i: DecodedInsn, inAppended: boolean): number => helperOf(i, inAppended ? next! : block);
-  let t = new Translator(cpu, all, ramBase, codePagesBase, insns.length, appendTaken, helper, true).translate();
+  let all = insns;
+  const joins = new Map<number, boolean>();
+  for (let j = 0; j < path.length; j++) {
+    if (all.length + path[j]!.insns.length > 255) { path.length = j; break; }
+    joins.set(all.length - 1, dirs[j]!);
+    all = all.concat(path[j]!.insns);
+  }
+  const owners = [block, ...path];
+  const helper = helperOf === null ? null : (i: DecodedInsn, part: number): number => helperOf(i, owners[part]!);
+  let t = new Translator(cpu, all, ramBase, codePagesBase, insns.length, joins, helper, true).translate();
   // A loop that needs the interpreter does not iterate inside its function: each iteration goes
   // back through the dispatcher, which counts it toward the block JIT (which runs such loops
   // without helper calls: SSE copies, 8- and 16-bit shifts).
-  if (t !== null && t.selfLoop && t.helpers) t = new Translator(cpu, all, ramBase, codePagesBase, insns.length, appendTaken, helper, false).translate();
-  if (t !== null && next !== null && t.maxCount > insns.length) t.appended = next;
+  if (t !== null && t.selfLoop && t.helpers) t = new Translator(cpu, all, ramBase, codePagesBase, insns.length, joins, helper, false).translate();
+  if (t !== null && t.maxCount > insns.length) t.appended = path;
   return t;
 }
 
