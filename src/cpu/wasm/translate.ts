@@ -121,9 +121,9 @@ class Translator {
 
   /**
    * `insns`: the block's instructions (the first `blockLength`), then maybe those of blocks
-   * appended after it (see translateBlock): each appended block follows a Jcc that ends the one
-   * before it, at index j of `joins` (true: the function goes on there when the branch is taken,
-   * false: when it is not; the other way leaves). An exit in an appended block stores RIP and
+   * appended after it (see translateBlock): each appended block follows a Jcc or JMP that ends the
+   * one before it, at index j of `joins` (true: the function goes on there when the Jcc is taken,
+   * false: when it is not, the other way leaving; 'jmp': the JMP goes on there). An exit in an appended block stores RIP and
    * reports the block complete (the run loop goes on at RIP). `helperOf` gets the index of the
    * block (0: the first) an instruction is of.
    */
@@ -135,7 +135,7 @@ class Translator {
   private firstHelper = -1;
 
   constructor(private readonly cpu: Cpu, private readonly insns: readonly DecodedInsn[], private readonly ramBase: number, private readonly codePagesBase: number, private readonly blockLength: number,
-    private readonly joins: ReadonlyMap<number, boolean>, private readonly helperOf: ((i: DecodedInsn, part: number) => number) | null, allowSelfLoop: boolean) {
+    private readonly joins: ReadonlyMap<number, boolean | 'jmp'>, private readonly helperOf: ((i: DecodedInsn, part: number) => number) | null, allowSelfLoop: boolean) {
     this.c.length = 0;
     this.flagsInLocal = this.local(I32);
     this.exitK = this.local(I32);
@@ -717,6 +717,7 @@ class Translator {
       if ((op === 0xe9 || op === 0xeb) && size === 8) {
         const target = i.next + (i.imm | 0);
         if (target < -0x800000000000 || target >= 0x800000000000) return false;
+        if (this.joins.get(this.k) === 'jmp') return 'next'; // the target block follows
         if (this.selfLoop && this.k === this.insns.length - 1 && target === this.insns[0]!.rip) { this.i32c(1); this.backEdge(); this.c.u8(Op.drop); }
         this.setRip(target);
         return 'branch';
@@ -1021,7 +1022,7 @@ class Translator {
     const target = i.next + (i.imm | 0);
     if (i.opSize !== 8 || target < -0x800000000000 || target >= 0x800000000000) return false;
     const join = this.joins.get(this.k);
-    if (join !== undefined) {
+    if (typeof join === 'boolean') {
       // The end of the block with a block appended: the branch's other way leaves (RIP = the
       // target, or the next instruction when the taken block is appended), its way goes on into
       // the appended instructions.
@@ -1305,11 +1306,28 @@ export function translateBlock(cpu: Cpu, block: Block, ramBase: number, codePage
       if (f !== null) { path = [f]; dirs = [false]; }
     }
   }
+  // A kernel JMP to a lone RET (every kernel function returns through `jmp __x86_return_thunk`,
+  // the retbleed mitigation): the RET is appended, saving a trip through the dispatcher per
+  // return. The thunk lives in another page: only global kernel pages, whose mapping is the same
+  // in every address space and fixed once the kernel runs there (its code changing still drops
+  // this function: the RET block is appended like the others).
+  const last = insns[insns.length - 1]!;
+  let jmpJoin = false;
+  if (path.length === 0 && last.map === OpMap.Primary && (last.op === 0xe9 || last.op === 0xeb) && block.rip < 0) {
+    const target = branchTarget(last);
+    const mem = cpu.mem;
+    if (target < 0 && mem.codeIsGlobal?.(target) === true && mem.codeIsGlobal(block.rip)) {
+      const r = cpu.lookupBlock(target);
+      if (r !== null && r !== block && r.insns.length === 1 && r.insns[0]!.map === OpMap.Primary && r.insns[0]!.op === 0xc3 && r.insns[0]!.mandatory === 0) {
+        path = [r]; jmpJoin = true;
+      }
+    }
+  }
   let all = insns;
-  const joins = new Map<number, boolean>();
+  const joins = new Map<number, boolean | 'jmp'>();
   for (let j = 0; j < path.length; j++) {
     if (all.length + path[j]!.insns.length > 255) { path.length = j; break; }
-    joins.set(all.length - 1, dirs[j]!);
+    joins.set(all.length - 1, jmpJoin ? 'jmp' : dirs[j]!);
     all = all.concat(path[j]!.insns);
   }
   const owners = [block, ...path];
