@@ -203,6 +203,9 @@ export const CASES: [string, string][] = [
   // Instructions wasm hands to the interpreter (helper calls) between ones it runs: they read and
   // write registers, flags and memory; branch (LOOP); fault (REP STOSQ to a random RDI); end the
   // chain (STI)
+  // LOCK CMPXCHG to memory in wasm: succeeding compares (RAX stored first; a 32-bit one leaves
+  // RAX's upper half) and failing ones (random data), 32- and 64-bit; the register form stays a helper
+  ['LOCK CMPXCHG m32/m64', '89 43 14  f0 0f b1 73 14  48 89 c7  0f 92 c5  f0 48 0f b1 0b  0f 94 c1  48 89 43 08  f0 48 0f b1 53 08  0f 94 c2  f0 0f b1 4b 10  0f b1 d1'],
   ['helpers: CMPXCHG, LOCK XADD, PUSHF/POPF', '48 01 d8  48 0f b1 0b  48 11 c2  f0 48 0f c1 4b 08  9c  48 83 c0 01  9d  48 01 c8  0f 92 c1  48 0f b1 53 10  0f 94 c2'],
   ['helpers: LOOP and REP STOSQ', 'b9 03 00 00 00  48 01 d8  e2 fb  48 8d 7b 20  b9 04 00 00 00  f3 48 ab  48 01 c8'],
   ['helper faults: REP STOSQ to a random address', '48 01 c8  b9 02 00 00 00  f3 48 ab  48 01 d8'],

@@ -593,7 +593,9 @@ class Translator {
   private supported(i: DecodedInsn): boolean {
     const cpu = this.cpu;
     if (i.exec !== cpu.table.get(i.map, i.op, i.mandatory)) return false; // #UD forms and the like
-    if ((i.prefixes & Prefix.LOCK) !== 0) return false;
+    // LOCK: only where it is valid and hot (LOCK CMPXCHG to memory: spinlocks); the vCPUs take
+    // turns on one thread, so a locked access is just the access.
+    if ((i.prefixes & Prefix.LOCK) !== 0 && !(i.map === OpMap.M0F && i.op === 0xb1 && i.hasMem)) return false;
     if (i.hasMem && !this.addressable(i)) return false;
     return true;
   }
@@ -768,6 +770,21 @@ class Translator {
         const d = this.tmp64(); this.regGet(size, i.reg, i.rex); this.set(d);
         const r = this.imul(size, d, s);
         this.regSet(size, i.reg, i.rex, r);
+        return 'next';
+      }
+      if (op === 0xb1 && i.hasMem && (size === 4 || size === 8)) {
+        // CMPXCHG m, r (ops-mov.ts): flags of CMP rAX, m; equal: m = r; else m is written back
+        // unchanged and rAX = m (a 32-bit write zero-extends).
+        const o = this.rm(i, size, true, true);
+        const d = this.rmGet(i, o, size);
+        const a = this.tmp64(); this.regGet(size, 0, 1); this.set(a);
+        const src = this.tmp64(); this.regGet(size, i.reg, i.rex); this.set(src);
+        this.alu(7, size, a, d);
+        const eq = this.tmp32(); this.get(a); this.get(d); this.c.u8(Op.i64_eq); this.set(eq);
+        const v = this.tmp64(); this.get(src); this.get(d); this.get(eq); this.c.u8(Op.select); this.set(v);
+        this.rmSet(i, o, size, v);
+        const rax = this.tmp64(); this.get(this.reg(0)); this.get(d); this.get(eq); this.c.u8(Op.select); this.set(rax);
+        this.regSet(8, 0, 1, rax);
         return 'next';
       }
       if (op >= 0xc8 && op <= 0xcf && (size === 4 || size === 8)) {
