@@ -140,7 +140,8 @@ function dispatcherBody(recBase: number): Uint8Array {
     // A link to a block no longer VALID (dropped, or translated again at another index) is
     // replaced through the jump cache, which the run loop keeps current.
     get(REC); mem(Op.i32_load, recBase + indexAt); set(E);
-    get(E); i32c(REC_SHIFT); b.u8(Op.i32_shl); mem(Op.i32_load, recBase + Rec.INFO); i32c(Info.VALID); b.u8(Op.i32_and); b.op(Op.br_if, 2);
+    get(E); i32c(REC_SHIFT); b.u8(Op.i32_shl); mem(Op.i32_load, recBase + Rec.INFO); b.op(Op.local_tee); b.u32(INFO);
+    i32c(Info.VALID); b.u8(Op.i32_and); b.op(Op.br_if, 2);
     b.op(Op.end, Op.end);
   }
   // e = slab + jumpSlot(RIP) * 16 (the RIP's low 32 bits, hashed; the saturating conversion has
@@ -158,9 +159,10 @@ function dispatcherBody(recBase: number): Uint8Array {
   get(REC); get(RIP); mem(Op.f64_store, recBase + Rec.A_RIP);
   get(REC); get(E); mem(Op.i32_store, recBase + Rec.A_INDEX);
   get(REC); get(T); mem(Op.i32_store, recBase + Rec.A_GEN);
+  get(E); i32c(REC_SHIFT); b.u8(Op.i32_shl); mem(Op.i32_load, recBase + Rec.INFO); set(INFO);
   b.u8(Op.end);
+  // INFO is the next block's info word (a link read it already).
   get(E); i32c(REC_SHIFT); b.u8(Op.i32_shl); set(REC);
-  get(REC); mem(Op.i32_load, recBase + Rec.INFO); set(INFO);
   get(INFO); i32c(Info.VALID); b.u8(Op.i32_and); b.u8(Op.i32_eqz); b.op(Op.br_if, 1);
   get(INFO); i32c(9); b.u8(Op.i32_shr_u); i32c(1); b.u8(Op.i32_and); get(FLAGS_KNOWN); b.u8(Op.i32_eqz); b.u8(Op.i32_and); b.op(Op.br_if, 1);
   get(INFO); i32c(Info.COUNT); b.u8(Op.i32_and); get(BUDGET); b.u8(Op.i32_gt_s); b.op(Op.br_if, 1);

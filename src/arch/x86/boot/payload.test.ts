@@ -66,6 +66,10 @@ describe('decompressOnHost', () => {
     assert.equal(decompressBzImagePayload(bz, cache)![100], 0x5a, 'a cache hit is used as is');
     kept.set(payload.byteLength, marked.subarray(1)); // wrong size: decompressed again
     assert.deepEqual(decompressBzImagePayload(bz, cache), vmlinux);
+    const garbage = new Uint8Array(vmlinux.byteLength).map((_, k) => (k * 151 + 7) & 0xff); // right size, not an ELF
+    kept.set(payload.byteLength, garbage);
+    assert.deepEqual(decompressBzImagePayload(bz, cache), vmlinux);
+    assert.deepEqual(kept.get(payload.byteLength), vmlinux, 'the damaged entry is replaced');
   });
 
   it('loads the vmlinux segments and keeps the bzImage setup header', () => {

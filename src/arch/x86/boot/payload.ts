@@ -8,6 +8,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { gunzipSync } from 'node:zlib';
+import { isElf } from './elf.js';
 import { HDR_PAYLOAD_LENGTH, HDR_PAYLOAD_OFFSET, HDR_SETUP_SECTS, type BzImage } from './bzimage.js';
 
 const LZ4_LEGACY_MAGIC = 0x184c2102;
@@ -35,7 +36,7 @@ export function bzImagePayload(bz: BzImage): Uint8Array | undefined {
  * kernel takes ~0.15 s, a tenth of the time to the guest's shell on the soft engine.
  */
 export interface PayloadCache {
-  /** The vmlinux of `payload`, if kept (any size: the caller checks it). */
+  /** The vmlinux of `payload`, if kept (anything: the caller checks its size and ELF magic). */
   get(payload: Uint8Array): Uint8Array | undefined;
   put(payload: Uint8Array, vmlinux: Uint8Array): void;
 }
@@ -47,8 +48,10 @@ export function decompressBzImagePayload(bz: BzImage, cache?: PayloadCache): Uin
   const v = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   const outBytes = v.getUint32(payload.byteLength - 4, true);
   if (outBytes === 0 || outBytes > MAX_VMLINUX_BYTES) return undefined;
+  // A kept file of another size or without the ELF magic (damaged, or written by hand) is
+  // replaced by a fresh decompression.
   const kept = cache?.get(payload);
-  if (kept !== undefined && kept.byteLength === outBytes) return kept;
+  if (kept !== undefined && kept.byteLength === outBytes && isElf(kept)) return kept;
   const out = decompress(payload, v, outBytes);
   if (out !== undefined) cache?.put(payload, out);
   return out;
