@@ -8,7 +8,7 @@
 // A block also remembers the linear RIP it was decoded at: Insn.rip is linear, so a page mapped
 // at two linear addresses gets one block per address (the lookup checks rip and re-decodes).
 
-import type { DecodedInsn } from './decoder.js';
+import { untypeNumberFields, type DecodedInsn } from './decoder.js';
 import type { CompiledBlock } from './jit/block-compiler.js';
 
 export const MAX_BLOCK_INSNS = 64;
@@ -72,6 +72,9 @@ export class Block {
     this.insns = insns;
   }
 }
+
+// The run loop compares a linked block's rip before following the link (decoder.ts).
+untypeNumberFields(new Block(0, 0, []), ['rip', 'key']);
 
 export class BlockCache {
   private readonly blocks = new Map<number, Block>();

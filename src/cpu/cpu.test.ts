@@ -293,3 +293,15 @@ void test('each PAUSE stalls guest time; a PAUSE loop leaves run() after the pau
   assert.equal(cpu.run(1_000_000).kind, 'pause');
   assert.equal(cpu.pauseCount, 2 * pausesToExit);
 });
+
+void test('run(budget, finishBlocks) ends at a block boundary', () => {
+  const ram = new Uint8Array(0x80000);
+  const { cpu } = makeTestCpu(ram);
+  setMode(cpu, 'long64', CODE_ADDRESS, 0x10000);
+  const code = [...Array<number>(10).fill(0).flatMap(() => [0xff, 0xc0]), 0xf4];
+  ram.set(code, CODE_ADDRESS);
+  cpu.run(3, true);
+  assert.equal(cpu.instructionCount, 11, 'the block ran to its end, the HLT included');
+  assert.ok(cpu.halted);
+  assert.equal(cpu.gpr[0], 10);
+});

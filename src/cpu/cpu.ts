@@ -635,8 +635,14 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     return this.run(1);
   }
 
-  /** Runs up to `budget` instructions. */
-  run(budget: number): RunExit {
+  /**
+   * Runs up to `budget` instructions. With `finishBlocks` the last block runs to its end (at
+   * most MAX_BLOCK_INSNS - 1 instructions more): the VMM's quanta end wherever the next timer
+   * falls, and a quantum that stopped mid-block left a partly interpreted block and, the next
+   * time, a new block decoded from that point (in straight-line code such as the kernel's
+   * unrolled blake2s, a new series of blocks, each decoded and interpreted).
+   */
+  run(budget: number, finishBlocks = false): RunExit {
     const end = this.instructionCount + budget;
     this.runStartStallNs = this.stallNs;
     let prev: Block | null = null;
@@ -723,7 +729,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
         }
         continue;
       }
-      const exit = this.runBlock(block, end);
+      const exit = this.runBlock(block, end, finishBlocks);
       if (exit !== null) return exit;
       const last = this.lastBlock;
       if (last !== null) this.lastBlock = null;
@@ -732,8 +738,12 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     return { kind: 'budget' };
   }
 
-  /** Executes (part of) one block; returns an exit when a fault could not be delivered. */
-  private runBlock(block: Block, end: number): RunExit | null {
+  /**
+   * Executes (part of) one block; returns an exit when a fault could not be delivered. The block
+   * stops at instruction count `end` unless `finish` (then it runs to its end, and a wasm chain
+   * stops at the first block boundary at or past `end`).
+   */
+  private runBlock(block: Block, end: number, finish = false): RunExit | null {
     let i: DecodedInsn | null = null;
     const start = this.instructionCount;
     let compiled = false;
@@ -784,7 +794,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
       if (wasm !== null && block.compiled === null && !this.interruptShadow && (this.flagsRest & Flag.TF) === 0) {
         const w = block.wasmIndex;
         if (w > 0) {
-          if (start + block.wasmMax <= end) {
+          if (start + block.wasmMax <= end || finish) {
             const slab = this.slab!;
             // With a stop RIP set (tests, debugging) nothing chains: the run loop checks it between blocks.
             const user = this.cpl === 3 ? 1 : 0;
@@ -793,7 +803,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
             wasm.remember(slab, block, generation, globalGeneration, this);
             if (block.wasmFlagsIn) { slab.i32[SlabOffset.FLAGS >> 2] = computeArithFlags(this); slab.i32[SlabOffset.CC_OP >> 2] = LazyOp.None; }
             this.writeSegBases(slab);
-            const budget = Math.min(end - start, 0x3fffffff);
+            const budget = Math.max(Math.min(end - start, 0x3fffffff), finish ? block.wasmMax : 0);
             const r = wasm.run(w, slab.base, this.cpl === 3 ? TLB_SIZE : 0, budget, block.wasmFlagsIn ? 1 : 0, generation, jitThreshold < 0 ? 0x7fffffff : jitThreshold, globalGeneration, block.rip);
             if ((r & 1) !== 0) this.takeWasmFlags(slab);
             this.instructionCount += r >>> 1;
@@ -810,7 +820,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
             k = slab.i32[SlabOffset.LAST_DONE >> 2]!;
             // A block that ran to its end stored RIP; one that stopped before instruction k did not.
             this.rip = k < n ? insns[k]!.rip : slab.f64[SlabOffset.RIP >> 3]!;
-            if (k >= n || this.instructionCount >= end) return null;
+            if (k >= n || (!finish && this.instructionCount >= end)) return null;
           }
         } else if (w === WasmState.NotYet && count >= wasmThreshold) {
           wasm.enqueue(block, this);
@@ -821,14 +831,23 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
       // Instructions that set the interrupt shadow (STI, MOV/POP SS, LSS) end their block, so a
       // shadow can only be pending here, at the start: it lasts for the first instruction.
       let shadow = this.interruptShadow;
+      // RIP is insns[k].rip here. The next RIP is summed from lengths rather than read from
+      // i.next: a double field is a separate heap box, and in code run a few dozen times before
+      // the wasm tier takes it, that box's cache miss was a third of the loop's time.
+      const bits = this.codeBits;
+      const wrap = bits === 64 ? Infinity : bits === 32 ? TWO32 : 0x10000;
+      const stopAt = finish ? Infinity : end;
+      let rip = this.rip;
       for (; k < n; k++) {
         i = insns[k]!;
-        const next = i.next;
+        let next = rip + i.length;
+        if (next >= wrap) next -= wrap;
         this.rip = next;
         i.exec(this, i);
         this.instructionCount++;
         if (shadow) { this.interruptShadow = false; shadow = false; }
-        if (this.rip !== next || this.blockExit || !block.valid || this.instructionCount >= end) break;
+        if (this.rip !== next || this.blockExit || !block.valid || this.instructionCount >= stopAt) break;
+        rip = next;
       }
       return null;
     } catch (e) {

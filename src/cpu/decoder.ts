@@ -105,18 +105,36 @@ export interface HandlerLookup {
 
 /** An Insn with every field present from construction (one hidden class for all). */
 export class DecodedInsn implements Insn {
-  rip = 0; length = 0; map: OpMap = OpMap.Primary; op = 0; prefixes = 0; rex = 0;
-  mandatory: 0 | 1 | 2 | 3 = 0; opSize: 1 | 2 | 4 | 8 = 4; addrSize: 2 | 4 | 8 = 4; seg = Seg.DS;
-  modrm = -1; mod = -1; reg = -1; rm = -1; hasMem = false; base = NO_REG; index = NO_REG;
-  scale: 1 | 2 | 4 | 8 = 1; disp = 0; imm = 0; immHi = 0; imm2 = 0;
+  // Field order is memory order: what the run loop and handlers read comes first, near the
+  // object's header, so that an instruction not run for a while costs one or two cache misses.
   exec: OpHandler = invalidOpcode;
+  length = 0; opSize: 1 | 2 | 4 | 8 = 4; hasMem = false; reg = -1; rm = -1;
+  base = NO_REG; index = NO_REG; scale: 1 | 2 | 4 | 8 = 1; addrSize: 2 | 4 | 8 = 4; seg = Seg.DS;
+  disp = 0; imm = 0; immHi = 0;
+  rip = 0; map: OpMap = OpMap.Primary; op = 0; prefixes = 0; rex = 0;
+  mandatory: 0 | 1 | 2 | 3 = 0; modrm = -1; mod = -1; imm2 = 0;
   /** True when the instruction always ends a basic block (branches, system instructions). */
   endsBlock = false;
   /** RIP of the following instruction (wrapped to the code size), set by the block builder. */
   next = 0;
 }
 
+/**
+ * V8 keeps a field that ever held a non-integer number (a RIP or an immediate of 2^31 or more)
+ * as a pointer to a separate heap box in every instance, even when the value is a small
+ * integer: one more object and cache miss per field and instruction (DecodedInsn was 288 bytes
+ * with four boxes). Storing a non-number once, here, before any instruction is decoded, makes
+ * these fields "tagged": small integers (most immediates, and the kernel's RIPs, which are
+ * negative int32 values) then live in the object itself, and only large values are boxed.
+ */
+export function untypeNumberFields<T extends object>(o: T, names: readonly (keyof T)[]): void {
+  const w = o as Record<keyof T, unknown>;
+  for (const n of names) { const v = w[n]; w[n] = undefined; w[n] = v; }
+}
+
 export const invalidOpcode: OpHandler = (cpu) => cpu.fault(Vector.UD);
+
+untypeNumberFields(new DecodedInsn(), ['rip', 'next', 'imm', 'immHi', 'disp']);
 
 /** #GP(0) for an instruction longer than 15 bytes (SDM Vol. 2 §2.3.11). */
 const tooLong: OpHandler = (cpu) => cpu.fault(Vector.GP, 0);

@@ -286,7 +286,7 @@ export class Machine implements VmEngine {
             clock.beginQuantum(cpu);
             let r;
             try {
-              r = cpu.run(quantum);
+              r = cpu.run(quantum, true);
             } finally {
               const n = clock.endQuantum();
               clock.advanceBy(n * nsPerInsn);
