@@ -70,3 +70,31 @@ void test('with paging: bulk REP STOSQ/MOVSB across pages, and code writes throu
   assert.equal(cpu.run(100).kind, 'stop');
   assert.equal(cpu.gpr[0], 2);
 });
+
+void test('with paging: code remapped and INVLPG-ed runs anew (links to it are dropped), an INVLPG of a data region keeps going', () => {
+  const { cpu, ram } = machine();
+  // lin 0x400000 (its own 4 MiB region) -> PT 0x9000 -> pa 0x10000 (mov eax, 1; ret)
+  put64(ram, 0x3000 + 2 * 8, 0x9003, 0); put64(ram, 0x9000, 0x10003, 0);
+  ram.set([0xb8, 1, 0, 0, 0, 0xc3], 0x10000);
+  ram.set([0xb8, 2, 0, 0, 0, 0xc3], 0x11000);
+  const code = [
+    0x48, 0xc7, 0xc3, 0x00, 0x00, 0x40, 0x00, // mov rbx, 0x400000
+    0xb9, 0x02, 0x00, 0x00, 0x00, // mov ecx, 2
+    0xeb, 0x00, // jmp loop (so that the loop starts a block)
+    // loop: the same CALL block twice, so its link to the callee is what the second pass checks
+    0xff, 0xd3, // call rbx
+    0x89, 0xfe, // mov esi, edi
+    0x89, 0xc7, // mov edi, eax
+    0x0f, 0x01, 0x3c, 0x25, 0x00, 0x00, 0x80, 0x00, // invlpg [0x800000] (no code in its region)
+    0xc7, 0x04, 0x25, 0x00, 0x90, 0x00, 0x00, 0x03, 0x10, 0x01, 0x00, // mov dword [0x9000], 0x11003
+    0x0f, 0x01, 0x3c, 0x25, 0x00, 0x00, 0x40, 0x00, // invlpg [0x400000]
+    0xff, 0xc9, // dec ecx
+    0x75, 0xdb, // jnz loop
+  ];
+  ram.set(code, 0x7000);
+  cpu.gpr[2 * 4] = 0x20000; // the stack off the code's page (a write there drops its blocks)
+  cpu.stopRip = 0x7000 + code.length;
+  assert.equal(cpu.run(1000).kind, 'stop');
+  assert.equal(cpu.gpr[2 * 6], 1, 'the old mapping before');
+  assert.equal(cpu.gpr[2 * 7], 2, 'the new mapping after INVLPG');
+});

@@ -508,10 +508,11 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
   }
 
   invlpg(lin: number): void {
+    const scope = this.mem.invlpgCodeScope?.(lin) ?? 'global';
     this.mem.invlpg(lin);
     this.fetchPageLin = NaN;
     this.blockExit = true;
-    this.newCodeGen(true);
+    if (scope !== 'none') this.newCodeGen(scope === 'global');
   }
 
   /** Drops every decoded block (e.g. after a snapshot restore). */

@@ -33,6 +33,12 @@ export interface LinearMemory {
    * with CR4.PGE), which a CR3 write keeps (SDM Vol. 3A §4.10.2.4); false when unknown.
    */
   codeIsGlobal?(lin: number): boolean;
+  /**
+   * Optional: which code translations the CPU used since the last full flush INVLPG of `lin` may
+   * change: 'none', only non-global ones ('local'), or global ones too ('global', also when
+   * unknown). The CPU drops its links between blocks accordingly.
+   */
+  invlpgCodeScope?(lin: number): 'none' | 'local' | 'global';
   flushTlb(all: boolean): void;
   invlpg(lin: number): void;
   /**

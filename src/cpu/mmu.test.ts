@@ -328,3 +328,22 @@ void test('mmu: 32-bit linear addresses wrap at 4 GiB outside long mode', () => 
   assert.equal(bus.mmioLog.length > 0, true);
   assert.equal(bus.ram[0], 0x12);
 });
+
+void test('mmu: INVLPG code scope follows where code was translated, by 4 MiB region and globalness', () => {
+  const { mmu } = long4();
+  assert.equal(mmu.invlpgCodeScope(0x5000), 'none');
+  mmu.translateCode(0x5000); // user page, not global
+  assert.equal(mmu.invlpgCodeScope(0x5000), 'local');
+  assert.equal(mmu.invlpgCodeScope(0x3ff000), 'local', 'same 4 MiB region');
+  assert.equal(mmu.invlpgCodeScope(0x400000), 'none', 'the next region');
+  mmu.flushTlb(false); // a CR3 write forgets nothing: links through other regions may remain
+  assert.equal(mmu.invlpgCodeScope(0x5000), 'local');
+  mmu.translateCode(0x6000); // global page in the same region
+  assert.equal(mmu.invlpgCodeScope(0x5000), 'global');
+  mmu.invlpg(0x6000);
+  assert.equal(mmu.invlpgCodeScope(0x6000), 'global', 'INVLPG keeps the record (the CPU dropped its links)');
+  mmu.flushTlb(true);
+  assert.equal(mmu.invlpgCodeScope(0x5000), 'none');
+  mmu.read32(0x40000000); // a 1 GiB page cached: any INVLPG may change anything
+  assert.equal(mmu.invlpgCodeScope(0x800000), 'global');
+});

@@ -106,6 +106,14 @@ export class Mmu implements LinearMemory {
    * the last full flush: INVLPG in such a region drops all of the region's slots.
    */
   private readonly largeRegions = new Set<number>();
+  /**
+   * 4 MiB-aligned linear regions (lin / 2^22) code was translated in since the last full flush,
+   * through non-global and through global pages (supersets: INVLPG removes nothing).
+   */
+  private readonly codeRegions = new Set<number>();
+  private readonly globalCodeRegions = new Set<number>();
+  /** The last region * 2 + global added (most lookups stay in one region). */
+  private lastCodeKey = NaN;
 
   /** Statistics for tests and benchmarks. */
   walks = 0;
@@ -232,8 +240,14 @@ export class Mmu implements LinearMemory {
   /** Physical address of code at `lin` (execute permission at the current CPL); throws #PF. */
   translateCode(lin: number): number {
     const slot = tlbSlot(lin) | (this.state.cpl === 3 ? TLB_SIZE : 0);
-    if (this.tagX[slot] === lin - (lin & 0xfff)) return this.ppn[slot]! * 4096 + (lin & 0xfff);
-    return this.translate(lin, Access.Exec, this.state.cpl === 3);
+    const pa = this.tagX[slot] === lin - (lin & 0xfff) ? this.ppn[slot]! * 4096 + (lin & 0xfff) : this.translate(lin, Access.Exec, this.state.cpl === 3);
+    // The slot holds this translation now (translate filled it).
+    const key = Math.floor(lin / 0x400000) * 2 + ((this.slotFlags[slot]! & SLOT_GLOBAL) !== 0 ? 1 : 0);
+    if (key !== this.lastCodeKey) {
+      this.lastCodeKey = key;
+      if ((key & 1) !== 0) this.globalCodeRegions.add((key - 1) / 2); else this.codeRegions.add(key / 2);
+    }
+    return pa;
   }
 
   /** True when the TLB holds `lin`'s code translation (current CPL) from a global page. */
@@ -302,7 +316,21 @@ export class Mmu implements LinearMemory {
   // ---- TLB maintenance ----
 
   /** Flushes the TLB; all = also global pages (CR4 writes, CR0.PG), else CR3 reload semantics. */
+  /**
+   * Which code translations INVLPG of `lin` may change, of those used since the last full flush
+   * (by 4 MiB-aligned region; a cached 1 GiB page: any): 'global' when global pages' code came
+   * from its region, 'local' when only non-global pages' code did, 'none' otherwise. The CPU
+   * keeps its links between blocks accordingly (Cpu.invlpg): most of the kernel's INVLPGs are of
+   * data pages (vfree, kmap, munmap), and each used to send every block through the run loop.
+   */
+  invlpgCodeScope(lin: number): 'none' | 'local' | 'global' {
+    const region = Math.floor(lin / 0x400000);
+    if (this.hugeCached || this.globalCodeRegions.has(region)) return 'global';
+    return this.codeRegions.has(region) ? 'local' : 'none';
+  }
+
   flushTlb(all: boolean): void {
+    if (all) { this.codeRegions.clear(); this.globalCodeRegions.clear(); this.lastCodeKey = NaN; }
     if (all || this.globalCount === 0) {
       this.tagR.fill(INVALID); this.tagW.fill(INVALID); this.tagX.fill(INVALID);
       this.slotFlags.fill(0);
