@@ -25,6 +25,12 @@ export interface CpuidFeatures {
    * a CPU as x86-64 baseline only with MMX, and refuses binaries marked for that level without it.
    */
   mmx: boolean;
+  /**
+   * Leaf 1 ECX bit 13: CMPXCHG16B (ops-mov.ts, checked against the host). Without it Linux's
+   * SLUB takes this_cpu_cmpxchg16b_emu (PUSHF, CLI, compare, POPF) on every allocation and free
+   * of its lockless fast path: 69 K calls per boot, each leaving the wasm tier twice.
+   */
+  cx16: boolean;
 }
 
 export interface CpuidConfig {
@@ -41,7 +47,7 @@ export interface CpuidConfig {
 }
 
 export const DEFAULT_CPUID_FEATURES: CpuidFeatures = {
-  mtrr: true, tscDeadline: true, erms: true, rdtscp: true, archCapabilities: true, mmx: true,
+  mtrr: true, tscDeadline: true, erms: true, rdtscp: true, archCapabilities: true, mmx: true, cx16: true,
 };
 
 /** The default identity; tscHz should be the GuestClock's (bus.ts), which RDTSC counts at. */
@@ -62,7 +68,7 @@ const EDX1_CX8 = 1 << 8, EDX1_APIC = 1 << 9, EDX1_SEP = 1 << 11, EDX1_MTRR = 1 <
 const EDX1_CMOV = 1 << 15, EDX1_PAT = 1 << 16, EDX1_CLFSH = 1 << 19, EDX1_FXSR = 1 << 24;
 const EDX1_MMX = 1 << 23, EDX1_SSE = 1 << 25, EDX1_SSE2 = 1 << 26, EDX1_HTT = 1 << 28;
 // Leaf 1 ECX (Table 3-10).
-const ECX1_TSC_DEADLINE = 1 << 24, ECX1_HYPERVISOR = 1 << 31;
+const ECX1_CX16 = 1 << 13, ECX1_TSC_DEADLINE = 1 << 24, ECX1_HYPERVISOR = 1 << 31;
 // Leaf 7 (Table 3-8).
 const EBX7_ERMS = 1 << 9;
 const EDX7_ARCH_CAPABILITIES = 1 << 29;
@@ -105,7 +111,7 @@ export function cpuid(state: CpuState, leaf: number, subleaf: number, config: Cp
       // EBX: APIC ID, logical processor count (HTT), CLFLUSH line size in 8-byte units.
       r.ebx = ((apicId & 0xff) << 24) | (logical << 16) | (8 << 8);
       r.ebx >>>= 0;
-      r.ecx = ECX1_HYPERVISOR | (f.tscDeadline ? ECX1_TSC_DEADLINE : 0);
+      r.ecx = ECX1_HYPERVISOR | (f.tscDeadline ? ECX1_TSC_DEADLINE : 0) | (f.cx16 ? ECX1_CX16 : 0);
       r.edx = EDX1_FPU | EDX1_DE | EDX1_PSE | EDX1_TSC | EDX1_MSR | EDX1_PAE | EDX1_CX8 | EDX1_APIC | EDX1_SEP |
         (f.mtrr ? EDX1_MTRR : 0) | EDX1_PGE | EDX1_CMOV | EDX1_PAT | EDX1_CLFSH | EDX1_FXSR | EDX1_SSE | EDX1_SSE2 |
         (f.mmx ? EDX1_MMX : 0) |

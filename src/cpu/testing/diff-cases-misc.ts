@@ -13,7 +13,7 @@
 import { AH, BH, DH, R8, R9, R10, R12, R13, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP, encode, memName, regName, type MemOperand, type OpSize } from './diff-asm.js';
 import {
   ALL_FLAGS, ARITH, CF, DATA_ADDRESS, DF, FLAG_SETS, IF, OF, PF, SF, STACK_TOP, ZF, baseInput, interestingValues,
-  randomFlags, setReg, sizeMask, type CaseList,
+  Rng, randomFlags, setReg, sizeMask, type CaseList,
 } from './diff-case-kit.js';
 import { MEM_BASE_OFFSET, SIZES, memOperand, putBytes, regPairs } from './diff-cases-int.js';
 import { addLongStringCases, addStringCases } from './diff-cases-string.js';
@@ -283,8 +283,29 @@ function exchangeCases(list: CaseList): void {
       }
     }
   }
-  // CMPXCHG8B (CMPXCHG16B is left out: the soft CPU does not announce CPUID.01H:ECX.CX16, so
-  // it rightly raises #UD where the host executes it).
+  // CMPXCHG16B (REX.W), whose operand [rbx+0x40] is 16-byte aligned. Its own random stream, so
+  // that the cases after it stay the ones they were.
+  const r16 = new Rng(0xc16b);
+  for (let k = 0; k < 12; k++) {
+    const input = baseInput(r16);
+    const data = r16.bytes(512);
+    const lo = r16.u64();
+    const hi = r16.u64();
+    const disp = 0x40;
+    input.gpr[RBX] = BigInt(DATA_ADDRESS + MEM_BASE_OFFSET);
+    putBytes(data, MEM_BASE_OFFSET + disp, lo, 8);
+    putBytes(data, MEM_BASE_OFFSET + disp + 8, hi, 8);
+    if (k % 2 === 0) {
+      input.gpr[RAX] = lo;
+      input.gpr[RDX] = k % 4 === 0 ? hi : hi ^ (1n << 63n);
+    }
+    list.add({
+      mnemonic: 'cmpxchg16b', form: `${k % 3 ? 'lock ' : ''}cmpxchg16b [rbx+0x40]`,
+      code: encode({ size: 8, prefixes: k % 3 ? [0xf0] : [], op: [0x0f, 0xc7], reg: 1, rm: { base: RBX, disp } }),
+      input, data, flagsMask: ALL_FLAGS, shown: [RAX, RDX, RCX, RBX],
+    });
+  }
+  // CMPXCHG8B
   for (let k = 0; k < 12; k++) {
     const input = baseInput(rng);
     const data = rng.bytes(512);
