@@ -158,7 +158,10 @@ export class FakeDaemon implements DaemonService {
   }
 
   createToken(spec: TokenSpec): CreatedToken {
-    const secret = randomBytes(32).toString('base64url');
+    // Prefixed as the daemon's secrets are (daemon.ts TOKEN_PREFIX): a bare base64url secret
+    // starts with "-" 1 time in 32, and `tshv --token -x...` then reads it as an option (the CLI
+    // tests failed that way now and then).
+    const secret = `tshv_${randomBytes(32).toString('base64url')}`;
     const token: Token = { id: randomUUID(), name: spec.name, role: spec.role, createdAt: new Date().toISOString() };
     this.tokens.set(token.id, { token, hash: createHash('sha256').update(secret).digest('hex') });
     return { token: structuredClone(token), secret };
