@@ -18,7 +18,7 @@
 // of MXCSR_MASK is vendor-specific (AMD's MM bit).
 
 import { RBX } from './diff-asm.js';
-import { DATA_ADDRESS, baseInput, type CaseList, type Rng } from './diff-case-kit.js';
+import { DATA_ADDRESS, Rng, baseInput, type CaseList } from './diff-case-kit.js';
 import { MEM_BASE_OFFSET, putBytes } from './diff-cases-int.js';
 
 const F64: bigint[] = [
@@ -137,6 +137,22 @@ export function addX87Cases(list: CaseList): void {
       add(`${mn}.ext`, `fld a; ${mn} qword [b]; fstp m80; fnstsw`, [...FLD_A, 0xdc, 0x43 | (ext << 3), 0x08, ...FSTP_R80, ...FNSTSW], pickF64(rng), pickF64(rng), EXT_WORDS[k % 4] ?? 0x037f);
     }
     add('pc-single', `fld a; ${mn} qword [b]; fstp m64 (PC=single)`, [...FLD_A, 0xdc, 0x43 | (ext << 3), 0x08, ...FSTP_R64, ...FNSTSW], randomF64(rng), randomF64(rng), 0x007f);
+  }
+  // A NaN in ST(0) and a denormal memory operand: IE (SNaN) or nothing (QNaN), no DE; a number
+  // and a denormal: DE. Their own random stream, so that the cases after them stay the same.
+  const nanRng = new Rng(0xde);
+  const specials: [bigint, bigint][] = [
+    [0x7ff4000000000000n, 0x0000000000000001n], [0x7ff8000000000000n, 0x800fffffffffffffn],
+    [0x3ff0000000000000n, 0x0000000000000001n], [0x0000000000000003n, 0x7ff4000000000000n],
+  ];
+  for (const [mn, ext] of memOps) {
+    for (const [a, b] of specials) {
+      const { input, data } = x87Input(nanRng, a, b, 0x027f);
+      list.add({
+        mnemonic: `x87:${mn}.nan-denormal`, form: `fld a; ${mn} qword [b]; fstp m64; fnstsw (a ${a.toString(16)}, b ${b.toString(16)})`,
+        code: Uint8Array.from([...FLDCW, ...FLD_A, 0xdc, 0x43 | (ext << 3), 0x08, ...FSTP_R64, ...FNSTSW]), input, data, dataMasks: swMask(swAt), shown: [],
+      });
+    }
   }
   // Register forms with pop (DE /r): ST1 = ST1 OP ST0, then pop.
   const popOps: [string, number][] = [['faddp', 0xc1], ['fmulp', 0xc9], ['fsubp', 0xe9], ['fsubrp', 0xe1], ['fdivp', 0xf9], ['fdivrp', 0xf1]];

@@ -5,7 +5,7 @@ import type { Cpu } from '../insn.js';
 import { MXCSR_RC_SHIFT, Rc } from '../sse/mxcsr.js';
 import { env, f64ToF32, i64ToF64, loadEnv, out, roundIntegral } from '../sse/softfloat.js';
 import { dbl, doubleBitsToF80, f80, f80ToDoubleBits } from './f80.js';
-import { FSW_C1, FSW_DE, FSW_IE, FSW_OE, FSW_PE, FSW_UE, raise } from './stack.js';
+import { FSW_C1, FSW_IE, FSW_OE, FSW_PE, FSW_UE, raise } from './stack.js';
 
 /** Double bits produced by the readers (lo, hi), so FLD keeps NaN payloads. */
 export const bits = { lo: 0, hi: 0 };
@@ -29,8 +29,16 @@ function setBitsFrom(x: number): void {
   bits.lo = w[0]!; bits.hi = w[1]!;
 }
 
+/**
+ * The last readReal32/readReal64 operand was a denormal. The caller raises DE: FLD always; an
+ * arithmetic instruction only when ST(0) is not a NaN, since a NaN operand takes priority over a
+ * denormal one (SDM Vol. 1 §8.7; the host reports IE alone for an SNaN ST(0) plus a denormal m64).
+ */
+export const memOperand = { denormal: false };
+
 /** m32real: SNaN operands are quieted with IE (SDM Vol. 1 §8.5.1.2). */
 export function readReal32(cpu: Cpu, lin: number): void {
+  memOperand.denormal = false;
   const b = cpu.read32(lin) >>> 0;
   if ((b & 0x7fffffff) > 0x7f800000) {
     if ((b & 0x00400000) === 0) raise(cpu, FSW_IE);
@@ -39,12 +47,13 @@ export function readReal32(cpu: Cpu, lin: number): void {
     bits.lo = rawBits.lo = (b << 29) >>> 0;
     return;
   }
-  if ((b & 0x7f800000) === 0 && (b & 0x007fffff) !== 0) raise(cpu, FSW_DE);
+  if ((b & 0x7f800000) === 0 && (b & 0x007fffff) !== 0) memOperand.denormal = true;
   f32w[0] = b;
   setBitsFrom(f32[0]!);
   rawBits.lo = bits.lo; rawBits.hi = bits.hi;
 }
 export function readReal64(cpu: Cpu, lin: number): void {
+  memOperand.denormal = false;
   const lo = cpu.read64(lin) >>> 0;
   let hi = cpu.hi >>> 0;
   rawBits.lo = lo; rawBits.hi = hi;
@@ -53,7 +62,7 @@ export function readReal64(cpu: Cpu, lin: number): void {
     if ((hi & 0x00080000) === 0) raise(cpu, FSW_IE);
     hi = (hi | 0x00080000) >>> 0;
   } else if ((hi & 0x7ff00000) === 0 && ((hi & 0x000fffff) | lo) !== 0) {
-    raise(cpu, FSW_DE);
+    memOperand.denormal = true;
   }
   bits.lo = lo; bits.hi = hi;
 }

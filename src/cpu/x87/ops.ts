@@ -12,10 +12,10 @@ import { doubleBitsToF80, f80 } from './f80.js';
 import { composeFsw } from './fxsave.js';
 import { copyRecord, fprWords, imageOf, invalidateRecord, recordedRaw80, recordRaw80, setImage, swapRecords } from './registers.js';
 import {
-  bits, bitsValue, int64Inexact, rawBits, lastBcd, lastInt64, raw80, readBcd, readInt, readReal32, readReal64, readReal80, writeBcd, writeBcdInt, writeInt, writeReal32, writeReal64, writeReal80,
+  bits, bitsValue, int64Inexact, memOperand, rawBits, lastBcd, lastInt64, raw80, readBcd, readInt, readReal32, readReal64, readReal80, writeBcd, writeBcdInt, writeInt, writeReal32, writeReal64, writeReal80,
 } from './mem-formats.js';
 import {
-  FSW_B, FSW_C0, FSW_C1, FSW_C2, FSW_C3, FSW_CC, FSW_ES, FSW_IE, FSW_OE, FSW_PE, FSW_SF, FSW_UE, FSW_ZE, fninit, isEmpty, phys, pop, push, pushBits,
+  FSW_B, FSW_C0, FSW_C1, FSW_C2, FSW_C3, FSW_CC, FSW_DE, FSW_ES, FSW_IE, FSW_OE, FSW_PE, FSW_SF, FSW_UE, FSW_ZE, fninit, isEmpty, phys, pop, push, pushBits,
   raise, setSt, st, x87Begin, x87CheckNm,
 } from './stack.js';
 
@@ -235,6 +235,8 @@ function memArith(cpu: Cpu, r: number, b: number): void {
 }
 function memArithBits(cpu: Cpu, r: number): void {
   bitsToOp(rawBits.lo, rawBits.hi, opB, imgB);
+  // A denormal operand reports DE unless ST(0) is a NaN or empty (memOperand, mem-formats.ts).
+  if (memOperand.denormal) { stToOp(cpu, 0, opA); if (!isNaN64(opA.lo, opA.hi)) raise(cpu, FSW_DE); }
   memArith(cpu, r, bitsValue());
 }
 function memArithInt(cpu: Cpu, r: number, v: number): void {
@@ -333,7 +335,7 @@ function opD9(cpu: Cpu, i: Insn): void {
   if (i.mod !== 3) {
     const lin = cpu.ea(i);
     switch (r) {
-      case 0: x87Begin(cpu); readReal32(cpu, lin); cpu.fpuStatus &= ~FSW_C1; pushBits(cpu, bits.lo, bits.hi); return;
+      case 0: x87Begin(cpu); readReal32(cpu, lin); if (memOperand.denormal) raise(cpu, FSW_DE); cpu.fpuStatus &= ~FSW_C1; pushBits(cpu, bits.lo, bits.hi); return;
       case 2: case 3: {
         x87Begin(cpu);
         cpu.fpuStatus &= ~FSW_C1;
@@ -668,7 +670,7 @@ function opDD(cpu: Cpu, i: Insn): void {
   if (i.mod !== 3) {
     const lin = cpu.ea(i);
     switch (r) {
-      case 0: x87Begin(cpu); readReal64(cpu, lin); cpu.fpuStatus &= ~FSW_C1; pushBits(cpu, bits.lo, bits.hi); return;
+      case 0: x87Begin(cpu); readReal64(cpu, lin); if (memOperand.denormal) raise(cpu, FSW_DE); cpu.fpuStatus &= ~FSW_C1; pushBits(cpu, bits.lo, bits.hi); return;
       case 1: x87Begin(cpu); cpu.fpuStatus &= ~FSW_C1; fist(cpu, lin, 8, true); pop(cpu); return;
       case 2: case 3: x87Begin(cpu); storeReal(cpu, lin, 64); if (r === 3) pop(cpu); return;
       case 4: x87Begin(cpu); frstor(cpu, lin, i.opSize); return;
