@@ -315,7 +315,6 @@ export class Mmu implements LinearMemory {
 
   // ---- TLB maintenance ----
 
-  /** Flushes the TLB; all = also global pages (CR4 writes, CR0.PG), else CR3 reload semantics. */
   /**
    * Which code translations INVLPG of `lin` may change, of those used since the last full flush
    * (by 4 MiB-aligned region; a cached 1 GiB page: any): 'global' when global pages' code came
@@ -329,6 +328,7 @@ export class Mmu implements LinearMemory {
     return this.codeRegions.has(region) ? 'local' : 'none';
   }
 
+  /** Flushes the TLB; all = also global pages (CR4 writes, CR0.PG), else CR3 reload semantics. */
   flushTlb(all: boolean): void {
     if (all) { this.codeRegions.clear(); this.globalCodeRegions.clear(); this.lastCodeKey = NaN; }
     if (all || this.globalCount === 0) {
