@@ -305,3 +305,10 @@ void test('run(budget, finishBlocks) ends at a block boundary', () => {
   assert.ok(cpu.halted);
   assert.equal(cpu.gpr[0], 10);
 });
+
+void test('CMPXCHG16B (announced in CPUID): a misaligned operand is #GP(0), a register operand #UD', () => {
+  // lock cmpxchg16b [rbx] with rbx 8 bytes off a 16-byte boundary
+  const code = Uint8Array.from([0xf0, 0x48, 0x0f, 0xc7, 0x0b]);
+  assert.equal(runSnippet(code, { gpr: withRegs({ [RBX]: 0x10008n }), rflags: 2 }).faultVector, 13);
+  assert.equal(runSnippet(Uint8Array.from([0x48, 0x0f, 0xc7, 0xc9]), { gpr: zero(), rflags: 2 }).faultVector, 6); // cmpxchg16b rcx
+});
