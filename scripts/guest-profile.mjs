@@ -11,11 +11,15 @@
 // which does no KASLR, so text and module addresses are the same on every boot of the same guest.
 //
 // usage: node scripts/guest-profile.mjs [--dist DIR] [--append CMDLINE] [--cpus N] [--memory MIB]
-//          [--every N] [--until TEXT] [--top N] [--kallsyms FILE] [--json OUT.json] [--from IN.json]
+//          [--every N] [--after TEXT] [--until TEXT] [--top N] [--kallsyms FILE] [--json OUT.json]
+//          [--from IN.json] [--disk SPEC]... [--net SPEC]...
 //   --dist      compiled tshv (default dist)
 //   --append    kernel command line (default: the boot bench's)
 //   --every     sampling period in instructions (default 4096)
+//   --after     start sampling at this console text (default: at the first instruction), e.g. a
+//               benchmark's begin marker; --until is then looked for after it
 //   --until     stop at this console text (default: the readiness line)
+//   --disk, --net  passed on to `tshv run --disk` / `--net` (repeatable)
 //   --from      only analyse a profile JSON written before (TSHV_PROFILE=...)
 //   --json      keep the raw profile JSON here
 //   --stack N   also scan N stack words per sample for callers (approximate inclusive view)
@@ -30,7 +34,7 @@ const ROOT = resolve(import.meta.dirname, '..');
 const BENCH_APPEND = 'console=ttyS0 quiet tshv.run="cat /proc/uptime"';
 
 function parseArgs(argv) {
-  const o = { dist: join(ROOT, 'dist'), append: BENCH_APPEND, cpus: 1, memory: 512, every: 4096, until: undefined, top: 40, kallsyms: undefined, json: undefined, from: undefined, stack: 0 };
+  const o = { dist: join(ROOT, 'dist'), append: BENCH_APPEND, cpus: 1, memory: 512, every: 4096, until: undefined, after: undefined, disks: [], nets: [], top: 40, kallsyms: undefined, json: undefined, from: undefined, stack: 0 };
   for (let k = 0; k < argv.length; k++) {
     const a = argv[k];
     const v = () => { const x = argv[++k]; if (x === undefined) throw new Error(`${a} needs a value`); return x; };
@@ -41,6 +45,9 @@ function parseArgs(argv) {
       case '--memory': o.memory = Number(v()); break;
       case '--every': o.every = Number(v()); break;
       case '--until': o.until = v(); break;
+      case '--after': o.after = v(); break;
+      case '--disk': o.disks.push(v()); break;
+      case '--net': o.nets.push(v()); break;
       case '--top': o.top = Number(v()); break;
       case '--kallsyms': o.kallsyms = resolve(v()); break;
       case '--json': o.json = resolve(v()); break;
@@ -55,7 +62,7 @@ function parseArgs(argv) {
 /** Runs tshv; resolves when `done(stdoutSoFar)` is true (then kills it) or when it exits. */
 function runTshv(opts, guest, append, env, done) {
   const args = [join(opts.dist, 'bin', 'tshv.js'), 'run', '--kernel', guest.kernelPath, '--initrd', guest.initrdPath,
-    '--append', append, '--memory', String(opts.memory), '--cpus', String(opts.cpus), '--no-reboot'];
+    '--append', append, '--memory', String(opts.memory), '--cpus', String(opts.cpus), '--no-reboot', ...opts.disks.flatMap((d) => ['--disk', d]), ...opts.nets.flatMap((n) => ['--net', n])];
   const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const chunks = [];
   let text = '';
@@ -127,7 +134,8 @@ function report(profile, syms, top) {
     byFn.set(name, (byFn.get(name) ?? 0) + w);
   }
   const fns = [...byFn].sort((a, b) => b[1] - a[1]);
-  console.log(`until "${profile.untilText}"${profile.reachedUntil ? '' : ' (NOT reached: whole run)'}: ${big(profile.instructions)} instructions, ` +
+  const from = profile.afterText !== undefined ? `from "${profile.afterText}" ` : '';
+  console.log(`${from}until "${profile.untilText}"${profile.reachedUntil ? '' : ' (NOT reached: whole run)'}: ${big(profile.instructions)} instructions, ` +
     `guest time ${(profile.guestTimeNs / 1e9).toFixed(3)} s (of which ${(profile.idleSkippedNs / 1e9).toFixed(3)} s idle, skipped), ` +
     `sampled every ${profile.sampleEveryInsns} instructions (${big(total)} attributed)`);
   console.log(`PAUSE: ${big(profile.pauses)}   HLT (quanta ending idle): ${big(profile.halts)}`);
@@ -172,7 +180,8 @@ if (opts.from !== undefined) {
   const tmp = mkdtempSync(join(tmpdir(), 'tshv-profile-'));
   try {
     const out = opts.json ?? join(tmp, 'profile.json');
-    const env = { TSHV_PROFILE: out, TSHV_PROFILE_EVERY: String(opts.every), TSHV_STATS: '1', TSHV_PROFILE_STACK: String(opts.stack), ...(opts.until !== undefined ? { TSHV_PROFILE_UNTIL: opts.until } : {}) };
+    const env = { TSHV_PROFILE: out, TSHV_PROFILE_EVERY: String(opts.every), TSHV_STATS: '1', TSHV_PROFILE_STACK: String(opts.stack), ...(opts.until !== undefined ? { TSHV_PROFILE_UNTIL: opts.until } : {}),
+      ...(opts.after !== undefined ? { TSHV_PROFILE_AFTER: opts.after } : {}) };
     const started = Date.now();
     const { stderr } = await runTshv(opts, guest, opts.append, env, () => existsSync(out));
     console.error(`guest-profile: run took ${((Date.now() - started) / 1000).toFixed(1)} s; ${stderr.trim().split('\n').filter((l) => l.includes('instructions')).join(' ')}`);

@@ -99,3 +99,31 @@ test('the stack scan counts kernel text addresses above RSP once per sample', ()
   const p = JSON.parse(readFileSync(outPath, 'utf8')) as GuestProfile;
   assert.deepEqual(p.stackWeights, { ffffffff81234567: 10 });
 }));
+
+test('with afterText, sampling starts at that marker and the figures cover only what follows', () => withDir((dir) => {
+  const outPath = join(dir, 'p.json');
+  const profiler = new GuestProfiler({ outPath, sampleEveryInsns: 100, untilText: 'bench-end', afterText: 'bench-begin' });
+  const cpu: ProfiledCpu = { cpuIndex: 0, rip: 0x1000, instructionCount: 0, pauseCount: 0 };
+  let guestTimeNs = 0;
+  const io = profiler.wrapIo({ onSerialOutput: () => undefined }, () => ({ cpus: [cpu], guestTimeNs }));
+  const bus = profiler.wrapBus({ ram: new Uint8Array(16), ramOffset: () => -1, mmioRead: () => 0, mmioWrite: () => undefined, pioRead: () => 0, pioWrite: () => undefined });
+  // Before the marker: nothing is counted (the end marker text alone does not end it either).
+  cpu.instructionCount = 500; cpu.pauseCount = 2; guestTimeNs = 700;
+  profiler.sample(cpu, 500, { kind: 'halt' });
+  bus.pioRead(0x60, 1);
+  io.onSerialOutput(new TextEncoder().encode('bench-end\nbench-beg'));
+  io.onSerialOutput(new TextEncoder().encode('in\n'));
+  assert.equal(existsSync(outPath), false);
+  cpu.rip = 0x2000; cpu.instructionCount = 530; cpu.pauseCount = 3; guestTimeNs = 1000;
+  profiler.sample(cpu, 30, { kind: 'budget' });
+  bus.pioRead(0x61, 1);
+  io.onSerialOutput(new TextEncoder().encode('work\nbench-end\n'));
+  const p = JSON.parse(readFileSync(outPath, 'utf8')) as GuestProfile;
+  assert.equal(p.afterText, 'bench-begin');
+  assert.equal(p.instructions, 30);
+  assert.equal(p.guestTimeNs, 300);
+  assert.equal(p.pauses, 1);
+  assert.equal(p.halts, 0);
+  assert.deepEqual(p.ripWeights, { '0000000000002000': 30 });
+  assert.deepEqual(p.pio, { '0x61 r': 1 });
+}));

@@ -18,6 +18,12 @@ export interface GuestProfilerOptions {
   /** The profile is written when the serial output first contains this. */
   untilText: string;
   /**
+   * Sampling starts when the serial output first contains this (after it, untilText is looked for
+   * in the output that follows); undefined: from the first instruction. For one phase of a run,
+   * such as a benchmark's, between two marker lines.
+   */
+  afterText?: string | undefined;
+  /**
    * Also scan this many stack words above RSP at each sample for kernel text addresses (return
    * addresses, and stale words: a heuristic "inside which callers" view); 0: off.
    */
@@ -44,6 +50,9 @@ export interface GuestProfile {
   /** Whether untilText was seen (false: the run ended first). */
   reachedUntil: boolean;
   untilText: string;
+  /** Where sampling started (absent: at the first instruction). */
+  afterText?: string | undefined;
+  /** Instructions in the sampled span (from afterText, if any). */
   instructions: number;
   guestTimeNs: number;
   /** Guest time skipped while every vCPU was halted (jumps to the next timer). */
@@ -65,6 +74,13 @@ export class GuestProfiler {
   readonly sampleEveryInsns: number;
   private readonly outPath: string;
   private readonly untilText: string;
+  private readonly afterText: string | undefined;
+  /** Whether samples are being taken: from the start, or once afterText was seen. */
+  private started: boolean;
+  /** Figures at the start of sampling, subtracted from those at the end. */
+  private baseInstructions = 0;
+  private baseGuestTimeNs = 0;
+  private basePauses = 0;
   private readonly ripWeights = new Map<number, number>();
   private readonly stackWeights = new Map<number, number>();
   private readonly stackWords: number;
@@ -79,10 +95,12 @@ export class GuestProfiler {
     this.outPath = options.outPath;
     this.sampleEveryInsns = options.sampleEveryInsns;
     this.untilText = options.untilText;
+    this.afterText = options.afterText === '' ? undefined : options.afterText;
+    this.started = this.afterText === undefined;
     this.stackWords = options.stackWords ?? 0;
   }
 
-  /** The profiler from TSHV_PROFILE / TSHV_PROFILE_EVERY / TSHV_PROFILE_UNTIL, or undefined. */
+  /** The profiler from TSHV_PROFILE / _EVERY / _UNTIL / _AFTER / _STACK, or undefined. */
   static fromEnv(env: NodeJS.ProcessEnv, defaultUntil: string): GuestProfiler | undefined {
     const outPath = env['TSHV_PROFILE'];
     if (outPath === undefined || outPath === '') return undefined;
@@ -91,12 +109,14 @@ export class GuestProfiler {
       outPath,
       sampleEveryInsns: Number.isInteger(every) && every >= 16 ? every : 4096,
       untilText: env['TSHV_PROFILE_UNTIL'] ?? defaultUntil,
+      afterText: env['TSHV_PROFILE_AFTER'],
       stackWords: Math.max(0, Math.min(256, Number(env['TSHV_PROFILE_STACK'] ?? '0') || 0)),
     });
   }
 
   /** A quantum of `executed` instructions ended on `cpu` with `exit`. */
   sample(cpu: ProfiledCpu, executed: number, exit: RunExit | undefined): void {
+    if (!this.started) return;
     if (exit?.kind === 'halt') this.halts++;
     if (executed === 0 || this.written) return;
     this.ripWeights.set(cpu.rip, (this.ripWeights.get(cpu.rip) ?? 0) + executed);
@@ -128,13 +148,13 @@ export class GuestProfiler {
 
   /** Guest time jumped over an idle period. */
   idleSkipped(ns: number): void {
-    if (!this.written && ns > 0) this.idleSkippedNs += ns;
+    if (this.started && !this.written && ns > 0) this.idleSkippedNs += ns;
   }
 
   /** The CPU bus with every port and MMIO access counted. */
   wrapBus(bus: CpuBus): CpuBus {
     const count = (m: Map<string, number>, key: string): void => {
-      if (!this.written) m.set(key, (m.get(key) ?? 0) + 1);
+      if (this.started && !this.written) m.set(key, (m.get(key) ?? 0) + 1);
     };
     const hex = (n: number): string => `0x${n.toString(16)}`;
     const page = (pa: number): string => hex(pa - (pa % 4096));
@@ -158,8 +178,19 @@ export class GuestProfiler {
       ...io,
       onSerialOutput: (bytes) => {
         if (!this.written) {
-          this.tail = (this.tail + decoder.decode(bytes, { stream: true })).slice(-4 * this.untilText.length - 256);
-          if (this.tail.includes(this.untilText)) {
+          const marker = this.started ? this.untilText : (this.afterText as string);
+          this.tail = (this.tail + decoder.decode(bytes, { stream: true })).slice(-4 * marker.length - 256);
+          if (!this.started) {
+            const at = this.tail.indexOf(marker);
+            if (at >= 0) {
+              const s = snapshot();
+              this.started = true;
+              this.baseInstructions = s.cpus.reduce((n, c) => n + c.instructionCount, 0);
+              this.basePauses = s.cpus.reduce((n, c) => n + c.pauseCount, 0);
+              this.baseGuestTimeNs = s.guestTimeNs;
+              this.tail = this.tail.slice(at + marker.length);
+            }
+          } else if (this.tail.includes(this.untilText)) {
             const s = snapshot();
             this.write(s.cpus, s.guestTimeNs, true);
           }
@@ -181,12 +212,13 @@ export class GuestProfiler {
       sampleEveryInsns: this.sampleEveryInsns,
       reachedUntil,
       untilText: this.untilText,
-      instructions: cpus.reduce((n, c) => n + c.instructionCount, 0),
-      guestTimeNs,
+      ...(this.afterText !== undefined ? { afterText: this.afterText } : {}),
+      instructions: cpus.reduce((n, c) => n + c.instructionCount, 0) - this.baseInstructions,
+      guestTimeNs: guestTimeNs - this.baseGuestTimeNs,
       idleSkippedNs: this.idleSkippedNs,
       ripWeights: Object.fromEntries([...this.ripWeights].map(([rip, w]) => [ripHex(rip), w])),
       stackWeights: Object.fromEntries([...this.stackWeights].map(([a, w]) => [ripHex(a), w])),
-      pauses: cpus.reduce((n, c) => n + c.pauseCount, 0),
+      pauses: cpus.reduce((n, c) => n + c.pauseCount, 0) - this.basePauses,
       halts: this.halts,
       pio: Object.fromEntries(this.pio),
       mmio: Object.fromEntries(this.mmio),
