@@ -95,6 +95,11 @@ export { REP_CHUNK } from './ops-string.js';
 const TWO32 = 4294967296;
 /** Calls of a compiled block with a wasm function after which the run loop weighs them (jitTrialOver). */
 const JIT_TRIAL_CALLS = 512;
+/** Modes (mode, CPL, CS base and limit) whose code generations a vCPU keeps (Cpu.modeGens). */
+const MODE_GENS_MAX = 64;
+
+/** A mode's code generations (-1: none yet, or dropped). */
+interface ModeGens { mode: number; cpl: number; csBase: number; csLimit: number; gen: number; globalGen: number }
 /** Instructions per call below which such a block goes back to the wasm tier. */
 const JIT_MIN_INSNS_PER_CALL = 32;
 /** DR6.BS: the #DB came from single-stepping (SDM Vol. 3A §17.2.3). */
@@ -162,13 +167,14 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
   /** Block lookups by address (no valid link applied), for tests and tuning. */
   codeLookups = 0;
   /**
-   * Generations per mode ("mode/CPL/CS base/CS limit", see modeKey), so that a return to a mode
-   * (SYSCALL/SYSRET, interrupts from user space, IRET) finds its links valid again when no
-   * translation changed meanwhile. Cleared when translations change.
+   * Generations per mode (mode, CPL, CS base and limit), so that a return to a mode (SYSCALL/
+   * SYSRET, interrupts from user space, IRET) finds its links valid again when no translation
+   * changed meanwhile. A generation of -1 is dropped (translations changed): the mode gets a new
+   * one when next entered. A short list searched by fields: a mode change is two per system call,
+   * and a string key cost a number-to-string conversion, a concatenation and a hash each time.
    */
-  private readonly modeGens = new Map<string, number>();
-  private readonly modeGlobalGens = new Map<string, number>();
-  private modeKey = '';
+  private readonly modeGens: ModeGens[] = [];
+  private modeNow: ModeGens = { mode: -1, cpl: 0, csBase: 0, csLimit: 0, gen: -1, globalGen: -1 };
 
   readonly table: OpTableImpl;
   readonly blocks: BlockCache;
@@ -472,26 +478,44 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     this.cpl = mode === CpuMode.Real ? 0 : mode === CpuMode.Virtual8086 ? 3 : cs.selector & 3;
     this.updateStackSize();
     this.blockExit = true;
-    this.modeKey = `${mode}/${this.cpl}/${cs.base}/${cs.limit}`;
+    const now = this.modeNow;
+    if (now.mode !== mode || now.cpl !== this.cpl || now.csBase !== cs.base || now.csLimit !== cs.limit) {
+      const list = this.modeGens;
+      let e: ModeGens | undefined;
+      for (let k = 0; k < list.length; k++) {
+        const x = list[k]!;
+        if (x.mode === mode && x.cpl === this.cpl && x.csBase === cs.base && x.csLimit === cs.limit) { e = x; break; }
+      }
+      if (e === undefined) {
+        // Real-mode code can use many CS bases: past a bound the list starts over (new
+        // generations are always safe: only links made under the old ones are lost).
+        if (list.length >= MODE_GENS_MAX) list.length = 0;
+        e = { mode, cpl: this.cpl, csBase: cs.base, csLimit: cs.limit, gen: -1, globalGen: -1 };
+        list.push(e);
+      }
+      this.modeNow = e;
+    }
     this.selectCodeGen();
     this.fetchPageLin = NaN;
   }
 
   /** codeGen and globalCodeGen of the current mode (new ones after a flush dropped them). */
   private selectCodeGen(): void {
-    const key = this.modeKey;
-    let g = this.modeGens.get(key);
-    if (g === undefined) { g = nextCodeGen(); this.modeGens.set(key, g); }
-    this.codeGen = g;
-    let gg = this.modeGlobalGens.get(key);
-    if (gg === undefined) { gg = nextCodeGen(); this.modeGlobalGens.set(key, gg); }
-    this.globalCodeGen = gg;
+    const e = this.modeNow;
+    if (e.gen < 0) e.gen = nextCodeGen();
+    if (e.globalGen < 0) e.globalGen = nextCodeGen();
+    this.codeGen = e.gen;
+    this.globalCodeGen = e.globalGen;
   }
 
   /** Translations changed: links made before are not followed (all = global ones neither). */
   private newCodeGen(all: boolean): void {
-    this.modeGens.clear();
-    if (all) this.modeGlobalGens.clear();
+    for (const e of this.modeGens) {
+      e.gen = -1;
+      if (all) e.globalGen = -1;
+    }
+    this.modeNow.gen = -1;
+    if (all) this.modeNow.globalGen = -1;
     this.selectCodeGen();
   }
 
@@ -764,7 +788,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
           // straight-line code (chains call it without this loop's round trip), and a block that
           // loops to itself (wasm iterates it inside one function: mpihelp_submul_1 1,068 M
           // instr/s against the JIT's 591; boot 11.5 s -> 9.6 s).
-          if (wasm !== null && block.wasmIndex > 0 && block.wasmCount === insns.length && (block.wasmSelfLoop || !compilesToLoop(block, this))) {
+          if (wasm !== null && block.wasmIndex > 0 && block.wasmMax >= insns.length && (block.wasmSelfLoop || !compilesToLoop(block, this))) {
             block.jitDeclined = true;
           } else {
             f = block.compiled = compileBlock(block, this);
@@ -802,10 +826,15 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
             const generation = this.stopRip < 0 ? (this.codeGen * 2 + user) | 0 : -1;
             const globalGeneration = this.stopRip < 0 ? (this.globalCodeGen * 2 + user) | 0 : -1;
             wasm.remember(slab, block, generation, globalGeneration, this);
-            if (block.wasmFlagsIn) { slab.i32[SlabOffset.FLAGS >> 2] = computeArithFlags(this); slab.i32[SlabOffset.CC_OP >> 2] = LazyOp.None; }
+            this.putWasmFlags(slab);
             this.writeSegBases(slab);
+            const si = slab.i32;
+            si[SlabOffset.REST >> 2] = this.flagsRest;
+            si[SlabOffset.CPL >> 2] = this.cpl;
+            si[SlabOffset.PENDING >> 2] = this.irq.hasInterrupt() ? 1 : 0;
             const budget = Math.max(Math.min(end - start, 0x3fffffff), finish ? block.wasmMax : 0);
-            const r = wasm.run(w, slab.base, this.cpl === 3 ? TLB_SIZE : 0, budget, block.wasmFlagsIn ? 1 : 0, generation, jitThreshold < 0 ? 0x7fffffff : jitThreshold, globalGeneration, block.rip);
+            const r = wasm.run(w, slab.base, this.cpl === 3 ? TLB_SIZE : 0, budget, 1, generation, jitThreshold < 0 ? 0x7fffffff : jitThreshold, globalGeneration, block.rip);
+            this.flagsRest = si[SlabOffset.REST >> 2]!;
             if ((r & 1) !== 0) this.takeWasmFlags(slab);
             this.instructionCount += r >>> 1;
             const last = slab.i32[SlabOffset.LAST_INDEX >> 2]!;
@@ -877,6 +906,30 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     }
   }
 
+  /**
+   * The interpreter's lazy flags record into the slab's (SlabOffset.CC_OP..CC_R, the same layout:
+   * takeWasmFlags is the inverse), so that every block of a chain finds its incoming flags there
+   * (a block reading them computes them in materializeBody). Copying the record costs a few
+   * stores; computing the flags only for a first block that reads them left later such blocks
+   * unable to join the chain (63 K chain returns per 8 MiB received over TCP).
+   */
+  private putWasmFlags(slab: CpuSlab): void {
+    const w = slab.i32;
+    const op = this.lazyOp;
+    w[SlabOffset.CC_OP >> 2] = op | (this.lazySize << 8);
+    w[SlabOffset.FLAGS >> 2] = this.lazyFlags;
+    if (op === LazyOp.None) return;
+    // Below 64 bits the interpreter leaves the high halves stale (flags.ts setLazy); the slab's
+    // record holds whole 64-bit values, zero-extended.
+    const wide = this.lazySize === 8;
+    const r = SlabOffset.CC_R >> 2;
+    w[r] = this.lazyResLo; w[r + 1] = wide ? this.lazyResHi : 0;
+    if (op < LazyOp.Logic) {
+      const d = SlabOffset.CC_D >> 2; const s = SlabOffset.CC_S >> 2;
+      w[d] = this.lazyDstLo; w[d + 1] = wide ? this.lazyDstHi : 0; w[s] = this.lazySrcLo; w[s + 1] = wide ? this.lazySrcHi : 0;
+    }
+  }
+
   /** FS and GS bases where wasm code reads them (they change only through instruction handlers). */
   private writeSegBases(slab: CpuSlab): void {
     slab.f64[SlabOffset.FS_BASE >> 3] = this.seg[Seg.FS]!.base;
@@ -895,6 +948,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     const slab = this.slab!;
     this.lazyOp = 0;
     this.lazyFlags = slab.i32[SlabOffset.FLAGS >> 2]!;
+    this.flagsRest = slab.i32[SlabOffset.REST >> 2]!;
     const gen = this.codeGen, globalGen = this.globalCodeGen, cpl = this.cpl, rest = this.flagsRest;
     const next = i.next;
     this.rip = next;
@@ -908,6 +962,18 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     slab.i32[SlabOffset.CC_OP >> 2] = LazyOp.None;
     this.writeSegBases(slab);
     const flags = this.flagsRest;
+    slab.i32[SlabOffset.REST >> 2] = flags;
+    slab.i32[SlabOffset.PENDING >> 2] = this.irq.hasInterrupt() ? 1 : 0;
+    // STI that set IF, with no interrupt pending: the chain goes on (the spin_unlock_irqrestore of
+    // every kernel lock, 90 K chain returns per 8 MiB received over TCP). The shadow it opened
+    // only delays interrupts for one instruction, and none can arrive inside a chain: devices and
+    // other vCPUs run between chains, and an instruction of this one that raises an interrupt
+    // (a helper: APIC or device access) stops it when one is pending, IF set.
+    if (this.interruptShadow && (flags & ~rest) === Flag.IF && (flags & Flag.TF) === 0 && !this.irq.hasInterrupt() &&
+        this.rip === next && !this.blockExit && !this.halted && !this.exitRequested) {
+      this.interruptShadow = false;
+      if (owner.valid && this.codeGen === gen && this.globalCodeGen === globalGen && this.cpl === cpl) return HelperResult.Continue;
+    }
     if (this.rip !== next || this.blockExit || !owner.valid || this.codeGen !== gen || this.globalCodeGen !== globalGen || this.cpl !== cpl ||
         this.interruptShadow || this.halted || this.exitRequested || (flags & ~rest & (Flag.IF | Flag.TF)) !== 0 ||
         ((flags & Flag.IF) !== 0 && this.irq.hasInterrupt())) {

@@ -124,7 +124,8 @@ export function agree(name: string, code: Uint8Array, o: { seeds: number; jits: 
 
 let sharedTier: WasmTier | null = null;
 
-function testTier(): WasmTier {
+/** The tier snippet runs share (translating at a block's first run, one block per module). */
+export function testTier(): WasmTier {
   if (sharedTier === null) {
     setWasmTier(0, 1);
     sharedTier = WasmTier.create(SNIPPET_RAM_BYTES, SNIPPET_RAM_BYTES / 4096);
@@ -210,6 +211,15 @@ export const CASES: [string, string][] = [
   ['helpers: LOOP and REP STOSQ', 'b9 03 00 00 00  48 01 d8  e2 fb  48 8d 7b 20  b9 04 00 00 00  f3 48 ab  48 01 c8'],
   ['helper faults: REP STOSQ to a random address', '48 01 c8  b9 02 00 00 00  f3 48 ab  48 01 d8'],
   ['helpers: CLI, STI', '48 01 d8  fa  48 01 c8  fb  48 83 c2 01'],
+  // LOCK on read-modify-write forms to memory (ADD, ADD imm, INC, XADD, NEG, AND, OR imm8 to a
+  // byte), then PUSH r/m64 and LEAVE (RSP from RBP, RBP popped)
+  ['LOCK ALU/INC/XADD/NEG to memory, PUSH r/m64, LEAVE', 'f0 48 01 03  f0 83 43 08 05  f0 48 ff 43 10  0f 92 c1  f0 48 0f c1 4b 08  f0 48 f7 5b 18  0f 9c c2  f0 48 21 53 08  f0 80 4b 03 81  ff 73 08  5e  55  48 89 e5  ff 33  ff 74 24 08  c9  48 01 f0'],
+  // RFLAGS beyond the six arithmetic flags: DF (STD/CLD), IF (CLI/STI) read back by PUSHF 64
+  // and 16 (wasm runs CLI, STI and PUSHF 64 on the slab's copy of them, the interpreter the rest)
+  ['DF and IF read back by PUSHF', 'fd  fb  9c  5a  fa  9c  5e  fc  66 9c  66 58  fb  9c  5f  48 01 d8  9c  59'],
+  // LOCK where the SDM makes it #UD: a register destination, CMP
+  ['LOCK ADD to a register (#UD)', '48 01 d8  f0 48 01 d8  48 01 c8'],
+  ['LOCK CMP to memory (#UD)', '48 01 d8  f0 48 39 03  48 01 c8'],
 ];
 
 // Loops over several blocks, which the JIT compiles into one region (block-compiler.ts).

@@ -49,6 +49,17 @@ export const enum SlabOffset {
   CC_D = 176,
   CC_S = 184,
   CC_R = 192,
+  /**
+   * i32: RFLAGS other than the six arithmetic flags (the Cpu's flagsRest: IF, DF, IOPL...), the
+   * CPL, and whether an interrupt is pending at the interrupt controller (1/0). The run loop
+   * writes all three before a chain and takes REST back after it; a helper call takes REST back
+   * before its instruction and writes REST and PENDING after it. Nothing else can make an
+   * interrupt pending during a chain (devices and other vCPUs run between chains), so PENDING
+   * stays true to the controller: CLI, STI and PUSHF run in wasm (translate.ts).
+   */
+  REST = 200,
+  CPL = 204,
+  PENDING = 208,
   TAG_R = 1024,
   TAG_W = TAG_R + 2 * TLB_SIZE * 8,
   ADDEND = TAG_W + 2 * TLB_SIZE * 8,

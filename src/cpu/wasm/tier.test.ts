@@ -3,9 +3,12 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CASES, REGION_CASES, FLAG_PRODUCERS, hex, run, agree as agreeAll } from '../testing/jit-cases.js';
-import { CODE_ADDRESS } from '../testing/run-snippet.js';
-import { setWasmModuleLimit, wasmStats } from './tier.js';
+import { CASES, REGION_CASES, FLAG_PRODUCERS, DATA, hex, run, agree as agreeAll, testTier } from '../testing/jit-cases.js';
+import { CODE_ADDRESS, makeTestCpu, setMode } from '../testing/run-snippet.js';
+import { setWasmModuleLimit, setWasmTier, wasmBatch, wasmStats, wasmThreshold } from './tier.js';
+import { jitThreshold, setJitThreshold } from '../jit/block-compiler.js';
+import type { Cpu } from '../cpu.js';
+import { Flag } from '../state.js';
 
 /** The wasm tier alone (JIT off), and handing blocks on to the JIT. */
 function agree(name: string, code: Uint8Array, seeds = 20, setup?: (g: Uint32Array) => void): void {
@@ -77,5 +80,56 @@ void test('random instruction sequences agree with the interpreter (fuzz)', () =
       const got = run(code, seed, -1, 20000, undefined, 0, true, wasmAt);
       assert.deepEqual(got, want, `sequence ${n}: ${parts.join(' | ')} (wasm at ${wasmAt})`);
     }
+  }
+});
+
+// STI that sets IF inside a chain (every kernel spin_unlock_irqrestore): with no interrupt
+// pending the chain goes on; with one pending, the chain stops and the interrupt comes after the
+// instruction that follows STI (its shadow, SDM Vol. 3A §6.8.3), not later.
+void test('STI in a wasm chain: goes on with no interrupt pending; a pending one comes after the next instruction', () => {
+  const savedJit = jitThreshold;
+  const savedWasm = [wasmThreshold, wasmBatch] as const;
+  setJitThreshold(-1);
+  try {
+    const tier = testTier();
+    setWasmTier(0, 1);
+    tier.ram.fill(0); tier.codePages.fill(0);
+    // l: cli; inc eax; sti; inc ecx; jmp l; hlt (where the interrupt handler below sends it)
+    tier.ram.set(hex('fa  ff c0  fb  ff c1  eb f8  f4'), CODE_ADDRESS);
+    const { cpu } = makeTestCpu(tier.ram, undefined, 0, tier);
+    try {
+      setMode(cpu, 'long64', CODE_ADDRESS, DATA);
+      cpu.gpr[8] = 0x30000; cpu.gpr[9] = 0;
+      let pending = false;
+      const delivered: number[][] = [];
+      Object.assign(cpu.irq, { hasInterrupt: () => pending, acknowledge: () => { pending = false; return 0x30; } });
+      cpu.deliverEvent = (c: Cpu, vector: number) => { delivered.push([vector, c.gpr[0]!, c.gpr[2]!]); c.rip = CODE_ADDRESS + 8; };
+      let entries = 0;
+      const run = tier.run;
+      tier.run = (...a) => { entries++; return run(...a); };
+      try {
+        cpu.run(100); // translates the two blocks
+        entries = 0;
+        cpu.gpr[0] = 0; cpu.gpr[2] = 0;
+        assert.equal(cpu.run(5000, true).kind, 'budget');
+        assert.ok(cpu.gpr[0] >= 900 && cpu.gpr[2] >= 900, `the loop ran (eax ${cpu.gpr[0]}, ecx ${cpu.gpr[2]})`);
+        assert.ok(entries < 10, `one chain runs the loop through STI (${entries} entries into wasm)`);
+        assert.deepEqual(delivered, []);
+        // Now an interrupt is pending: CLI; INC EAX; STI; INC ECX (the shadow), then delivery.
+        cpu.gpr[0] = 0; cpu.gpr[2] = 0;
+        cpu.rip = CODE_ADDRESS;
+        cpu.setRflags(0, Flag.IF);
+        pending = true;
+        assert.equal(cpu.run(5000).kind, 'halt');
+        assert.deepEqual(delivered, [[0x30, 1, 1]]);
+      } finally {
+        tier.run = run;
+      }
+    } finally {
+      cpu.dispose();
+    }
+  } finally {
+    setJitThreshold(savedJit);
+    setWasmTier(...savedWasm);
   }
 });

@@ -105,9 +105,10 @@ function infoOf(b: Block): number {
  * the block of the new RIP through the block's links or the vCPU's jump cache (filled by the run
  * loop) and goes on while the entry is for the current code generation and TLB half, its block
  * still VALID, its instructions within the budget and, if it reads incoming flags, those are known
- * (given, or written by a block of the chain). Nothing a chain runs can change what the run loop
- * checks between blocks (interrupts, IF, TF, the interrupt shadow, the mode): those take
- * instruction handlers, and blocks stop before those.
+ * (given, as the run loop now always does (Cpu.putWasmFlags), or written by a block of the chain).
+ * What the run loop checks between blocks (interrupts, TF, the interrupt shadow, the mode) a chain
+ * changes only through helper calls, which stop it when that matters (Cpu.wasmHelper); CLI, STI
+ * and PUSHF run in wasm on the slab's copy of RFLAGS (SlabOffset.REST).
  */
 function dispatcherBody(recBase: number): Uint8Array {
   const b = new Bytes();

@@ -20,7 +20,7 @@
 import { Bytes, Op, I32, I64, F64, VOID } from './encoder.js';
 import type { DecodedInsn } from '../decoder.js';
 import { OpMap, Prefix, BASE_RIP } from '../insn.js';
-import { Seg } from '../state.js';
+import { ARITH_FLAGS, Flag, Seg } from '../state.js';
 import { TLB_SIZE } from '../mmu.js';
 import { HelperResult, SlabOffset } from './arena.js';
 import type { Cpu } from '../cpu.js';
@@ -593,9 +593,9 @@ class Translator {
   private supported(i: DecodedInsn): boolean {
     const cpu = this.cpu;
     if (i.exec !== cpu.table.get(i.map, i.op, i.mandatory)) return false; // #UD forms and the like
-    // LOCK: only where it is valid and hot (LOCK CMPXCHG to memory: spinlocks); the vCPUs take
-    // turns on one thread, so a locked access is just the access.
-    if ((i.prefixes & Prefix.LOCK) !== 0 && !(i.map === OpMap.M0F && i.op === 0xb1 && i.hasMem)) return false;
+    // LOCK: the vCPUs take turns on one thread, so a locked access is just the access. Only the
+    // forms the SDM allows it on, with a memory destination (others are #UD: the interpreter's).
+    if ((i.prefixes & Prefix.LOCK) !== 0 && !(i.hasMem && lockable(i))) return false;
     if (i.hasMem && !this.addressable(i)) return false;
     return true;
   }
@@ -647,6 +647,16 @@ class Translator {
         return 'next';
       }
       if ((op === 0xd2 || op === 0xd3) && (size === 4 || size === 8)) return this.shift(i, size, e, -1);
+      if (op === 0xfa || op === 0xfb) return this.cliSti(op === 0xfb);
+      if (op === 0x9c && size === 8) {
+        // PUSHF (SDM PUSHF): RFLAGS with VM and RF clear, bit 1 set; no check in 64-bit mode.
+        const v = this.tmp64();
+        this.st(); this.mem(Op.i32_load, SlabOffset.REST); this.i32c(~(ARITH_FLAGS | Flag.VM | Flag.RF)); this.c.u8(Op.i32_and);
+        this.flagsWord(); this.c.u8(Op.i32_or); this.i32c(2); this.c.u8(Op.i32_or);
+        this.c.u8(Op.i64_extend_i32_u); this.set(v);
+        this.push(v);
+        return 'next';
+      }
       if (op === 0xf5 || op === 0xf8 || op === 0xf9) {
         // CMC, CLC, STC: CF only (SDM Vol. 2).
         const w = this.tmp32();
@@ -664,6 +674,23 @@ class Translator {
         if (e === 2) { const ret = this.tmp64(); this.i64n(i.next); this.set(ret); this.push(ret); }
         this.st(); this.get(t); this.c.u8(Op.f64_convert_i64_s); this.mem(Op.f64_store, SlabOffset.RIP);
         return 'branch';
+      }
+      // PUSH r/m64: the operand is read (its address from RSP before the push) first.
+      if (op === 0xff && e === 6 && size === 8) {
+        const o = this.rm(i, 8, true, false);
+        const v = this.rmGet(i, o, 8);
+        this.push(v);
+        return 'next';
+      }
+      // LEAVE: RSP = RBP, then POP RBP; the read comes first, so a fault changes nothing.
+      if (op === 0xc9 && size === 8) {
+        const bp = this.tmp64(); this.regGet(8, 5, 1); this.set(bp);
+        const h = this.tlb(bp, 8, true, false);
+        const v = this.tmp64(); this.load(8, h); this.set(v);
+        const ns = this.tmp64(); this.get(bp); this.i64c(8, 0); this.c.u8(Op.i64_add); this.set(ns);
+        this.regSet(8, 4, 1, ns);
+        this.regSet(8, 5, 1, v);
+        return 'next';
       }
       // MOV
       if (op >= 0x88 && op <= 0x8b) {
@@ -1024,6 +1051,28 @@ class Translator {
     return 'next';
   }
 
+  /**
+   * CLI / STI (SDM CLI, STI) where CPL <= IOPL (else the interpreter raises #GP). STI that sets
+   * IF opens a one-instruction interrupt shadow, which matters only when an interrupt is pending
+   * (SlabOffset.PENDING): then the function stops before STI and the interpreter runs it; else
+   * IF is set and the code goes on (an interrupt a later helper raises stops the chain there).
+   */
+  private cliSti(sti: boolean): 'next' {
+    const rest = this.tmp32();
+    this.st(); this.mem(Op.i32_load, SlabOffset.REST); this.set(rest);
+    this.get(rest); this.i32c(12); this.c.u8(Op.i32_shr_u); this.i32c(3); this.c.u8(Op.i32_and);
+    this.st(); this.mem(Op.i32_load, SlabOffset.CPL); this.c.u8(Op.i32_lt_u);
+    if (sti) {
+      this.get(rest); this.i32c(Flag.IF); this.c.u8(Op.i32_and); this.c.u8(Op.i32_eqz);
+      this.st(); this.mem(Op.i32_load, SlabOffset.PENDING); this.c.u8(Op.i32_and);
+      this.c.u8(Op.i32_or);
+    }
+    this.exitIf();
+    this.st(); this.get(rest); this.i32c(sti ? Flag.IF : ~Flag.IF); this.c.u8(sti ? Op.i32_or : Op.i32_and);
+    this.mem(Op.i32_store, SlabOffset.REST);
+    return 'next';
+  }
+
   private setRip(target: number): void {
     this.st(); this.c.u8(Op.f64_const); this.c.f64(target); this.mem(Op.f64_store, SlabOffset.RIP);
   }
@@ -1245,7 +1294,10 @@ class Translator {
       this.native++;
       if (r === 'branch') { branched = true; k++; break; }
     }
-    if (k === 0 || this.native === 0) return null;
+    // A block of helper calls only is still worth a function when it covers the whole block:
+    // chains then run through it (SWAPGS, SYSRET, RDTSC... blocks of the system call path) instead
+    // of returning to the run loop on both sides of it.
+    if (k === 0 || (this.native === 0 && k < n)) return null;
     // The way out after the last instruction: a branch stored RIP; a block that runs to its end
     // continues at the next instruction.
     if (!branched && k === n) this.setRip(this.insns[n - 1]!.next);
@@ -1283,7 +1335,8 @@ class Translator {
 }
 
 /**
- * Translates a 64-bit block; null when its first instruction is not a form this tier runs.
+ * Translates a 64-bit block; null when it starts with an instruction this tier neither runs nor
+ * hands to a helper, or runs none of its instructions itself and stops before the end.
  * `ramBase` is where RAM index 0 sits in the arena, `codePagesBase` the machine's code-page map.
  */
 export function translateBlock(cpu: Cpu, block: Block, ramBase: number, codePagesBase: number, helperOf: ((i: DecodedInsn, owner: Block) => number) | null = null): Translation | null {
@@ -1356,6 +1409,30 @@ export function translateBlock(cpu: Cpu, block: Block, ramBase: number, codePage
   if (t !== null && t.selfLoop && t.helpers) t = new Translator(cpu, all, ramBase, codePagesBase, insns.length, joins, helper, false).translate();
   if (t !== null && t.maxCount > insns.length) t.appended = path;
   return t;
+}
+
+/**
+ * The instructions LOCK may prefix (SDM Vol. 2 "LOCK"): ADD, ADC, AND, BTC, BTR, BTS, CMPXCHG,
+ * CMPXCHG8B/16B, DEC, INC, NEG, NOT, OR, SBB, SUB, XOR, XADD, XCHG, in their forms with a
+ * read-modify-write destination (CMP, TEST and BT are not among them).
+ */
+function lockable(i: DecodedInsn): boolean {
+  const op = i.op;
+  const e = (i.modrm >> 3) & 7;
+  if (i.map === OpMap.Primary) {
+    if (op < 0x38 && (op & 7) <= 1) return true; // ALU r/m, reg (not CMP: 0x38..)
+    if (op === 0x80 || op === 0x81 || op === 0x83) return e !== 7;
+    if (op === 0x86 || op === 0x87) return true;
+    if (op === 0xf6 || op === 0xf7) return e === 2 || e === 3;
+    if (op === 0xfe || op === 0xff) return e <= 1;
+    return false;
+  }
+  if (i.map === OpMap.M0F) {
+    if (op === 0xb0 || op === 0xb1 || op === 0xc0 || op === 0xc1 || op === 0xab || op === 0xb3 || op === 0xbb) return true;
+    if (op === 0xba) return e >= 5;
+    if (op === 0xc7) return e === 1;
+  }
+  return false;
 }
 
 function isJcc(i: DecodedInsn): boolean {
