@@ -60,7 +60,8 @@ export function run(code: Uint8Array, seed: number, threshold: number, budget = 
         cpu.gpr[6] = DATA; cpu.gpr[7] = 0; // RBX: data pointer
         cpu.gpr[8] = STACK; cpu.gpr[9] = 0; // RSP
         setup?.(cpu.gpr);
-        cpu.setRflags(r() & 0x8d5, 0x8d5);
+        // IF and DF too: the warm-up run before the compared one may have changed them (STI, STD).
+        cpu.setRflags(r() & 0x8d5, 0x8d5 | 0x600);
       };
       let exit: RunExit = { kind: 'budget' };
       const go = (): void => {
@@ -217,6 +218,8 @@ export const CASES: [string, string][] = [
   // RFLAGS beyond the six arithmetic flags: DF (STD/CLD), IF (CLI/STI) read back by PUSHF 64
   // and 16 (wasm runs CLI, STI and PUSHF 64 on the slab's copy of them, the interpreter the rest)
   ['DF and IF read back by PUSHF', 'fd  fb  9c  5a  fa  9c  5e  fc  66 9c  66 58  fb  9c  5f  48 01 d8  9c  59'],
+  // XADD register and memory forms (a byte one with AH, one with itself), fences
+  ['XADD forms, fences', '48 0f c1 c8  0f 92 c1  0f c1 03  0f 94 c2  0f c0 e3  0f 98 c6  48 0f c1 c0  0f ae e8  0f ae f0  0f ae f8  f0 48 0f c1 53 08  0f 9c c7'],
   // LOCK where the SDM makes it #UD: a register destination, CMP
   ['LOCK ADD to a register (#UD)', '48 01 d8  f0 48 01 d8  48 01 c8'],
   ['LOCK CMP to memory (#UD)', '48 01 d8  f0 48 39 03  48 01 c8'],

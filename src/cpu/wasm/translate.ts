@@ -791,6 +791,19 @@ class Translator {
       if (op >= 0x80 && op <= 0x8f) return this.jcc(i, op & 15);
       // Hint NOPs and prefetches (0F 18-1F, 0F 0D): no access, no fault (ops-misc.ts).
       if ((op >= 0x18 && op <= 0x1f) || op === 0x0d) return 'next';
+      // LFENCE, MFENCE, SFENCE: ordering only; the vCPUs take turns on one thread.
+      if (op === 0xae && i.modrm >= 0xe8 && i.mandatory === 0) return 'next';
+      // XADD (SDM XADD): TEMP = SRC + DEST; SRC = DEST; DEST = TEMP, flags as ADD.
+      if (op === 0xc0 || op === 0xc1) {
+        const sz = op === 0xc0 ? 1 : size;
+        const o = this.rm(i, sz, true, true);
+        const d = this.rmGet(i, o, sz);
+        const s = this.tmp64(); this.regGet(sz, i.reg, i.rex); this.set(s);
+        const r = this.alu(0, sz, d, s);
+        this.regSet(sz, i.reg, i.rex, d);
+        this.rmSet(i, o, sz, r);
+        return 'next';
+      }
       if (op === 0xaf && size !== 1) {
         const o = this.rm(i, size, true, false);
         const s = this.rmGet(i, o, size);
