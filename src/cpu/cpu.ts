@@ -95,13 +95,14 @@ export { REP_CHUNK } from './ops-string.js';
 const TWO32 = 4294967296;
 /** Calls of a compiled block with a wasm function after which the run loop weighs them (jitTrialOver). */
 const JIT_TRIAL_CALLS = 512;
+/** Instructions per call below which such a block goes back to the wasm tier. */
+const JIT_MIN_INSNS_PER_CALL = 32;
 /** Modes (mode, CPL, CS base and limit) whose code generations a vCPU keeps (Cpu.modeGens). */
 const MODE_GENS_MAX = 64;
 
 /** A mode's code generations (-1: none yet, or dropped). */
 interface ModeGens { mode: number; cpl: number; csBase: number; csLimit: number; gen: number; globalGen: number }
-/** Instructions per call below which such a block goes back to the wasm tier. */
-const JIT_MIN_INSNS_PER_CALL = 32;
+
 /** DR6.BS: the #DB came from single-stepping (SDM Vol. 3A §17.2.3). */
 const DR6_BS = 1 << 14;
 
