@@ -963,21 +963,22 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     slab.i32[SlabOffset.CC_OP >> 2] = LazyOp.None;
     this.writeSegBases(slab);
     const flags = this.flagsRest;
+    const pending = this.irq.hasInterrupt();
     slab.i32[SlabOffset.REST >> 2] = flags;
-    slab.i32[SlabOffset.PENDING >> 2] = this.irq.hasInterrupt() ? 1 : 0;
+    slab.i32[SlabOffset.PENDING >> 2] = pending ? 1 : 0;
     // STI that set IF, with no interrupt pending: the chain goes on (the spin_unlock_irqrestore of
     // every kernel lock, 90 K chain returns per 8 MiB received over TCP). The shadow it opened
     // only delays interrupts for one instruction, and none can arrive inside a chain: devices and
     // other vCPUs run between chains, and an instruction of this one that raises an interrupt
     // (a helper: APIC or device access) stops it when one is pending, IF set.
-    if (this.interruptShadow && (flags & ~rest) === Flag.IF && (flags & Flag.TF) === 0 && !this.irq.hasInterrupt() &&
+    if (this.interruptShadow && (flags & ~rest) === Flag.IF && (flags & Flag.TF) === 0 && !pending &&
         this.rip === next && !this.blockExit && !this.halted && !this.exitRequested) {
       this.interruptShadow = false;
       if (owner.valid && this.codeGen === gen && this.globalCodeGen === globalGen && this.cpl === cpl) return HelperResult.Continue;
     }
     if (this.rip !== next || this.blockExit || !owner.valid || this.codeGen !== gen || this.globalCodeGen !== globalGen || this.cpl !== cpl ||
         this.interruptShadow || this.halted || this.exitRequested || (flags & ~rest & (Flag.IF | Flag.TF)) !== 0 ||
-        ((flags & Flag.IF) !== 0 && this.irq.hasInterrupt())) {
+        ((flags & Flag.IF) !== 0 && pending)) {
       this.helperStop = true;
       return HelperResult.Stop;
     }

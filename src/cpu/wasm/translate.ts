@@ -684,10 +684,7 @@ class Translator {
       }
       // LEAVE: RSP = RBP, then POP RBP; the read comes first, so a fault changes nothing.
       if (op === 0xc9 && size === 8) {
-        const bp = this.tmp64(); this.regGet(8, 5, 1); this.set(bp);
-        const h = this.tlb(bp, 8, true, false);
-        const v = this.tmp64(); this.load(8, h); this.set(v);
-        const ns = this.tmp64(); this.get(bp); this.i64c(8, 0); this.c.u8(Op.i64_add); this.set(ns);
+        const [v, ns] = this.stackRead(5);
         this.regSet(8, 4, 1, ns);
         this.regSet(8, 5, 1, v);
         return 'next';
@@ -758,10 +755,7 @@ class Translator {
         return 'next';
       }
       if (op >= 0x58 && op <= 0x5f && size === 8) {
-        const sp = this.tmp64(); this.regGet(8, 4, 1); this.set(sp);
-        const h = this.tlb(sp, 8, true, false);
-        const v = this.tmp64(); this.load(8, h); this.set(v);
-        const ns = this.tmp64(); this.get(sp); this.i64c(8, 0); this.c.u8(Op.i64_add); this.set(ns);
+        const [v, ns] = this.stackRead(4);
         this.regSet(8, 4, 1, ns);
         this.regSet(8, i.rm, i.rex, v);
         return 'next';
@@ -775,12 +769,9 @@ class Translator {
         return 'branch';
       }
       if (op === 0xc3 && size === 8) {
-        const sp = this.tmp64(); this.regGet(8, 4, 1); this.set(sp);
-        const h = this.tlb(sp, 8, true, false);
-        const v = this.tmp64(); this.load(8, h); this.set(v);
+        const [v, ns] = this.stackRead(4);
         // A non-canonical target is #GP(0) with rSP unchanged (SDM RET): the interpreter's.
         this.notCanonical(v); this.exitIf();
-        const ns = this.tmp64(); this.get(sp); this.i64c(8, 0); this.c.u8(Op.i64_add); this.set(ns);
         this.regSet(8, 4, 1, ns);
         this.st(); this.get(v); this.c.u8(Op.f64_convert_i64_s); this.mem(Op.f64_store, SlabOffset.RIP);
         return 'branch';
@@ -1088,6 +1079,19 @@ class Translator {
 
   private setRip(target: number): void {
     this.st(); this.c.u8(Op.f64_const); this.c.f64(target); this.mem(Op.f64_store, SlabOffset.RIP);
+  }
+
+  /**
+   * The qword at the address register `r` holds (RSP, or RBP for LEAVE) into a new local, and
+   * that address + 8 into another; no register changes yet, so a fault or an exit after it
+   * leaves the state as it was.
+   */
+  private stackRead(r: number): [number, number] {
+    const a = this.tmp64(); this.regGet(8, r, 1); this.set(a);
+    const h = this.tlb(a, 8, true, false);
+    const v = this.tmp64(); this.load(8, h); this.set(v);
+    const n = this.tmp64(); this.get(a); this.i64c(8, 0); this.c.u8(Op.i64_add); this.set(n);
+    return [v, n];
   }
 
   private push(v: number): void {
