@@ -134,52 +134,84 @@ void test('STI in a wasm chain: goes on with no interrupt pending; a pending one
   }
 });
 
+/** User-mode code at USER, entered with SYSRETQ from a setup that programs STAR, LSTAR (KERNEL) and EFER.SCE. */
+const USER = CODE_ADDRESS + 0x100;
+const KERNEL = CODE_ADDRESS + 0x200;
+const le32 = (v: number): string => [0, 8, 16, 24].map((s) => ((v >>> s) & 0xff).toString(16).padStart(2, '0')).join(' ');
+const USER_SETUP = hex('b9 80 00 00 c0  0f 32  83 c8 01  0f 30 ' + // EFER.SCE
+  'b9 81 00 00 c0  31 c0  ba 08 00 20 00  0f 30 ' + // STAR
+  `b9 82 00 00 c0  b8 ${le32(KERNEL)}  31 d2  0f 30 ` + // LSTAR
+  `48 c7 c1 ${le32(USER)}  41 bb 02 00 00 00  48 0f 07`); // SYSRETQ to user (IOPL 0)
+
+/**
+ * Runs the setup, then `userCode` (and `kernelCode` at LSTAR) for up to 4,000 instructions in
+ * machine-like quanta, stopping at the first exit other than the budget; wasm translating at a
+ * block's run `wasmAt` (-1: no wasm tier). With `warmUp`, a first run from the same state gets
+ * blocks translated that the compared run reaches only once.
+ */
+function runUserMode(userCode: Uint8Array, kernelCode: Uint8Array, wasmAt: number, warmUp = false): { exit: string; gpr: number[]; rip: number; cpl: number; count: number } {
+  const savedJit = jitThreshold;
+  const savedWasm = [wasmThreshold, wasmBatch] as const;
+  setJitThreshold(-1);
+  setWasmTier(wasmAt, 1);
+  const tier = wasmAt >= 0 ? testTier() : null;
+  const ram = tier?.ram ?? new Uint8Array(SNIPPET_RAM_BYTES);
+  if (tier !== null) { tier.ram.fill(0); tier.codePages.fill(0); }
+  ram.set(USER_SETUP, CODE_ADDRESS); ram.set(userCode, USER); ram.set(kernelCode, KERNEL);
+  const { cpu } = makeTestCpu(ram, undefined, 0, tier);
+  try {
+    let exit = 'budget';
+    for (let pass = warmUp ? 0 : 1; pass < 2; pass++) {
+      setMode(cpu, 'long64', CODE_ADDRESS, DATA);
+      cpu.setRflags(2, 0x37d5);
+      cpu.instructionCount = 0;
+      cpu.gpr[8] = 0x30000; cpu.gpr[9] = 0;
+      for (const r of [2, 3, 6, 7, 12, 13]) cpu.gpr[r] = 0; // RDX, RBX, RSI
+      exit = 'budget';
+      while (cpu.instructionCount < 4000 && exit === 'budget') {
+        const e = cpu.run(Math.min(7 + (cpu.instructionCount % 5) * 50, 4000 - cpu.instructionCount));
+        exit = e.kind === 'fault' ? `fault ${e.vector}` : e.kind;
+      }
+    }
+    return { exit, gpr: Array.from(cpu.gpr), rip: cpu.rip, cpl: cpu.cpl, count: cpu.instructionCount };
+  } finally {
+    cpu.dispose();
+    setJitThreshold(savedJit);
+    setWasmTier(...savedWasm);
+  }
+}
+
 // SYSCALL and SYSRET, helper calls that change the privilege level, between blocks run as wasm:
 // SYSCALL sits in a block wasm appends to the one before, and the kernel side returns with
 // SYSRETQ. (A variant that let chains go on across the change of mode, measured ±0, once stored
 // the wrong RIP there: this caught it.)
 void test('SYSCALL/SYSRET inside wasm chains agree with the interpreter', () => {
-  const savedJit = jitThreshold;
-  const savedWasm = [wasmThreshold, wasmBatch] as const;
-  setJitThreshold(-1);
-  const user = CODE_ADDRESS + 0x100;
-  const kernel = CODE_ADDRESS + 0x200;
-  const le32 = (v: number): string => [0, 8, 16, 24].map((s) => ((v >>> s) & 0xff).toString(16).padStart(2, '0')).join(' ');
-  const setupCode = hex('b9 80 00 00 c0  0f 32  83 c8 01  0f 30 ' + // EFER.SCE
-    'b9 81 00 00 c0  31 c0  ba 08 00 20 00  0f 30 ' + // STAR
-    `b9 82 00 00 c0  b8 ${le32(kernel)}  31 d2  0f 30 ` + // LSTAR
-    `48 c7 c1 ${le32(user)}  41 bb 02 00 00 00  48 0f 07`); // SYSRETQ to user
   // l: add rdx, 1; cmp rdx, -1; je out (never); inc rsi; syscall; jmp l; out: hlt
   const userCode = hex('48 83 c2 01  48 83 fa ff  74 09  48 ff c6  0f 05  eb ef  90 90  f4');
   const kernelCode = hex('48 ff c3  48 0f 07'); // inc rbx; sysretq
-  const go = (wasm: boolean): { gpr: number[]; rip: number; cpl: number; count: number } => {
-    setWasmTier(wasm ? 1 : -1, 1);
-    const tier = wasm ? testTier() : null;
-    const ram = tier?.ram ?? new Uint8Array(SNIPPET_RAM_BYTES);
-    if (tier !== null) { tier.ram.fill(0); tier.codePages.fill(0); }
-    ram.set(setupCode, CODE_ADDRESS); ram.set(userCode, user); ram.set(kernelCode, kernel);
-    const { cpu } = makeTestCpu(ram, undefined, 0, tier);
-    try {
-      setMode(cpu, 'long64', CODE_ADDRESS, DATA);
-      cpu.gpr[8] = 0x30000; cpu.gpr[9] = 0;
-      for (const r of [2, 3, 6, 7, 12, 13]) cpu.gpr[r] = 0; // RDX, RBX, RSI
-      while (cpu.instructionCount < 4000) {
-        const exit = cpu.run(Math.min(7 + (cpu.instructionCount % 5) * 50, 4000 - cpu.instructionCount));
-        assert.equal(exit.kind, 'budget');
-      }
-      return { gpr: Array.from(cpu.gpr), rip: cpu.rip, cpl: cpu.cpl, count: cpu.instructionCount };
-    } finally {
-      cpu.dispose();
-    }
-  };
-  try {
-    const want = go(false);
-    assert.ok(want.gpr[6]! > 100, `system calls were made (${want.gpr[6]})`);
+  const want = runUserMode(userCode, kernelCode, -1);
+  assert.equal(want.exit, 'budget');
+  assert.ok(want.gpr[6]! > 100, `system calls were made (${want.gpr[6]})`);
+  const before = wasmStats.translated;
+  assert.deepEqual(runUserMode(userCode, kernelCode, 1), want);
+  assert.ok(wasmStats.translated > before, 'blocks were translated');
+});
+
+// A hostile or buggy user program: CLI and STI at CPL 3 with IOPL 0 are #GP(0) (SDM CLI, STI).
+// wasm runs CLI, STI and PUSHF itself; at CPL > IOPL it stops before them and the interpreter
+// raises the fault, with RIP at the instruction and nothing changed.
+void test('CLI and STI in user mode fault (#GP) in wasm as in the interpreter; PUSHF does not', () => {
+  for (const op of ['fa', 'fb']) {
+    // l: add rdx, 1; pushf; pop rsi; cmp rdx, 40; jne l; cli|sti; hlt
+    const userCode = hex(`48 83 c2 01  9c  5e  48 83 fa 28  75 f4  ${op}  f4`);
+    const want = runUserMode(userCode, hex('f4'), -1);
+    assert.equal(want.exit, 'fault 13');
+    assert.equal(want.rip, USER + 12);
+    assert.equal(want.cpl, 3);
+    assert.equal(want.gpr[4], 40);
+    assert.equal(want.gpr[12]! & 0x200, 0, 'PUSHF saw IF clear');
     const before = wasmStats.translated;
-    assert.deepEqual(go(true), want);
+    assert.deepEqual(runUserMode(userCode, hex('f4'), 0, true), want);
     assert.ok(wasmStats.translated > before, 'blocks were translated');
-  } finally {
-    setJitThreshold(savedJit);
-    setWasmTier(...savedWasm);
   }
 });
