@@ -8,7 +8,9 @@
 //   PHASE: seqread | seqwrite (4 x 256 MiB O_DIRECT), randread (4,096 x 4 KiB),
 //          rx | tx (4 x 8 MiB over TCP through a TAP in a network namespace made per run)
 //   DIST: a tsc output directory (npx tsc -p . --outDir DIST); NODE_ARGS_A / NODE_ARGS_B add
-//   node flags to one side.
+//   node flags to one side. TSHV_AB_WARMUP=N runs the phase's command N times before the first
+//   marker: the pair then compares the steady state (what bench/blk and bench/net compare) rather
+//   than the cold pass, where translation dominates.
 //
 // The disk phases use bench/blk's guest program (compiled here with gcc -static) and a data image
 // of random bytes on the host's disk; the network phases a host-side server in the namespace, as
@@ -27,6 +29,10 @@ if (!roundsArg || !PHASES.includes(phase) || !distA || !distB) {
   process.exit(2);
 }
 const rounds = Number(roundsArg);
+const warmup = Number(process.env.TSHV_AB_WARMUP ?? 0);
+if (!Number.isInteger(warmup) || warmup < 0) throw new Error(`TSHV_AB_WARMUP must be a whole number, not "${process.env.TSHV_AB_WARMUP}"`);
+/** `cmd` run `warmup` times (a prefix of the job, before the first marker). */
+const warm = (cmd) => Array(warmup).fill(`${cmd}; `).join('');
 const net = phase === 'rx' || phase === 'tx';
 if (net && process.getuid?.() !== 0) throw new Error('the rx/tx phases need root (network namespace, TAP)');
 
@@ -54,12 +60,13 @@ if (!net) {
   for (let i = 0; i < 256; i++) writeSync(fd, chunk);
   closeSync(fd);
   diskArgs = ['--disk', data, '--disk', `${prog},ro`];
-  const run = phase === 'randread' ? '/tmp/bb randread /dev/vda 256 4096' : `for i in 1 2 3 4; do /tmp/bb ${phase} /dev/vda 256; done`;
-  job = `head -c ${bytes.length} /dev/vdb > /tmp/bb; chmod +x /tmp/bb; echo phase-begin; ${run}; echo phase-end; poweroff -f`;
+  const one = phase === 'randread' ? '/tmp/bb randread /dev/vda 256 4096' : `/tmp/bb ${phase} /dev/vda 256`;
+  const run = phase === 'randread' ? one : `for i in 1 2 3 4; do ${one}; done`;
+  job = `head -c ${bytes.length} /dev/vdb > /tmp/bb; chmod +x /tmp/bb; ${warm(one)}echo phase-begin; ${run}; echo phase-end; poweroff -f`;
 } else {
   const x = phase === 'rx' ? 'nc 10.254.79.1 5002 > /dev/null' : 'dd if=/dev/zero bs=64k count=128 2>/dev/null | nc 10.254.79.1 5001';
   job = 'ip addr add 10.254.79.2/24 dev eth0; ip link set eth0 up; until ping -c 1 -W 1 10.254.79.1 >/dev/null; do sleep 1; done; ' +
-    `echo phase-begin; for i in 1 2 3 4; do ${x}; done; echo phase-end; poweroff -f`;
+    `${warm(x)}echo phase-begin; for i in 1 2 3 4; do ${x}; done; echo phase-end; poweroff -f`;
 }
 
 const SERVER = `
