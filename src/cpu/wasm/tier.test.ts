@@ -134,6 +134,45 @@ void test('STI in a wasm chain: goes on with no interrupt pending; a pending one
   }
 });
 
+// A trace: a block's function goes on through the JMP that ends it and the Jcc way taken more
+// often (both blocks decoded before it was translated), here round a loop of three blocks that
+// the loop search (two or three blocks joined by Jcc) does not find; the whole loop then
+// iterates inside one function.
+void test('a wasm function runs a trace: through a JMP and the hotter way of a Jcc, round a loop', () => {
+  const savedJit = jitThreshold;
+  const savedWasm = [wasmThreshold, wasmBatch] as const;
+  setJitThreshold(-1);
+  try {
+    const tier = testTier();
+    setWasmTier(3, 1);
+    tier.ram.fill(0); tier.codePages.fill(0);
+    // l: inc eax; jmp b; (hlt x3) b: inc ecx; cmp ecx, 100; jb c; hlt x2; c: inc edx; jmp l
+    tier.ram.set(hex('ff c0  eb 03  f4 f4 f4  ff c1  83 f9 64  72 02  f4 f4  ff c2  eb ec'), CODE_ADDRESS);
+    const { cpu } = makeTestCpu(tier.ram, undefined, 0, tier);
+    try {
+      setMode(cpu, 'long64', CODE_ADDRESS, DATA);
+      cpu.gpr[0] = 0; cpu.gpr[2] = 0; cpu.gpr[4] = 0;
+      let entries = 0;
+      const run = tier.run;
+      tier.run = (...a) => { entries++; return run(...a); };
+      try {
+        assert.equal(cpu.run(5000).kind, 'halt');
+      } finally {
+        tier.run = run;
+      }
+      assert.deepEqual([cpu.gpr[0], cpu.gpr[2], cpu.gpr[4]], [100, 100, 99]);
+      assert.equal(cpu.rip, CODE_ADDRESS + 0x0f, 'halted at the fall-through (RIP after HLT)');
+      assert.equal(cpu.lookupBlock(CODE_ADDRESS)!.wasmMax, 7, 'the function runs the three blocks');
+      assert.ok(entries <= 3, `the loop iterated inside wasm (${entries} entries)`);
+    } finally {
+      cpu.dispose();
+    }
+  } finally {
+    setJitThreshold(savedJit);
+    setWasmTier(...savedWasm);
+  }
+});
+
 /** User-mode code at USER, entered with SYSRETQ from a setup that programs STAR, LSTAR (KERNEL) and EFER.SCE. */
 const USER = CODE_ADDRESS + 0x100;
 const KERNEL = CODE_ADDRESS + 0x200;

@@ -57,6 +57,13 @@ export const MATERIALIZE_FUNC = 1;
 const BUDGET = 2;
 const TWO32 = 4294967296;
 
+/** Most blocks appended after a block that does not loop (TSHV_WASM_TRACE). */
+const traceBlocks = (() => {
+  const v = typeof process !== 'undefined' ? process.env['TSHV_WASM_TRACE'] : undefined;
+  const n = v === undefined || v === '' ? 4 : Number(v);
+  return Number.isInteger(n) && n >= 0 ? n : 4;
+})();
+
 const enum F { CF = 0, PF = 2, AF = 4, ZF = 6, SF = 7, OF = 11 }
 const ALL_FLAGS = [F.CF, F.PF, F.AF, F.ZF, F.SF, F.OF];
 
@@ -1366,6 +1373,10 @@ export function translateBlock(cpu: Cpu, block: Block, ramBase: number, codePage
   // target, or a Jcc's taken block besides the fall-through one, gained nothing measurable: more
   // code to translate and compile for the steps it saves.)
   const page = Math.floor(block.rip / 4096);
+  const mem = cpu.mem;
+  const kernelGlobal = block.rip < 0 && mem.codeIsGlobal?.(block.rip) === true;
+  /** Code at `rip` may join this block's function: same page, or both on global kernel pages. */
+  const joinable = (rip: number): boolean => Math.floor(rip / 4096) === page || (kernelGlobal && rip < 0 && mem.codeIsGlobal?.(rip) === true);
   const toward = (b: Block, taken: boolean): Block | null => {
     const last = b.insns[b.insns.length - 1]!;
     if (!isJcc(last)) return null;
@@ -1377,36 +1388,42 @@ export function translateBlock(cpu: Cpu, block: Block, ramBase: number, codePage
   };
   const closes = (b: Block): boolean => branchTarget(b.insns[b.insns.length - 1]!) === block.rip;
   let path: Block[] = [];
-  let dirs: boolean[] = [];
+  let kinds: (boolean | 'jmp')[] = [];
   if (!closes(block)) {
     search: for (const d1 of [true, false]) {
       const x1 = toward(block, d1);
       if (x1 === null) continue;
-      if (closes(x1)) { path = [x1]; dirs = [d1]; break; }
+      if (closes(x1)) { path = [x1]; kinds = [d1]; break; }
       for (const d2 of [true, false]) {
         const x2 = toward(x1, d2);
-        if (x2 !== null && x2 !== block && closes(x2)) { path = [x1, x2]; dirs = [d1, d2]; break search; }
+        if (x2 !== null && x2 !== block && closes(x2)) { path = [x1, x2]; kinds = [d1, d2]; break search; }
       }
     }
+    // Not a loop: a trace. Each block's successor is appended while it is decoded already and
+    // joinable: a Jcc's way taken more often before translation (the fall-through on a tie), a
+    // direct JMP's target (every kernel function returns through `jmp __x86_return_thunk`, the
+    // retbleed mitigation: its RET is appended, saving a trip through the dispatcher per return).
     if (path.length === 0) {
-      const f = toward(block, false);
-      if (f !== null) { path = [f]; dirs = [false]; }
-    }
-  }
-  // A kernel JMP to a lone RET (every kernel function returns through `jmp __x86_return_thunk`,
-  // the retbleed mitigation): the RET is appended, saving a trip through the dispatcher per
-  // return. The thunk lives in another page: only global kernel pages, whose mapping is the same
-  // in every address space and fixed once the kernel runs there (its code changing still drops
-  // this function: the RET block is appended like the others).
-  const last = insns[insns.length - 1]!;
-  let jmpJoin = false;
-  if (path.length === 0 && last.map === OpMap.Primary && (last.op === 0xe9 || last.op === 0xeb) && block.rip < 0) {
-    const target = branchTarget(last);
-    const mem = cpu.mem;
-    if (target < 0 && mem.codeIsGlobal?.(target) === true && mem.codeIsGlobal(block.rip)) {
-      const r = cpu.lookupBlock(target);
-      if (r !== null && r !== block && r.insns.length === 1 && r.insns[0]!.map === OpMap.Primary && r.insns[0]!.op === 0xc3 && r.insns[0]!.mandatory === 0) {
-        path = [r]; jmpJoin = true;
+      let cur = block;
+      let n = insns.length;
+      while (path.length < traceBlocks) {
+        const last = cur.insns[cur.insns.length - 1]!;
+        let next: Block | null = null;
+        let kind: boolean | 'jmp' = false;
+        if (isJcc(last)) {
+          const rt = branchTarget(last);
+          const taken = rt !== last.next && joinable(rt) ? cpu.lookupBlock(rt) : null;
+          const fall = joinable(last.next) ? cpu.lookupBlock(last.next) : null;
+          if (fall !== null && (taken === null || fall.execCount >= taken.execCount)) next = fall;
+          else if (taken !== null) { next = taken; kind = true; }
+        } else if (last.map === OpMap.Primary && (last.op === 0xe9 || last.op === 0xeb) && last.opSize === 8) {
+          const rt = branchTarget(last);
+          if (joinable(rt)) { next = cpu.lookupBlock(rt); kind = 'jmp'; }
+        }
+        if (next === null || next === block || path.includes(next) || n + next.insns.length > 255) break;
+        path.push(next); kinds.push(kind);
+        n += next.insns.length;
+        cur = next;
       }
     }
   }
@@ -1414,7 +1431,7 @@ export function translateBlock(cpu: Cpu, block: Block, ramBase: number, codePage
   const joins = new Map<number, boolean | 'jmp'>();
   for (let j = 0; j < path.length; j++) {
     if (all.length + path[j]!.insns.length > 255) { path.length = j; break; }
-    joins.set(all.length - 1, jmpJoin ? 'jmp' : dirs[j]!);
+    joins.set(all.length - 1, kinds[j]!);
     all = all.concat(path[j]!.insns);
   }
   const owners = [block, ...path];
