@@ -32,8 +32,11 @@ const CANON_LIMIT = 0x800000000000;
 /** Arrays for the TLB's hit path supplied by the caller (the WebAssembly tier's slab). */
 export interface TlbStorage {
   tagR: Float64Array; tagW: Float64Array; addend: Float64Array; ppn: Int32Array;
-  /** addend modulo 2^32, for wasm code (its RAM addresses are 32-bit). */
-  addend32?: Int32Array;
+  /**
+   * The WebAssembly tier's TLB (wasm/arena.ts SlabOffset.WTLB): per slot, the i64 page base with
+   * bit 0 set when not writable (-1: none) as two i32, the addend modulo 2^32, the PPN.
+   */
+  wasmTlb?: Int32Array;
 }
 
 export const enum Access { Read = 0, Write = 1, Exec = 2 }
@@ -90,8 +93,8 @@ export class Mmu implements LinearMemory {
   private readonly tagX = new Float64Array(2 * TLB_SIZE).fill(INVALID);
   /** RAM index = linear address + addend. */
   private readonly addend: Float64Array;
-  /** The wasm tier's copy of addend modulo 2^32 (TlbStorage.addend32), when it runs. */
-  private readonly addend32: Int32Array | null;
+  /** The wasm tier's TLB (TlbStorage.wasmTlb), when it runs. */
+  private readonly wasmTlb: Int32Array | null;
   /** Physical page number (pa / 4096, < 2^28 with MAXPHYADDR 40) of the slot's page, for codePages and translateCode. */
   private readonly ppn: Int32Array;
   private readonly slotFlags = new Uint8Array(2 * TLB_SIZE);
@@ -125,7 +128,7 @@ export class Mmu implements LinearMemory {
     this.tagW = (storage?.tagW ?? new Float64Array(2 * TLB_SIZE)).fill(INVALID);
     this.addend = storage?.addend ?? new Float64Array(2 * TLB_SIZE);
     this.ppn = storage?.ppn ?? new Int32Array(2 * TLB_SIZE);
-    this.addend32 = storage?.addend32 ?? null;
+    this.wasmTlb = storage?.wasmTlb?.fill(-1) ?? null;
     this.state = state;
     this.bus = bus;
     this.ram = bus.ram;
@@ -333,6 +336,7 @@ export class Mmu implements LinearMemory {
     if (all) { this.codeRegions.clear(); this.globalCodeRegions.clear(); this.lastCodeKey = NaN; }
     if (all || this.globalCount === 0) {
       this.tagR.fill(INVALID); this.tagW.fill(INVALID); this.tagX.fill(INVALID);
+      this.wasmTlb?.fill(-1);
       this.slotFlags.fill(0);
       this.listedCount = 0;
       this.globalCount = 0;
@@ -346,7 +350,7 @@ export class Mmu implements LinearMemory {
     const list = this.listed;
     for (let k = 0; k < this.listedCount; k++) {
       const s = list[k]!;
-      if ((f[s]! & SLOT_GLOBAL) === 0) { this.tagR[s] = INVALID; this.tagW[s] = INVALID; this.tagX[s] = INVALID; }
+      if ((f[s]! & SLOT_GLOBAL) === 0) this.dropTags(s);
       f[s] = f[s]! & ~SLOT_LISTED;
     }
     this.listedCount = 0;
@@ -372,8 +376,14 @@ export class Mmu implements LinearMemory {
     this.dropOne(s | TLB_SIZE);
   }
 
-  private dropOne(slot: number): void {
+  private dropTags(slot: number): void {
     this.tagR[slot] = INVALID; this.tagW[slot] = INVALID; this.tagX[slot] = INVALID;
+    const w = this.wasmTlb;
+    if (w !== null) { w[4 * slot] = -1; w[4 * slot + 1] = -1; }
+  }
+
+  private dropOne(slot: number): void {
+    this.dropTags(slot);
     if ((this.slotFlags[slot]! & SLOT_GLOBAL) !== 0) { this.slotFlags[slot] = this.slotFlags[slot]! & ~SLOT_GLOBAL; this.globalCount--; }
   }
 
@@ -621,8 +631,15 @@ export class Mmu implements LinearMemory {
     this.tagW[slot] = write ? pageLin : INVALID;
     this.tagX[slot] = exec ? pageLin : INVALID;
     this.addend[slot] = off - pageLin;
-    if (this.addend32 !== null) this.addend32[slot] = off - pageLin; // ToInt32: modulo 2^32
     this.ppn[slot] = pagePa / 4096;
+    const wt = this.wasmTlb;
+    if (wt !== null) {
+      // ToInt32 of the page base and addend: modulo 2^32; the tag's high half from the number.
+      wt[4 * slot] = pageLin | (write ? 0 : 1);
+      wt[4 * slot + 1] = Math.floor(pageLin / TWO32);
+      wt[4 * slot + 2] = off - pageLin;
+      wt[4 * slot + 3] = pagePa / 4096;
+    }
     const flags = this.slotFlags[slot]!;
     const wasGlobal = (flags & SLOT_GLOBAL) !== 0;
     if (global !== wasGlobal) {

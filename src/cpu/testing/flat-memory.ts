@@ -24,11 +24,12 @@ export class FlatMemory implements LinearMemory {
     const tagW = storage?.tagW.fill(-1) ?? tagR;
     const ppn = storage?.ppn ?? new Int32Array(2 * TLB_SIZE);
     const addend = (storage?.addend ?? new Float64Array(2 * TLB_SIZE)).fill(0);
-    storage?.addend32?.fill(0);
+    const wt = storage?.wasmTlb?.fill(-1);
     for (let p = 0; p < TLB_SIZE && (p + 1) * 4096 <= ram.length; p++) {
       tagR[p] = tagR[p + TLB_SIZE] = p * 4096;
       tagW[p] = tagW[p + TLB_SIZE] = p * 4096;
       ppn[p] = ppn[p + TLB_SIZE] = p;
+      if (wt !== undefined) for (const s of [p, p + TLB_SIZE]) { wt[4 * s] = p * 4096; wt[4 * s + 1] = 0; wt[4 * s + 2] = 0; wt[4 * s + 3] = p; }
     }
     this.tlb = { tagR, tagW, addend, ppn, view: new DataView(ram.buffer, ram.byteOffset, ram.byteLength) };
   }

@@ -64,15 +64,21 @@ export const enum SlabOffset {
   TAG_W = TAG_R + 2 * TLB_SIZE * 8,
   ADDEND = TAG_W + 2 * TLB_SIZE * 8,
   PPN = ADDEND + 2 * TLB_SIZE * 8,
-  /** i32 per TLB slot: ADDEND modulo 2^32 (wasm32 addresses need only the low half: one load, no conversion). */
-  ADDEND32 = PPN + 2 * TLB_SIZE * 4,
+  /**
+   * The TLB as wasm code reads it (mmu.ts writes it with the arrays above): 16 bytes per slot,
+   * so that an access touches one cache line, not one per array (tag, addend, PPN: the
+   * separate arrays had wasm blocks waiting on two or three L1 misses per guest access).
+   * i64 tag: the page base as an integer, bit 0 set when the page is not writable (-1: no
+   * page); i32 addend modulo 2^32 (wasm32 addresses need only the low half); i32 PPN.
+   */
+  WTLB = PPN + 2 * TLB_SIZE * 4,
   /**
    * The jump cache: JUMP_ENTRIES entries of 16 bytes (RIP f64, table index i32, code generation
    * and TLB half i32), at a slot hashed from the RIP (wasm/tier.ts jumpSlot).
    * The generation is the Cpu's codeGen, or its globalCodeGen for code on global pages (kernel
    * text), which CR3 writes keep.
    */
-  JUMP = ADDEND32 + 2 * TLB_SIZE * 4,
+  JUMP = WTLB + 2 * TLB_SIZE * 16,
   BYTES = JUMP + (1 << 16) * 16,
 }
 
@@ -96,7 +102,8 @@ export interface CpuSlab {
   readonly tagW: Float64Array;
   readonly addend: Float64Array;
   readonly ppn: Int32Array;
-  readonly addend32: Int32Array;
+  /** The wasm TLB (SlabOffset.WTLB): four i32 per slot (tag low, tag high, addend, PPN). */
+  readonly wasmTlb: Int32Array;
   /** The jump cache as f64 (RIP at 2 * slot) and i32 (index at 4 * slot + 2, generation at + 3). */
   readonly jumpF64: Float64Array;
   readonly jumpI32: Int32Array;
@@ -151,7 +158,7 @@ export class WasmArena {
       tagW: new Float64Array(b, base + SlabOffset.TAG_W, 2 * TLB_SIZE),
       addend: new Float64Array(b, base + SlabOffset.ADDEND, 2 * TLB_SIZE),
       ppn: new Int32Array(b, base + SlabOffset.PPN, 2 * TLB_SIZE),
-      addend32: new Int32Array(b, base + SlabOffset.ADDEND32, 2 * TLB_SIZE),
+      wasmTlb: new Int32Array(b, base + SlabOffset.WTLB, 8 * TLB_SIZE),
       jumpF64: new Float64Array(b, base + SlabOffset.JUMP, 2 * JUMP_ENTRIES),
       jumpI32: new Int32Array(b, base + SlabOffset.JUMP, 4 * JUMP_ENTRIES),
     };

@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CASES, REGION_CASES, FLAG_PRODUCERS, DATA, hex, run, agree as agreeAll, testTier } from '../testing/jit-cases.js';
-import { CODE_ADDRESS, SNIPPET_RAM_BYTES, makeTestCpu, setMode } from '../testing/run-snippet.js';
+import { CODE_ADDRESS, FIXED_CLOCK, NO_INTERRUPTS, SNIPPET_RAM_BYTES, makeRamBus, makeTestCpu, setMode } from '../testing/run-snippet.js';
+import { Cpu as CpuClass } from '../cpu.js';
 import { setWasmModuleLimit, setWasmTier, wasmBatch, wasmStats, wasmThreshold } from './tier.js';
 import { jitThreshold, setJitThreshold } from '../jit/block-compiler.js';
 import type { Cpu } from '../cpu.js';
@@ -171,6 +172,59 @@ void test('a wasm function runs a trace: through a JMP and the hotter way of a J
     setJitThreshold(savedJit);
     setWasmTier(...savedWasm);
   }
+});
+
+/**
+ * With 4-level paging (4 KiB pages, identity) where page 0xA000 is present but not writable: a
+ * loop reads that page 200 times and stores through RBX each time, to writable 0xB000 until its
+ * last iteration, which stores to 0xA000 and must page-fault (#PF, W|P) at the store, as in the
+ * interpreter. The store's block runs as wasm by then: its TLB entry for 0xA000 allows reads only.
+ */
+function readOnlyPageRun(wasmAt: number): { cr2: number; gpr: number[]; pushedRip: number; err: number } {
+  const savedJit = jitThreshold;
+  const savedWasm = [wasmThreshold, wasmBatch] as const;
+  setJitThreshold(-1);
+  setWasmTier(wasmAt, 1);
+  const tier = wasmAt >= 0 ? testTier() : null;
+  const ram = tier?.ram ?? new Uint8Array(SNIPPET_RAM_BYTES);
+  ram.fill(0); tier?.codePages.fill(0);
+  const v = new DataView(ram.buffer, ram.byteOffset, ram.byteLength);
+  const put64 = (at: number, lo: number, hi = 0): void => { v.setUint32(at, lo >>> 0, true); v.setUint32(at + 4, hi >>> 0, true); };
+  put64(0x1000, 0x2003); put64(0x2000, 0x3003); put64(0x3000, 0x9003); // PML4 -> PDPT -> PD -> PT
+  for (let p = 0; p < SNIPPET_RAM_BYTES / 4096; p++) put64(0x9000 + 8 * p, p * 4096 | (p === 0xa ? 0x1 : 0x3));
+  put64(0x4008, 0x0000ffff, 0x00af9a00); put64(0x4010, 0x0000ffff, 0x00cf9200); // GDT: code 0x08, data 0x10
+  put64(0x5000 + 14 * 16, (0x08 << 16) | 0x6100, 0x8e00); put64(0x5000 + 14 * 16 + 8, 0); // #PF -> 0x6100
+  v.setUint32(0xa000, 3, true);
+  ram.set(hex('b9 c8 00 00 00  bb 00 b0 00 00  8b 04 25 00 a0 00 00  01 c2  83 f9 01  75 05  bb 00 a0 00 00  89 03  ff c9  75 e7  f4'), 0x7000);
+  ram.set(hex('f4'), 0x6100);
+  const cpu = new CpuClass(0, makeRamBus(ram), NO_INTERRUPTS, FIXED_CLOCK, tier !== null ? { wasm: tier } : {});
+  try {
+    setMode(cpu, 'long64', 0x7000, 0x10000);
+    cpu.cr3 = 0x1000;
+    cpu.gdtr = { base: 0x4000, limit: 0x17 };
+    cpu.idtr = { base: 0x5000, limit: 0xfff };
+    cpu.flushTlb(true);
+    cpu.gpr[8] = 0x8000; cpu.gpr[9] = 0; cpu.gpr[4] = 0;
+    let exit = 'budget';
+    for (let n = 0; n < 100 && exit === 'budget'; n++) exit = cpu.run(50).kind;
+    assert.equal(exit, 'halt');
+    return { cr2: cpu.cr2, gpr: Array.from(cpu.gpr), pushedRip: v.getUint32(cpu.gpr[8] + 8, true), err: v.getUint32(cpu.gpr[8], true) };
+  } finally {
+    cpu.dispose();
+    setJitThreshold(savedJit);
+    setWasmTier(...savedWasm);
+  }
+}
+
+void test('a store to a read-only page faults in wasm as in the interpreter; reads of it hit', () => {
+  const want = readOnlyPageRun(-1);
+  assert.equal(want.cr2, 0xa000);
+  assert.equal(want.pushedRip, 0x701d, 'the fault is at the store');
+  assert.equal(want.err & 3, 3, 'a write to a present page');
+  assert.equal(want.gpr[4], 600, '200 reads of 3');
+  const before = wasmStats.translated;
+  assert.deepEqual(readOnlyPageRun(1), want);
+  assert.ok(wasmStats.translated > before, 'blocks were translated');
 });
 
 /** User-mode code at USER, entered with SYSRETQ from a setup that programs STAR, LSTAR (KERNEL) and EFER.SCE. */

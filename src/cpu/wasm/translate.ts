@@ -468,38 +468,34 @@ class Translator {
    * instruction. Returns an i32 local with the access's wasm address minus ramBase.
    */
   private tlb(lin: number, size: number, read: boolean, write: boolean): number {
-    const slot = this.tmp32();
+    const e = this.tmp32();
     const w = this.tmp32();
-    // slot byte offset into the f64 arrays: (tlbSlot(lin) | ub) * 8
+    // The slot's entry (SlabOffset.WTLB, 16 bytes): st + ((tlbSlot(lin) | ub) << 4)
     this.get(lin); this.c.u8(Op.i32_wrap_i64); this.set(w);
     this.get(w); this.i32c(12); this.c.u8(Op.i32_shr_u); this.get(w); this.i32c(24); this.c.u8(Op.i32_shr_u); this.c.u8(Op.i32_xor);
-    this.i32c(TLB_MASK); this.c.u8(Op.i32_and); this.get(UB); this.c.u8(Op.i32_or); this.i32c(3); this.c.u8(Op.i32_shl); this.set(slot);
-    let any = false;
-    // Tags are f64 page bases (mmu.ts): compared as bits with the page base converted, an integer
-    // compare (an f64 compare adds NaN handling to every access).
-    const tagCheck = (tagOffset: number): void => {
-      this.get(slot); this.get(ST); this.c.u8(Op.i32_add); this.mem(Op.i64_load, tagOffset);
-      this.get(lin); this.i64c(-4096, -1); this.c.u8(Op.i64_and); this.c.u8(Op.f64_convert_i64_s); this.c.u8(Op.i64_reinterpret_f64);
-      this.c.u8(Op.i64_ne);
-      if (any) this.c.u8(Op.i32_or);
-      any = true;
-    };
-    if (read) tagCheck(SlabOffset.TAG_R);
-    if (write) tagCheck(SlabOffset.TAG_W);
+    this.i32c(TLB_MASK); this.c.u8(Op.i32_and); this.get(UB); this.c.u8(Op.i32_or); this.i32c(4); this.c.u8(Op.i32_shl);
+    this.get(ST); this.c.u8(Op.i32_add); this.set(e);
+    // The tag is the page base with bit 0 set when not writable: a write needs it equal to the
+    // page base, a read equal up to bit 0 ((tag ^ page) <= 1, unsigned).
+    this.get(e); this.mem(Op.i64_load, SlabOffset.WTLB);
+    this.get(lin); this.i64c(-4096, -1); this.c.u8(Op.i64_and);
+    if (write) this.c.u8(Op.i64_ne);
+    else { this.c.u8(Op.i64_xor); this.i64c(1, 0); this.c.u8(Op.i64_gt_u); }
+    if (!read && !write) throw new Error('tlb: no access');
     if (size > 1) {
       this.get(w); this.i32c(0xfff); this.c.u8(Op.i32_and); this.i32c(4096 - size); this.c.u8(Op.i32_gt_u);
       this.c.u8(Op.i32_or);
     }
     this.exitIf();
     if (write) {
-      // codePages[ppn[slot]] !== 0: the interpreter's write path invalidates the page's blocks.
-      this.get(slot); this.i32c(1); this.c.u8(Op.i32_shr_u); this.get(ST); this.c.u8(Op.i32_add); this.mem(Op.i32_load, SlabOffset.PPN);
+      // codePages[PPN] !== 0: the interpreter's write path invalidates the page's blocks.
+      this.get(e); this.mem(Op.i32_load, SlabOffset.WTLB + 12);
       this.mem(Op.i32_load8_u, this.codePagesBase);
       this.exitIf();
     }
-    // The RAM index modulo 2^32 (ADDEND32): wasm32 addresses need no more.
+    // The RAM index modulo 2^32: wasm32 addresses need no more.
     const h = this.tmp32();
-    this.get(w); this.get(slot); this.i32c(1); this.c.u8(Op.i32_shr_u); this.get(ST); this.c.u8(Op.i32_add); this.mem(Op.i32_load, SlabOffset.ADDEND32);
+    this.get(w); this.get(e); this.mem(Op.i32_load, SlabOffset.WTLB + 8);
     this.c.u8(Op.i32_add); this.set(h);
     return h;
   }
