@@ -468,6 +468,7 @@ class Translator {
    * instruction. Returns an i32 local with the access's wasm address minus ramBase.
    */
   private tlb(lin: number, size: number, read: boolean, write: boolean): number {
+    if (!read && !write) throw new Error('tlb: an access reads or writes');
     const e = this.tmp32();
     const w = this.tmp32();
     // The slot's entry (SlabOffset.WTLB, 16 bytes): st + ((tlbSlot(lin) | ub) << 4)
@@ -481,7 +482,6 @@ class Translator {
     this.get(lin); this.i64c(-4096, -1); this.c.u8(Op.i64_and);
     if (write) this.c.u8(Op.i64_ne);
     else { this.c.u8(Op.i64_xor); this.i64c(1, 0); this.c.u8(Op.i64_gt_u); }
-    if (!read && !write) throw new Error('tlb: no access');
     if (size > 1) {
       this.get(w); this.i32c(0xfff); this.c.u8(Op.i32_and); this.i32c(4096 - size); this.c.u8(Op.i32_gt_u);
       this.c.u8(Op.i32_or);
