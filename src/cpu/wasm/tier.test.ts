@@ -84,55 +84,60 @@ void test('random instruction sequences agree with the interpreter (fuzz)', () =
   }
 });
 
+/**
+ * Runs `body` on a CPU in 64-bit mode over the shared tier, `code` at CODE_ADDRESS, the JIT off
+ * and wasm translating at a block's run `wasmAt` (one block per module); `entries()` is the
+ * number of calls into wasm since the start or the last `entries(true)`, which also resets it.
+ */
+function onTierCpu(wasmAt: number, code: Uint8Array, body: (cpu: Cpu, entries: (reset?: boolean) => number) => void): void {
+  const savedJit = jitThreshold;
+  const savedWasm = [wasmThreshold, wasmBatch] as const;
+  setJitThreshold(-1);
+  const tier = testTier();
+  setWasmTier(wasmAt, 1);
+  tier.ram.fill(0); tier.codePages.fill(0);
+  tier.ram.set(code, CODE_ADDRESS);
+  const { cpu } = makeTestCpu(tier.ram, undefined, 0, tier);
+  let count = 0;
+  const run = tier.run;
+  tier.run = (...a) => { count++; return run(...a); };
+  try {
+    setMode(cpu, 'long64', CODE_ADDRESS, DATA);
+    body(cpu, (reset = false) => { const n = count; if (reset) count = 0; return n; });
+  } finally {
+    tier.run = run;
+    cpu.dispose();
+    setJitThreshold(savedJit);
+    setWasmTier(...savedWasm);
+  }
+}
+
 // STI that sets IF inside a chain (every kernel spin_unlock_irqrestore): with no interrupt
 // pending the chain goes on; with one pending, the chain stops and the interrupt comes after the
 // instruction that follows STI (its shadow, SDM Vol. 3A §6.8.3), not later.
 void test('STI in a wasm chain: goes on with no interrupt pending; a pending one comes after the next instruction', () => {
-  const savedJit = jitThreshold;
-  const savedWasm = [wasmThreshold, wasmBatch] as const;
-  setJitThreshold(-1);
-  try {
-    const tier = testTier();
-    setWasmTier(0, 1);
-    tier.ram.fill(0); tier.codePages.fill(0);
-    // l: cli; inc eax; sti; inc ecx; jmp l; hlt (where the interrupt handler below sends it)
-    tier.ram.set(hex('fa  ff c0  fb  ff c1  eb f8  f4'), CODE_ADDRESS);
-    const { cpu } = makeTestCpu(tier.ram, undefined, 0, tier);
-    try {
-      setMode(cpu, 'long64', CODE_ADDRESS, DATA);
-      cpu.gpr[8] = 0x30000; cpu.gpr[9] = 0;
-      let pending = false;
-      const delivered: number[][] = [];
-      Object.assign(cpu.irq, { hasInterrupt: () => pending, acknowledge: () => { pending = false; return 0x30; } });
-      cpu.deliverEvent = (c: Cpu, vector: number) => { delivered.push([vector, c.gpr[0]!, c.gpr[2]!]); c.rip = CODE_ADDRESS + 8; };
-      let entries = 0;
-      const run = tier.run;
-      tier.run = (...a) => { entries++; return run(...a); };
-      try {
-        cpu.run(100); // translates the two blocks
-        entries = 0;
-        cpu.gpr[0] = 0; cpu.gpr[2] = 0;
-        assert.equal(cpu.run(5000, true).kind, 'budget');
-        assert.ok(cpu.gpr[0] >= 900 && cpu.gpr[2] >= 900, `the loop ran (eax ${cpu.gpr[0]}, ecx ${cpu.gpr[2]})`);
-        assert.ok(entries < 10, `one chain runs the loop through STI (${entries} entries into wasm)`);
-        assert.deepEqual(delivered, []);
-        // Now an interrupt is pending: CLI; INC EAX; STI; INC ECX (the shadow), then delivery.
-        cpu.gpr[0] = 0; cpu.gpr[2] = 0;
-        cpu.rip = CODE_ADDRESS;
-        cpu.setRflags(0, Flag.IF);
-        pending = true;
-        assert.equal(cpu.run(5000).kind, 'halt');
-        assert.deepEqual(delivered, [[0x30, 1, 1]]);
-      } finally {
-        tier.run = run;
-      }
-    } finally {
-      cpu.dispose();
-    }
-  } finally {
-    setJitThreshold(savedJit);
-    setWasmTier(...savedWasm);
-  }
+  // l: cli; inc eax; sti; inc ecx; jmp l; hlt (where the interrupt handler below sends it)
+  onTierCpu(0, hex('fa  ff c0  fb  ff c1  eb f8  f4'), (cpu, entries) => {
+    cpu.gpr[8] = 0x30000; cpu.gpr[9] = 0;
+    let pending = false;
+    const delivered: number[][] = [];
+    Object.assign(cpu.irq, { hasInterrupt: () => pending, acknowledge: () => { pending = false; return 0x30; } });
+    cpu.deliverEvent = (c: Cpu, vector: number) => { delivered.push([vector, c.gpr[0]!, c.gpr[2]!]); c.rip = CODE_ADDRESS + 8; };
+    cpu.run(100); // translates the two blocks
+    entries(true);
+    cpu.gpr[0] = 0; cpu.gpr[2] = 0;
+    assert.equal(cpu.run(5000, true).kind, 'budget');
+    assert.ok(cpu.gpr[0] >= 900 && cpu.gpr[2] >= 900, `the loop ran (eax ${cpu.gpr[0]}, ecx ${cpu.gpr[2]})`);
+    assert.ok(entries() < 10, `one chain runs the loop through STI (${entries()} entries into wasm)`);
+    assert.deepEqual(delivered, []);
+    // Now an interrupt is pending: CLI; INC EAX; STI; INC ECX (the shadow), then delivery.
+    cpu.gpr[0] = 0; cpu.gpr[2] = 0;
+    cpu.rip = CODE_ADDRESS;
+    cpu.setRflags(0, Flag.IF);
+    pending = true;
+    assert.equal(cpu.run(5000).kind, 'halt');
+    assert.deepEqual(delivered, [[0x30, 1, 1]]);
+  });
 });
 
 // A trace: a block's function goes on through the JMP that ends it and the Jcc way taken more
@@ -140,38 +145,15 @@ void test('STI in a wasm chain: goes on with no interrupt pending; a pending one
 // the loop search (two or three blocks joined by Jcc) does not find; the whole loop then
 // iterates inside one function.
 void test('a wasm function runs a trace: through a JMP and the hotter way of a Jcc, round a loop', () => {
-  const savedJit = jitThreshold;
-  const savedWasm = [wasmThreshold, wasmBatch] as const;
-  setJitThreshold(-1);
-  try {
-    const tier = testTier();
-    setWasmTier(3, 1);
-    tier.ram.fill(0); tier.codePages.fill(0);
-    // l: inc eax; jmp b; (hlt x3) b: inc ecx; cmp ecx, 100; jb c; hlt x2; c: inc edx; jmp l
-    tier.ram.set(hex('ff c0  eb 03  f4 f4 f4  ff c1  83 f9 64  72 02  f4 f4  ff c2  eb ec'), CODE_ADDRESS);
-    const { cpu } = makeTestCpu(tier.ram, undefined, 0, tier);
-    try {
-      setMode(cpu, 'long64', CODE_ADDRESS, DATA);
-      cpu.gpr[0] = 0; cpu.gpr[2] = 0; cpu.gpr[4] = 0;
-      let entries = 0;
-      const run = tier.run;
-      tier.run = (...a) => { entries++; return run(...a); };
-      try {
-        assert.equal(cpu.run(5000).kind, 'halt');
-      } finally {
-        tier.run = run;
-      }
-      assert.deepEqual([cpu.gpr[0], cpu.gpr[2], cpu.gpr[4]], [100, 100, 99]);
-      assert.equal(cpu.rip, CODE_ADDRESS + 0x0f, 'halted at the fall-through (RIP after HLT)');
-      assert.equal(cpu.lookupBlock(CODE_ADDRESS)!.wasmMax, 7, 'the function runs the three blocks');
-      assert.ok(entries <= 3, `the loop iterated inside wasm (${entries} entries)`);
-    } finally {
-      cpu.dispose();
-    }
-  } finally {
-    setJitThreshold(savedJit);
-    setWasmTier(...savedWasm);
-  }
+  // l: inc eax; jmp b; (hlt x3) b: inc ecx; cmp ecx, 100; jb c; hlt x2; c: inc edx; jmp l
+  onTierCpu(3, hex('ff c0  eb 03  f4 f4 f4  ff c1  83 f9 64  72 02  f4 f4  ff c2  eb ec'), (cpu, entries) => {
+    cpu.gpr[0] = 0; cpu.gpr[2] = 0; cpu.gpr[4] = 0;
+    assert.equal(cpu.run(5000).kind, 'halt');
+    assert.deepEqual([cpu.gpr[0], cpu.gpr[2], cpu.gpr[4]], [100, 100, 99]);
+    assert.equal(cpu.rip, CODE_ADDRESS + 0x0f, 'halted at the fall-through (RIP after HLT)');
+    assert.equal(cpu.lookupBlock(CODE_ADDRESS)!.wasmMax, 7, 'the function runs the three blocks');
+    assert.ok(entries() <= 3, `the loop iterated inside wasm (${entries()} entries)`);
+  });
 });
 
 /**
