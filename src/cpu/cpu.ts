@@ -5,7 +5,7 @@
 import type { Cpu as CpuApi, Insn } from './insn.js';
 import { BASE_RIP } from './insn.js';
 import type { CpuBus, GuestClock, InterruptController } from './bus.js';
-import { CpuState, CpuMode, Cr0, Efer, Flag, Seg, ARITH_FLAGS } from './state.js';
+import { CpuState, CpuMode, Cr0, Cr4, Efer, Flag, Seg, ARITH_FLAGS } from './state.js';
 import { CpuFault, TripleFaultError, Vector, formatLinear } from './fault.js';
 import { LazyOp, computeArithFlags, computeCF, getRflags as lazyGetRflags, setArithFlags } from './flags.js';
 import { decode, type CodeFetcher, type DecodedInsn } from './decoder.js';
@@ -829,6 +829,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
             wasm.remember(slab, block, generation, globalGeneration, this);
             this.putWasmFlags(slab);
             this.writeSegBases(slab);
+            this.writeWasmTsc(slab);
             const si = slab.i32;
             si[SlabOffset.REST >> 2] = this.flagsRest;
             si[SlabOffset.CPL >> 2] = this.cpl;
@@ -931,6 +932,13 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     }
   }
 
+  /** What RDTSC in wasm reads now (SlabOffset.TSC): msr.ts readTsc's value, or -1 for the interpreter. */
+  private writeWasmTsc(slab: CpuSlab): void {
+    const t = Math.floor(this.clock.nowNs() * (this.clock.tscHz / 1e9)) + this.tscOffsetNumber;
+    const fault = (this.cr4 & Cr4.TSD) !== 0 && this.cpl !== 0;
+    slab.f64[SlabOffset.TSC >> 3] = !fault && t >= 0 && t < 2 ** 53 ? t : -1;
+  }
+
   /** FS and GS bases where wasm code reads them (they change only through instruction handlers). */
   private writeSegBases(slab: CpuSlab): void {
     slab.f64[SlabOffset.FS_BASE >> 3] = this.seg[Seg.FS]!.base;
@@ -962,6 +970,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     slab.i32[SlabOffset.FLAGS >> 2] = computeArithFlags(this);
     slab.i32[SlabOffset.CC_OP >> 2] = LazyOp.None;
     this.writeSegBases(slab);
+    this.writeWasmTsc(slab);
     const flags = this.flagsRest;
     const pending = this.irq.hasInterrupt();
     slab.i32[SlabOffset.REST >> 2] = flags;

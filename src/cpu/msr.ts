@@ -89,7 +89,7 @@ export function tscValue(cpu: SystemCpu): bigint {
 /** RDTSC without bigint on the common path: returns the low 32 bits, high 32 bits in cpu.hi. */
 export function readTsc(cpu: SystemCpu): number {
   const ticks = Math.floor(cpu.clock.nowNs() * (cpu.clock.tscHz / 1e9));
-  const total = ticks + Number(cpu.tscOffset);
+  const total = ticks + cpu.tscOffsetNumber;
   if (total >= 0 && total < 2 ** 53) {
     cpu.hi = Math.floor(total / TWO32) >>> 0;
     return total >>> 0;

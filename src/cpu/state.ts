@@ -147,8 +147,12 @@ export class CpuState {
   /** Non-BSP vCPUs wait for INIT-SIPI-SIPI (SDM Vol. 3A §8.4). */
   waitForSipi = false;
 
+  private tscOffsetValue = 0n;
+  /** tscOffset as a number, for RDTSC without BigInt (msr.ts readTsc, the wasm tier's copy). */
+  tscOffsetNumber = 0;
   /** Time stamp counter offset: TSC = clock ticks + tscOffset. */
-  tscOffset = 0n;
+  get tscOffset(): bigint { return this.tscOffsetValue; }
+  set tscOffset(v: bigint) { this.tscOffsetValue = v; this.tscOffsetNumber = Number(v); }
 
   readonly cpuIndex: number;
   constructor(cpuIndex: number, gpr?: Uint32Array) {

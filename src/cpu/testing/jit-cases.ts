@@ -135,6 +135,27 @@ export function testTier(): WasmTier {
   return sharedTier;
 }
 
+/**
+ * REP MOVS/STOS snippets (RBX points at DATA; RDI, RSI and RCX set by the snippet): whole pages,
+ * page crossings, an element across a page boundary, overlaps either way, a count of 0, DF set,
+ * and a store over the instructions that follow (a code page).
+ */
+export const STRING_CASES: [string, string][] = [
+  ['REP STOSQ, random RAX', '48 8d 7b 10  b9 0c 00 00 00  f3 48 ab  48 01 f8'],
+  ['REP STOSQ of zeros', '48 8d 7b 08  b9 05 00 00 00  31 c0  f3 48 ab  48 01 c8'],
+  ['REP STOSB and STOSD', '48 8d 7b 03  b9 21 00 00 00  f3 aa  48 8d 7b 40  b9 07 00 00 00  f3 ab'],
+  ['REP MOVSB and MOVSQ', '48 8d 73 05  48 8d 7b 70  b9 40 00 00 00  f3 a4  48 8d 33  48 8d 7b 48  b9 03 00 00 00  f3 48 a5'],
+  ['REP MOVSQ, destination inside the source', '48 8d 33  48 8d 7b 08  b9 08 00 00 00  f3 48 a5'],
+  ['REP MOVSB, destination below the source, overlapping', '48 8d 73 10  48 8d 3b  b9 40 00 00 00  f3 a4'],
+  ['STOSD and MOVSW without REP', '48 8d 7b 20  ab  48 8d 73 40  66 a5  48 01 f7'],
+  ['REP STOSQ with a count of 0', '48 8d 7b 20  31 c9  f3 48 ab  48 01 f9'],
+  ['REP STOSQ across a page boundary', '48 8d 7b f8  b9 04 00 00 00  f3 48 ab'],
+  ['REP STOSQ, an element across a page boundary', '48 8d 7b fc  b9 03 00 00 00  f3 48 ab'],
+  ['REP STOSB with DF set', '48 8d 7b 40  b9 09 00 00 00  fd  f3 aa  fc  48 01 f9'],
+  ['REP STOSB over the next instruction (code page)', '48 8d 3d 09 00 00 00  b9 02 00 00 00  b0 90  f3 aa  ff c0  ff c1'],
+  ['REP STOSB patching an immediate in its loop (code page)', 'bd 05 00 00 00  48 8d 3d 0c 00 00 00  40 88 e8  b9 01 00 00 00  f3 aa  83 c6 00  ff cd  75 e8'],
+];
+
 export const CASES: [string, string][] = [
   ['add/sub/xor/and/or/cmp 64', '48 01 d8  48 29 d1  48 31 f0  48 21 f8  48 09 c2  48 39 d8'],
   ['32-bit ALU zero-extends', '01 d8  29 d1  31 f0  21 f8  09 c2  39 d8  85 d8'],
@@ -153,6 +174,10 @@ export const CASES: [string, string][] = [
   ['self-modifying dword store', 'b9 05 00 00 00  89 0d 01 00 00 00  05 00 00 00 00  ff c9  75 f1'],
   ['byte CMP/TEST/MOV', '80 f9 7f  0f 9c c0  3c 80  0f 97 c4  84 e3  0f 94 c1  f6 c2 81  0f 98 c2  80 7b 03 10  0f 92 c3  88 23  8a 4b 05  c6 43 07 99  88 e7  8a d8  40 88 f7'],
   ['shifts and rotates by constants', '48 c1 e0 05  0f 92 c1  48 c1 e8 3f  48 c1 f8 21  0f 90 c2  48 c1 e0 20  48 d1 e3  c1 e1 1f  c1 e9 01  c1 f8 07  0f 9f c3  c1 c0 05  0f 90 c1  48 c1 c8 29  48 c1 c2 20  48 c1 ca 01  c1 e0 00  48 c1 e8 40'],
+  ['8- and 16-bit shifts by constants', 'c0 e8 04  0f 92 c1  c0 e0 03  0f 90 c2  c0 ec 02  66 c1 e1 05  66 c1 f8 0f  0f 92 c5  d0 fb  66 d1 e2  0f 90 c6  c0 e3 07  0f 9f c4  c0 6b 03 04  66 c1 63 06 09  c0 7b 09 03  40 c0 ee 03  0f 98 c7'],
+  ['8- and 16-bit shifts the interpreter runs', 'c0 e0 09  0f 92 c1  c0 c0 03  66 c1 c8 12  0f 90 c2  66 c1 e6 10  c0 e8 00'],
+  ['8-bit SHL carrying bits out: ZF of the byte', 'b0 20  c0 e0 03  0f 94 c1  66 b8 00 01  66 c1 e0 08  0f 94 c2  c6 03 40  c0 63 00 02  0f 94 c5'],
+  ['RDTSC in a loop after WRMSR IA32_TSC', 'b9 10 00 00 00  b8 78 56 34 12  ba 45 23 01 00  0f 30  bf 04 00 00 00  0f 31  48 c1 e2 20  48 09 d0  48 01 c6  ff cf  75 f0'],
   ['rotates and INC/DEC with dead and live flags', '48 01 d8  c1 c9 07  48 ff c1  31 d0  c1 c0 0d  ff c2  48 01 c3  48 c1 ca 11  ff cb  48 c1 c1 03'],
   ['NOT/NEG/TEST imm', '48 f7 d0  f7 d1  48 f7 da  0f 92 c0  f7 db  0f 9c c1  f7 c1 00 00 00 80  0f 95 c2  48 f7 c2 ff 00 00 00  0f 94 c3  48 a9 00 00 00 80  0f 98 c4  a9 01 00 00 00  f7 03 10 00 00 00  48 f7 43 08 ff ff ff ff  0f 9f c1'],
   ['INC/DEC and NOPs', '48 ff c0  0f 92 c1  ff c9  48 ff cb  0f 9e c2  ff c6  90  0f 1f 44 00 00  48 ff ca  0f 97 c3'],

@@ -60,6 +60,14 @@ export const enum SlabOffset {
   REST = 200,
   CPL = 204,
   PENDING = 208,
+  /**
+   * f64: what RDTSC reads (translate.ts), -1 when the interpreter must run it (CR4.TSD at CPL > 0,
+   * or a value beyond 2^53). The run loop writes it before a chain and a helper call after its
+   * instruction: the TSC the interpreter would read there, whose instruction count is the one the
+   * chain started at (the run loop adds a chain's instructions after it) and whose stall time
+   * only helpers (PAUSE) change.
+   */
+  TSC = 216,
   TAG_R = 1024,
   TAG_W = TAG_R + 2 * TLB_SIZE * 8,
   ADDEND = TAG_W + 2 * TLB_SIZE * 8,

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CASES, REGION_CASES, FLAG_PRODUCERS, DATA, hex, run, agree as agreeAll, testTier } from '../testing/jit-cases.js';
+import { CASES, REGION_CASES, STRING_CASES, FLAG_PRODUCERS, DATA, hex, run, agree as agreeAll, testTier } from '../testing/jit-cases.js';
 import { CODE_ADDRESS, FIXED_CLOCK, NO_INTERRUPTS, SNIPPET_RAM_BYTES, makeRamBus, makeTestCpu, setMode } from '../testing/run-snippet.js';
 import { Cpu as CpuClass } from '../cpu.js';
 import { setWasmModuleLimit, setWasmTier, wasmBatch, wasmStats, wasmThreshold } from './tier.js';
@@ -21,6 +21,10 @@ void test('wasm blocks agree with the interpreter', () => {
   for (const [name, bytes] of CASES) agree(name, hex(bytes));
   for (const [name, bytes] of REGION_CASES) agree(name, hex(bytes), 8);
   assert.ok(wasmStats.translated > before, 'blocks were translated');
+});
+
+void test('wasm REP MOVS/STOS agree with the interpreter', () => {
+  for (const [name, bytes] of STRING_CASES) agree(name, hex(bytes), 8);
 });
 
 void test('wasm conditions after every flag producer agree (Jcc, all 16 codes)', () => {
@@ -63,7 +67,7 @@ void test('starting over with a new table: chains do not follow old jump cache e
 // exactly as in the interpreter, and never throw out of the run loop. TSHV_FUZZ_OPERATIONS runs
 // more sequences.
 void test('random instruction sequences agree with the interpreter (fuzz)', () => {
-  const pool = [...CASES, ...REGION_CASES].flatMap(([, bytes]) => bytes.trim().split(/\s{2,}/));
+  const pool = [...CASES, ...REGION_CASES, ...STRING_CASES].flatMap(([, bytes]) => bytes.trim().split(/\s{2,}/));
   const sequences = Number(process.env['TSHV_FUZZ_OPERATIONS'] ?? 150);
   let x = Number(process.env['TSHV_FUZZ_SEED'] ?? 0x5eed) >>> 0 || 1;
   const next = (): number => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x; };

@@ -26,6 +26,7 @@ import { HelperResult, SlabOffset } from './arena.js';
 import type { Cpu } from '../cpu.js';
 import type { Block } from '../block-cache.js';
 import { LazyOp } from '../flags.js';
+import { REP_BULK_BYTES } from '../ops-string.js';
 
 export interface Translation {
   /** Local declarations and code of the function (without its size prefix): a view valid until the next translation. */
@@ -463,12 +464,11 @@ class Translator {
   }
 
   /**
-   * TLB hit check for an access of `size` bytes at the canonical linear address `lin` (reads
-   * and/or writes); on a miss, a page crossing or a write to a code page, exits before the
-   * instruction. Returns an i32 local with the access's wasm address minus ramBase.
+   * The wasm TLB entry of the canonical linear address `lin` into a new i32 local `e` (its slab
+   * offset), lin's low 32 bits into `w`; pushes i32 1 when the entry is not for lin's page, or
+   * (a write) the page is read-only.
    */
-  private tlb(lin: number, size: number, read: boolean, write: boolean): number {
-    if (!read && !write) throw new Error('tlb: an access reads or writes');
+  private tlbEntry(lin: number, write: boolean): { e: number; w: number } {
     const e = this.tmp32();
     const w = this.tmp32();
     // The slot's entry (SlabOffset.WTLB, 16 bytes): st + ((tlbSlot(lin) | ub) << 4)
@@ -482,6 +482,17 @@ class Translator {
     this.get(lin); this.i64c(-4096, -1); this.c.u8(Op.i64_and);
     if (write) this.c.u8(Op.i64_ne);
     else { this.c.u8(Op.i64_xor); this.i64c(1, 0); this.c.u8(Op.i64_gt_u); }
+    return { e, w };
+  }
+
+  /**
+   * TLB hit check for an access of `size` bytes at the canonical linear address `lin` (reads
+   * and/or writes); on a miss, a page crossing or a write to a code page, exits before the
+   * instruction. Returns an i32 local with the access's wasm address minus ramBase.
+   */
+  private tlb(lin: number, size: number, read: boolean, write: boolean): number {
+    if (!read && !write) throw new Error('tlb: an access reads or writes');
+    const { e, w } = this.tlbEntry(lin, write);
     if (size > 1) {
       this.get(w); this.i32c(0xfff); this.c.u8(Op.i32_and); this.i32c(4096 - size); this.c.u8(Op.i32_gt_u);
       this.c.u8(Op.i32_or);
@@ -640,7 +651,7 @@ class Translator {
         this.rmSet(i, o, size, r);
         return 'next';
       }
-      if ((op === 0xc0 || op === 0xc1 || op === 0xd0 || op === 0xd1) && (size === 4 || size === 8)) return this.shift(i, size, e, op >= 0xd0 ? 1 : i.imm & 0xff);
+      if ((op === 0xc0 || op === 0xc1 || op === 0xd0 || op === 0xd1) && (size === 4 || size === 8 || e >= 4)) return this.shift(i, size, e, op >= 0xd0 ? 1 : i.imm & 0xff);
       if (op === 0x90 && i.rm === 0 && (i.prefixes & Prefix.REP) === 0) return 'next';
       if ((op === 0x69 || op === 0x6b) && size !== 1) {
         const o = this.rm(i, size, true, false);
@@ -771,6 +782,7 @@ class Translator {
         this.setRip(target);
         return 'branch';
       }
+      if ((op === 0xa4 || op === 0xa5 || op === 0xaa || op === 0xab) && i.addrSize === 8 && (op >= 0xaa || i.seg < Seg.FS)) return this.stringOp(i, op <= 0xa5);
       if (op === 0xc3 && size === 8) {
         const [v, ns] = this.stackRead(4);
         // A non-canonical target is #GP(0) with rSP unchanged (SDM RET): the interpreter's.
@@ -783,6 +795,20 @@ class Translator {
     }
     if (i.map === OpMap.M0F) {
       if (op >= 0x80 && op <= 0x8f) return this.jcc(i, op & 15);
+      if (op === 0x31) {
+        // RDTSC (SDM RDTSC): EDX:EAX = the TSC the run loop left in the slab (SlabOffset.TSC), or
+        // the interpreter's when that is -1 (#GP under CR4.TSD). Once per system call (the
+        // kernel's random stack offset), a helper call each before.
+        const t = this.local(F64);
+        this.st(); this.mem(Op.f64_load, SlabOffset.TSC); this.c.op(Op.local_tee); this.c.u32(t);
+        this.c.op(Op.f64_const); this.c.f64(0); this.c.u8(Op.f64_lt); this.exitIf();
+        const v = this.tmp64(); const hi = this.tmp64();
+        this.get(t); this.c.u8(Op.i64_trunc_f64_s); this.set(v);
+        this.get(v); this.i64c(32, 0); this.c.u8(Op.i64_shr_u); this.set(hi);
+        this.regSet(4, 0, 1, v);
+        this.regSet(4, 2, 1, hi);
+        return 'next';
+      }
       // Hint NOPs and prefetches (0F 18-1F, 0F 0D): no access, no fault (ops-misc.ts).
       if ((op >= 0x18 && op <= 0x1f) || op === 0x0d) return 'next';
       // LFENCE, MFENCE, SFENCE: ordering only; the vCPUs take turns on one thread.
@@ -861,6 +887,89 @@ class Translator {
       }
     }
     return false;
+  }
+
+  /**
+   * MOVS and STOS with 64-bit addresses and no FS/GS source (SDM Vol. 2 "MOVS", "STOS", "REP"),
+   * DF clear (else the interpreter's): page by page, each page's part one memory.copy or
+   * memory.fill (a store loop when STOS's value is not one byte repeated), while both pages hit
+   * the TLB. On a miss, a code page, an element across a page boundary, an overlap where a
+   * forward copy differs from memmove, or REP_BULK_BYTES done (ops-string.ts yields there too),
+   * it exits before the instruction with rCX, rSI and rDI counting the elements done: a REP
+   * string instruction is restartable there, and the interpreter goes on. The kernel's memset and
+   * copy_to_user run REP STOSQ, STOSB and MOVSB: a helper call each before (250 K per 8 MiB
+   * received over TCP).
+   */
+  private stringOp(i: DecodedInsn, movs: boolean): 'next' {
+    const size = i.opSize;
+    const log = size === 8 ? 3 : size === 4 ? 2 : size === 2 ? 1 : 0;
+    const rep = (i.prefixes & (Prefix.REP | Prefix.REPNE)) !== 0;
+    this.st(); this.mem(Op.i32_load, SlabOffset.REST); this.i32c(Flag.DF); this.c.u8(Op.i32_and); this.exitIf();
+    const rcx = this.reg(1); const rdi = this.reg(7); const rsi = this.reg(6);
+    this.written |= (1 << 7) | (rep ? 1 << 1 : 0) | (movs ? 1 << 6 : 0);
+    const stop = this.tmp32(); const total = this.tmp32(); const room = this.tmp32(); const cnt = this.tmp32(); const bytes = this.tmp32(); const hd = this.tmp32();
+    this.i32c(0); this.set(stop); this.i32c(0); this.set(total);
+    let v = -1; let splat = -1;
+    if (!movs) {
+      v = this.tmp64(); this.regGet(size, 0, 1); this.set(v);
+      // memory.fill when every byte of the value is its low byte
+      splat = this.tmp32();
+      this.get(v); this.i64c(0xff, 0); this.c.u8(Op.i64_and); this.i64c(0x01010101, 0x01010101); this.c.u8(Op.i64_mul); this.maskTo(size);
+      this.get(v); this.c.u8(Op.i64_eq); this.set(splat);
+    }
+    /** Inside the loop: stops (exit before the instruction) when the i32 on the stack is not 0. */
+    const stopIf = (): void => { this.c.op(Op.if, VOID); this.i32c(1); this.set(stop); this.c.op(Op.br, 2); this.c.u8(Op.end); };
+    const pageRoom = (w: number): void => { this.i32c(4096); this.get(w); this.i32c(0xfff); this.c.u8(Op.i32_and); this.c.u8(Op.i32_sub); };
+    this.c.op(Op.block, VOID, Op.loop, VOID);
+    if (rep) { this.get(rcx); this.c.u8(Op.i64_eqz); this.c.op(Op.br_if, 1); }
+    this.get(total); this.i32c(REP_BULK_BYTES); this.c.u8(Op.i32_ge_u); stopIf();
+    const d = this.tlbEntry(rdi, true); stopIf();
+    this.get(d.e); this.mem(Op.i32_load, SlabOffset.WTLB + 12); this.mem(Op.i32_load8_u, this.codePagesBase); stopIf();
+    pageRoom(d.w); this.set(room);
+    let hs = -1;
+    if (movs) {
+      const s = this.tlbEntry(rsi, false); stopIf();
+      const sroom = this.tmp32(); pageRoom(s.w); this.set(sroom);
+      this.get(room); this.get(sroom); this.get(room); this.get(sroom); this.c.u8(Op.i32_lt_u); this.c.u8(Op.select); this.set(room);
+      hs = this.tmp32(); this.get(s.w); this.get(s.e); this.mem(Op.i32_load, SlabOffset.WTLB + 8); this.c.u8(Op.i32_add); this.set(hs);
+    }
+    this.get(room); this.i32c(log); this.c.u8(Op.i32_shr_u); this.set(cnt);
+    if (rep) {
+      this.get(rcx); this.get(cnt); this.c.u8(Op.i64_extend_i32_u); this.c.u8(Op.i64_lt_u);
+      this.c.op(Op.if, VOID); this.get(rcx); this.c.u8(Op.i32_wrap_i64); this.set(cnt); this.c.u8(Op.end);
+    } else {
+      this.get(cnt); this.i32c(0); this.c.u8(Op.i32_ne); this.set(cnt);
+    }
+    this.get(cnt); this.c.u8(Op.i32_eqz); stopIf(); // the element crosses the page boundary
+    this.get(cnt); this.i32c(log); this.c.u8(Op.i32_shl); this.set(bytes);
+    this.get(d.w); this.get(d.e); this.mem(Op.i32_load, SlabOffset.WTLB + 8); this.c.u8(Op.i32_add); this.set(hd);
+    if (movs) {
+      // A forward element copy differs from memmove when the destination starts inside the source.
+      this.get(hd); this.get(hs); this.c.u8(Op.i32_gt_u); this.get(hd); this.get(hs); this.get(bytes); this.c.u8(Op.i32_add); this.c.u8(Op.i32_lt_u); this.c.u8(Op.i32_and); stopIf();
+      this.get(hd); this.i32c(this.ramBase); this.c.u8(Op.i32_add); this.get(hs); this.i32c(this.ramBase); this.c.u8(Op.i32_add); this.get(bytes);
+      this.c.op(0xfc); this.c.u32(10); this.c.op(0, 0); // memory.copy
+    } else {
+      this.get(splat);
+      this.c.op(Op.if, VOID);
+      this.get(hd); this.i32c(this.ramBase); this.c.u8(Op.i32_add); this.get(v); this.c.u8(Op.i32_wrap_i64); this.get(bytes);
+      this.c.op(0xfc); this.c.u32(11); this.c.u8(0); // memory.fill
+      this.c.u8(Op.else);
+      const k = this.tmp32(); this.i32c(0); this.set(k);
+      this.c.op(Op.loop, VOID);
+      this.get(hd); this.get(k); this.c.u8(Op.i32_add); this.get(v);
+      this.mem(size === 8 ? Op.i64_store : size === 4 ? Op.i64_store32 : size === 2 ? Op.i64_store16 : Op.i64_store8, this.ramBase);
+      this.get(k); this.i32c(size); this.c.u8(Op.i32_add); this.c.op(Op.local_tee); this.c.u32(k); this.get(bytes); this.c.u8(Op.i32_lt_u); this.c.op(Op.br_if, 0);
+      this.c.u8(Op.end);
+      this.c.u8(Op.end);
+    }
+    const advance = (r: number): void => { this.get(r); this.get(bytes); this.c.u8(Op.i64_extend_i32_u); this.c.u8(Op.i64_add); this.set(r); };
+    advance(rdi);
+    if (movs) advance(rsi);
+    this.get(total); this.get(bytes); this.c.u8(Op.i32_add); this.set(total);
+    if (rep) { this.get(rcx); this.get(cnt); this.c.u8(Op.i64_extend_i32_u); this.c.u8(Op.i64_sub); this.set(rcx); this.c.op(Op.br, 0); }
+    this.c.op(Op.end, Op.end);
+    this.get(stop); this.exitIf();
+    return 'next';
   }
 
   /** Pushes the i64 local `l` sign-extended from `size` bytes. */
@@ -1143,6 +1252,11 @@ class Translator {
     const cmask = w64 ? 0x3f : 0x1f;
     const dynamic = count < 0;
     const c = count & cmask;
+    // 8- and 16-bit operands: SHL/SHR/SAR by a constant below the width (the kernel's `shr al, 4`
+    // and the like), where the 32-bit formulas hold on the narrow value; other counts and
+    // rotates are the interpreter's (ops-shift.ts shift32).
+    const narrow = size < 4;
+    if (narrow && (dynamic || kind < 4 || c === 0 || c >= size * 8)) return false;
     if (!dynamic && c === 0 && i.hasMem) return false;
     const o = this.rm(i, size, true, true);
     if (!dynamic && c === 0) {
@@ -1176,11 +1290,11 @@ class Translator {
     const O = w64
       ? { shl: Op.i64_shl, shr_u: Op.i64_shr_u, rotl: Op.i64_rotl, rotr: Op.i64_rotr }
       : { shl: Op.i32_shl, shr_u: Op.i32_shr_u, rotl: Op.i32_rotl, rotr: Op.i32_rotr };
-    const sx = (): void => { this.get(v); if (!w64) { this.c.u8(Op.i32_wrap_i64); this.c.u8(Op.i64_extend_i32_s); } };
+    const sx = (): void => { if (narrow) { this.sext(v, size); return; } this.get(v); if (!w64) { this.c.u8(Op.i32_wrap_i64); this.c.u8(Op.i64_extend_i32_s); } };
     switch (kind) {
       case 0: val(); cnt(); this.c.u8(O.rotl); toI64(); this.set(r); bitAt(r, 0); this.set(cf); bitAt(r, top); this.get(cf); this.c.u8(Op.i32_xor); this.set(of); break;
       case 1: val(); cnt(); this.c.u8(O.rotr); toI64(); this.set(r); bitAt(r, top); this.set(cf); this.get(cf); bitAt(r, top - 1); this.c.u8(Op.i32_xor); this.set(of); break;
-      case 4: case 6: val(); cnt(); this.c.u8(O.shl); toI64(); this.set(r); bitBy(v, 0, bits); this.set(cf); bitAt(r, top); this.get(cf); this.c.u8(Op.i32_xor); this.set(of); break;
+      case 4: case 6: val(); cnt(); this.c.u8(O.shl); toI64(); if (narrow) this.maskTo(size); this.set(r); bitBy(v, 0, bits); this.set(cf); bitAt(r, top); this.get(cf); this.c.u8(Op.i32_xor); this.set(of); break;
       case 5: val(); cnt(); this.c.u8(O.shr_u); toI64(); this.set(r); bitBy(v, -1); this.set(cf); bitAt(v, top); this.set(of); break;
       default: {
         sx(); this.get(cl); this.c.u8(Op.i64_extend_i32_u); this.c.u8(Op.i64_shr_s); this.maskTo(size); this.set(r);
