@@ -14,7 +14,7 @@ import type { LinearMemory } from './linear-memory.js';
 import { sharedOpTable, type OpTableImpl } from './op-table.js';
 import { Mmu } from './mmu.js';
 import { deliverEvent } from './exceptions.js';
-import type { CpuidConfig } from './cpuid.js';
+import { DEFAULT_CPUID_FEATURES, type CpuidConfig } from './cpuid.js';
 import { jitThreshold, jitOptimizeAt, compileBlock, compilesToLoop, optimizeCompiled, reoptimizeCompiled, REOPTIMIZE_CHECK_EVERY } from './jit/block-compiler.js';
 import { PAUSE_LOOP_EXIT_NS, PAUSE_STALL_NS } from './pause.js';
 import { WasmState, wasmThreshold, type WasmTier } from './wasm/tier.js';
@@ -837,6 +837,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
             const budget = Math.max(Math.min(end - start, 0x3fffffff), finish ? block.wasmMax : 0);
             const r = wasm.run(w, slab.base, this.cpl === 3 ? TLB_SIZE : 0, budget, 1, generation, jitThreshold < 0 ? 0x7fffffff : jitThreshold, globalGeneration, block.rip);
             this.flagsRest = si[SlabOffset.REST >> 2]!;
+            if (si[SlabOffset.GS_SWAPPED >> 2] !== 0) this.takeSwapgs(slab);
             if ((r & 1) !== 0) this.takeWasmFlags(slab);
             this.instructionCount += r >>> 1;
             const last = slab.i32[SlabOffset.LAST_INDEX >> 2]!;
@@ -936,13 +937,24 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
   private writeWasmTsc(slab: CpuSlab): void {
     const t = Math.floor(this.clock.nowNs() * (this.clock.tscHz / 1e9)) + this.tscOffsetNumber;
     const fault = (this.cr4 & Cr4.TSD) !== 0 && this.cpl !== 0;
-    slab.f64[SlabOffset.TSC >> 3] = !fault && t >= 0 && t < 2 ** 53 ? t : -1;
+    const f = slab.f64;
+    f[SlabOffset.TSC >> 3] = !fault && t >= 0 && t < 2 ** 53 ? t : -1;
+    f[SlabOffset.TSC_AUX >> 3] = (this.cpuidConfig?.features ?? DEFAULT_CPUID_FEATURES).rdtscp ? this.tscAux >>> 0 : -1;
   }
 
-  /** FS and GS bases where wasm code reads them (they change only through instruction handlers). */
+  /** FS, GS and kernel GS bases where wasm code reads them (they change through instruction handlers and SWAPGS in wasm). */
   private writeSegBases(slab: CpuSlab): void {
-    slab.f64[SlabOffset.FS_BASE >> 3] = this.seg[Seg.FS]!.base;
-    slab.f64[SlabOffset.GS_BASE >> 3] = this.seg[Seg.GS]!.base;
+    const f = slab.f64;
+    f[SlabOffset.FS_BASE >> 3] = this.seg[Seg.FS]!.base;
+    f[SlabOffset.GS_BASE >> 3] = this.seg[Seg.GS]!.base;
+    f[SlabOffset.KGS_BASE >> 3] = this.kernelGsBase;
+  }
+
+  /** An odd number of SWAPGS ran in wasm since the bases were written (SlabOffset.GS_SWAPPED): swap the Cpu's. */
+  private takeSwapgs(slab: CpuSlab): void {
+    slab.i32[SlabOffset.GS_SWAPPED >> 2] = 0;
+    const gs = this.seg[Seg.GS]!;
+    const t = gs.base; gs.base = this.kernelGsBase; this.kernelGsBase = t;
   }
 
   /**
@@ -958,6 +970,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     this.lazyOp = 0;
     this.lazyFlags = slab.i32[SlabOffset.FLAGS >> 2]!;
     this.flagsRest = slab.i32[SlabOffset.REST >> 2]!;
+    if (slab.i32[SlabOffset.GS_SWAPPED >> 2] !== 0) this.takeSwapgs(slab);
     const gen = this.codeGen, globalGen = this.globalCodeGen, cpl = this.cpl, rest = this.flagsRest;
     const next = i.next;
     this.rip = next;

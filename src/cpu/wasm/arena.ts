@@ -68,6 +68,16 @@ export const enum SlabOffset {
    * only helpers (PAUSE) change.
    */
   TSC = 216,
+  /**
+   * f64: IA32_KERNEL_GS_BASE beside GS_BASE, for SWAPGS in wasm, which swaps the two and flips
+   * GS_SWAPPED (i32, 1/0): the run loop after a chain, and a helper call before its instruction,
+   * swap the Cpu's bases when it is set (a system call's two SWAPGS leave it clear). Written with
+   * the bases before a chain and after a helper call.
+   */
+  KGS_BASE = 224,
+  GS_SWAPPED = 232,
+  /** f64: what RDTSCP puts in ECX (IA32_TSC_AUX), -1 when RDTSCP is #UD (not announced); written with TSC. */
+  TSC_AUX = 240,
   TAG_R = 1024,
   TAG_W = TAG_R + 2 * TLB_SIZE * 8,
   ADDEND = TAG_W + 2 * TLB_SIZE * 8,

@@ -795,20 +795,18 @@ class Translator {
     }
     if (i.map === OpMap.M0F) {
       if (op >= 0x80 && op <= 0x8f) return this.jcc(i, op & 15);
-      if (op === 0x31) {
-        // RDTSC (SDM RDTSC): EDX:EAX = the TSC the run loop left in the slab (SlabOffset.TSC), or
-        // the interpreter's when that is -1 (#GP under CR4.TSD). Once per system call (the
-        // kernel's random stack offset), a helper call each before.
+      if (op === 0x01 && i.modrm === 0xf8) {
+        // SWAPGS (SDM SWAPGS): GS base <-> IA32_KERNEL_GS_BASE on the slab's copies; #GP at
+        // CPL > 0 is the interpreter's. Twice per system call (two helper calls each before).
+        this.st(); this.mem(Op.i32_load, SlabOffset.CPL); this.exitIf();
         const t = this.local(F64);
-        this.st(); this.mem(Op.f64_load, SlabOffset.TSC); this.c.op(Op.local_tee); this.c.u32(t);
-        this.c.op(Op.f64_const); this.c.f64(0); this.c.u8(Op.f64_lt); this.exitIf();
-        const v = this.tmp64(); const hi = this.tmp64();
-        this.get(t); this.c.u8(Op.i64_trunc_f64_s); this.set(v);
-        this.get(v); this.i64c(32, 0); this.c.u8(Op.i64_shr_u); this.set(hi);
-        this.regSet(4, 0, 1, v);
-        this.regSet(4, 2, 1, hi);
+        this.st(); this.mem(Op.f64_load, SlabOffset.GS_BASE); this.set(t);
+        this.st(); this.st(); this.mem(Op.f64_load, SlabOffset.KGS_BASE); this.mem(Op.f64_store, SlabOffset.GS_BASE);
+        this.st(); this.get(t); this.mem(Op.f64_store, SlabOffset.KGS_BASE);
+        this.st(); this.st(); this.mem(Op.i32_load, SlabOffset.GS_SWAPPED); this.i32c(1); this.c.u8(Op.i32_xor); this.mem(Op.i32_store, SlabOffset.GS_SWAPPED);
         return 'next';
       }
+      if (op === 0x31 || (op === 0x01 && i.modrm === 0xf9)) return this.rdtsc(op !== 0x31);
       // Hint NOPs and prefetches (0F 18-1F, 0F 0D): no access, no fault (ops-misc.ts).
       if ((op >= 0x18 && op <= 0x1f) || op === 0x0d) return 'next';
       // LFENCE, MFENCE, SFENCE: ordering only; the vCPUs take turns on one thread.
@@ -969,6 +967,32 @@ class Translator {
     if (rep) { this.get(rcx); this.get(cnt); this.c.u8(Op.i64_extend_i32_u); this.c.u8(Op.i64_sub); this.set(rcx); this.c.op(Op.br, 0); }
     this.c.op(Op.end, Op.end);
     this.get(stop); this.exitIf();
+    return 'next';
+  }
+
+  /**
+   * RDTSC and RDTSCP (SDM RDTSC, RDTSCP): EDX:EAX = the TSC the run loop left in the slab
+   * (SlabOffset.TSC), RDTSCP's ECX = IA32_TSC_AUX (SlabOffset.TSC_AUX); the interpreter's when
+   * either is -1 (#GP under CR4.TSD, #UD for RDTSCP not announced). RDTSC once per system call
+   * (the kernel's random stack offset), RDTSCP in read_tsc: a helper call each before.
+   */
+  private rdtsc(withAux: boolean): 'next' {
+    const t = this.local(F64);
+    this.st(); this.mem(Op.f64_load, SlabOffset.TSC); this.c.op(Op.local_tee); this.c.u32(t);
+    this.c.op(Op.f64_const); this.c.f64(0); this.c.u8(Op.f64_lt);
+    let aux = -1;
+    if (withAux) {
+      aux = this.local(F64);
+      this.st(); this.mem(Op.f64_load, SlabOffset.TSC_AUX); this.c.op(Op.local_tee); this.c.u32(aux);
+      this.c.op(Op.f64_const); this.c.f64(0); this.c.u8(Op.f64_lt); this.c.u8(Op.i32_or);
+    }
+    this.exitIf();
+    const v = this.tmp64(); const hi = this.tmp64();
+    this.get(t); this.c.u8(Op.i64_trunc_f64_s); this.set(v);
+    this.get(v); this.i64c(32, 0); this.c.u8(Op.i64_shr_u); this.set(hi);
+    this.regSet(4, 0, 1, v);
+    this.regSet(4, 2, 1, hi);
+    if (withAux) { const c = this.tmp64(); this.get(aux); this.c.u8(Op.i64_trunc_f64_s); this.set(c); this.regSet(4, 1, 1, c); }
     return 'next';
   }
 
