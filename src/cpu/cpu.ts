@@ -31,7 +31,7 @@ import { TLB_SIZE } from './mmu.js';
  */
 const DOUBLE_FIELDS = ['instructionCount', 'rip', 'lazyResLo', 'lazyResHi', 'lazySrcLo', 'lazySrcHi', 'lazyDstLo', 'lazyDstHi', 'lazyFlags',
   'cr0', 'cr2', 'cr3', 'lstar', 'cstar', 'kernelGsBase', 'sysenterEsp', 'sysenterEip', 'fpuLastIp', 'fpuLastDp',
-  'hi', 'eaHi', 'stallNs', 'runStartStallNs'] as const;
+  'hi', 'eaHi', 'stallNs', 'runStartStallNs', 'tscOffsetNumber', 'starHi'] as const;
 
 /** Why `run()` returned. */
 export type RunExit =
@@ -646,6 +646,9 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     this.blockExit = true;
   }
 
+  /** Set by SYSCALL and SYSRET: the run loop links the block they ended to the next one despite blockExit. */
+  linkAcrossMode = false;
+
   /** PAUSE hint from the instruction handler (see pauseExits). */
   pauseHint(): void {
     this.pauseCount++;
@@ -759,7 +762,11 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
       if (exit !== null) return exit;
       const last = this.lastBlock;
       if (last !== null) this.lastBlock = null;
-      prev = this.blockExit ? null : last ?? block;
+      // A mode switch ends the block (blockExit), but SYSCALL and SYSRET are plain control flow
+      // into code of one mode: the link from their block (made under the new mode's generation,
+      // checked as any) saves the block lookup on both sides of every system call.
+      prev = this.blockExit && !this.linkAcrossMode ? null : last ?? block;
+      this.linkAcrossMode = false;
     }
     return { kind: 'budget' };
   }

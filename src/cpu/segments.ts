@@ -20,6 +20,8 @@ export interface SystemCpu extends Cpu {
   readonly clock: GuestClock;
   /** CPUID identity and features; cpuid.ts's defaults when absent. */
   cpuidConfig?: CpuidConfig;
+  /** SYSCALL and SYSRET set it: the run loop links their block to the next (cpu.ts run()). */
+  linkAcrossMode?: boolean;
 }
 
 /** A handler typed against SystemCpu (system-ops.ts, segment-ops.ts, io-ops.ts). */

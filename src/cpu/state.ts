@@ -108,7 +108,11 @@ export class CpuState {
 
   // MSRs Linux touches (SDM Vol. 4). 64-bit values as numbers where they are addresses
   // (canonical form), bigint where they are arbitrary 64-bit data.
-  star = 0n;
+  private starValue = 0n;
+  /** IA32_STAR bits 63:32 as a number: the selector bases SYSCALL and SYSRET take, without BigInt. */
+  starHi = 0;
+  get star(): bigint { return this.starValue; }
+  set star(v: bigint) { this.starValue = v; this.starHi = Number((v >> 32n) & 0xffffffffn); }
   lstar = 0;
   cstar = 0;
   sfmask = 0;

@@ -319,8 +319,7 @@ function setFlat(cpu: SystemCpu, seg: Seg, selector: number, attr: number): void
 
 const syscall: SystemHandler = (cpu) => {
   if ((cpu.efer & Efer.SCE) === 0 || cpu.mode !== CpuMode.Long64) ud();
-  const star = cpu.star;
-  const csSel = Number((star >> 32n) & 0xffffn);
+  const csSel = cpu.starHi & 0xffff;
   const rip = cpu.rip;
   setReg64Num(cpu, Reg.RCX, rip);
   const rflags = cpu.getRflags();
@@ -330,12 +329,13 @@ const syscall: SystemHandler = (cpu) => {
   setFlat(cpu, Seg.SS, (csSel + 8) & 0xfffc, ATTR_DATA_DPL0);
   cpu.rip = cpu.lstar;
   cpu.updateMode();
+  cpu.linkAcrossMode = true;
 };
 
 const sysret: SystemHandler = (cpu, i) => {
   if ((cpu.efer & Efer.SCE) === 0 || cpu.mode !== CpuMode.Long64) ud();
   requireCpl0(cpu);
-  const base = Number((cpu.star >> 48n) & 0xffffn);
+  const base = cpu.starHi >>> 16;
   let target: number;
   if (i.opSize === 8) {
     target = getReg64Num(cpu, Reg.RCX);
@@ -349,6 +349,7 @@ const sysret: SystemHandler = (cpu, i) => {
   cpu.setRflags((cpu.gpr[2 * Reg.R11]! & 0x3c7fd7) | 2, 0x3f7fd7);
   cpu.rip = target;
   cpu.updateMode();
+  cpu.linkAcrossMode = true;
 };
 
 const sysenter: SystemHandler = (cpu) => {
