@@ -177,6 +177,8 @@ export const CASES: [string, string][] = [
   ['8- and 16-bit shifts by constants', 'c0 e8 04  0f 92 c1  c0 e0 03  0f 90 c2  c0 ec 02  66 c1 e1 05  66 c1 f8 0f  0f 92 c5  d0 fb  66 d1 e2  0f 90 c6  c0 e3 07  0f 9f c4  c0 6b 03 04  66 c1 63 06 09  c0 7b 09 03  40 c0 ee 03  0f 98 c7'],
   ['8- and 16-bit shifts the interpreter runs', 'c0 e0 09  0f 92 c1  c0 c0 03  66 c1 c8 12  0f 90 c2  66 c1 e6 10  c0 e8 00'],
   ['8-bit SHL carrying bits out: ZF of the byte', 'b0 20  c0 e0 03  0f 94 c1  66 b8 00 01  66 c1 e0 08  0f 94 c2  c6 03 40  c0 63 00 02  0f 94 c5'],
+  ['BSF/BSR (and REP BSF), zero and non-zero sources', '0f bc c3  48 0f bd d1  66 0f bc 03  9c  5f  31 c9  48 0f bd c1  9c  5e  f3 48 0f bc d6  44 0f bd 4b 08  0f 94 c1  48 c7 c2 ff ff ff ff  31 c0  0f bd d0  9c  5d'],
+  ['LOCK CMPXCHG16B: unequal, equal, misaligned', 'f0 48 0f c7 0b  41 0f 94 c0  f0 48 0f c7 0b  41 0f 94 c1  9c  5f  48 8b 73 08  f0 48 0f c7 4b 10  41 0f 94 c2  f0 48 0f c7 4b 08'],
   ['SWAPGS pairs around GS-relative loads', 'b9 02 01 00 c0  b8 00 00 01 00  31 d2  0f 30  bf 03 00 00 00  0f 01 f8  65 48 8b 04 25 08 00 00 00  65 48 03 04 25 10 00 00 00  0f 01 f8  65 48 8b 0c 25 20 00 01 00  48 01 c6  48 01 ce  ff cf  75 d5  65 48 8b 14 25 30 00 01 00'],
   ['SWAPGS around RDMSR IA32_GS_BASE (helper calls see the swap)', 'b9 02 01 00 c0  b8 00 00 01 00  31 d2  0f 30  bf 03 00 00 00  0f 01 f8  b9 01 01 00 c0  0f 32  48 01 c6  0f 01 f8  0f 32  48 01 c3  ff cf  75 e7'],
   ['RDTSCP in a loop after WRMSR IA32_TSC_AUX and IA32_TSC', 'b9 03 01 00 c0  b8 55 00 00 00  31 d2  0f 30  b9 10 00 00 00  b8 78 56 34 12  ba 45 23 01 00  0f 30  bf 04 00 00 00  0f 01 f9  48 c1 e2 20  48 09 d0  48 01 c6  48 01 cb  ff cf  75 ec'],

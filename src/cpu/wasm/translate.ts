@@ -845,6 +845,8 @@ class Translator {
         this.regSet(8, 0, 1, rax);
         return 'next';
       }
+      if ((op === 0xbc || op === 0xbd) && size !== 1) return this.bitScan(i, size, op === 0xbd);
+      if (op === 0xc7 && i.hasMem && ((i.modrm >> 3) & 7) === 1 && size === 8) return this.cmpxchg16b(i);
       if (op >= 0xc8 && op <= 0xcf && (size === 4 || size === 8)) {
         const v = this.tmp64(); this.regGet(size, i.rm, i.rex); this.set(v);
         const r = this.tmp64();
@@ -993,6 +995,54 @@ class Translator {
     this.regSet(4, 0, 1, v);
     this.regSet(4, 2, 1, hi);
     if (withAux) { const c = this.tmp64(); this.get(aux); this.c.u8(Op.i64_trunc_f64_s); this.set(c); this.regSet(4, 1, 1, c); }
+    return 'next';
+  }
+
+  /**
+   * BSF / BSR (0F BC / BD; with F3 too: TZCNT is not announced, so it runs as BSF), as ops-bit.ts
+   * makeBitScan: a zero source sets ZF and PF, clears the other four flags and leaves the
+   * destination as it was; otherwise all six are clear and the destination is the bit's index.
+   */
+  private bitScan(i: DecodedInsn, size: number, reverse: boolean): 'next' {
+    const o = this.rm(i, size, true, false);
+    const v = this.rmGet(i, o, size);
+    const z = this.tmp32(); this.get(v); this.c.u8(Op.i64_eqz); this.set(z);
+    const idx = this.tmp64();
+    if (reverse) { this.i64c(63, 0); this.get(v); this.c.u8(Op.i64_clz); this.c.u8(Op.i64_sub); } else { this.get(v); this.c.u8(Op.i64_ctz); }
+    this.set(idx);
+    const before = this.tmp64(); this.get(this.reg(i.reg)); this.set(before);
+    this.regSet(size, i.reg, i.rex, idx);
+    const l = this.reg(i.reg);
+    this.get(before); this.get(l); this.get(z); this.c.u8(Op.select); this.set(l);
+    const w = this.tmp32(); this.get(z); this.i32c(Flag.ZF | Flag.PF); this.c.u8(Op.i32_mul); this.set(w);
+    this.src = { k: 'word', w };
+    return 'next';
+  }
+
+  /**
+   * LOCK CMPXCHG16B m128 (SDM CMPXCHG8B/CMPXCHG16B), as ops-mov.ts: RDX:RAX equal to the operand:
+   * it becomes RCX:RBX, ZF set; else RDX:RAX = the operand, ZF clear (written back unchanged);
+   * other flags kept. A misaligned operand (#GP) is the interpreter's. SLUB's lockless
+   * allocation and free (~3 K per 256 MiB read).
+   */
+  private cmpxchg16b(i: DecodedInsn): 'next' {
+    const lin = this.linear(i);
+    this.get(lin); this.c.u8(Op.i32_wrap_i64); this.i32c(15); this.c.u8(Op.i32_and); this.exitIf();
+    const h = this.tlb(lin, 16, true, true);
+    const lo = this.tmp64(); const hi = this.tmp64();
+    this.get(h); this.mem(Op.i64_load, this.ramBase); this.set(lo);
+    this.get(h); this.mem(Op.i64_load, this.ramBase + 8); this.set(hi);
+    const eq = this.tmp32();
+    this.get(lo); this.get(this.reg(0)); this.c.u8(Op.i64_eq); this.get(hi); this.get(this.reg(2)); this.c.u8(Op.i64_eq); this.c.u8(Op.i32_and); this.set(eq);
+    this.get(h); this.get(this.reg(3)); this.get(lo); this.get(eq); this.c.u8(Op.select); this.mem(Op.i64_store, this.ramBase);
+    this.get(h); this.get(this.reg(1)); this.get(hi); this.get(eq); this.c.u8(Op.select); this.mem(Op.i64_store, this.ramBase + 8);
+    const rax = this.tmp64(); this.get(this.reg(0)); this.get(lo); this.get(eq); this.c.u8(Op.select); this.set(rax);
+    const rdx = this.tmp64(); this.get(this.reg(2)); this.get(hi); this.get(eq); this.c.u8(Op.select); this.set(rdx);
+    this.regSet(8, 0, 1, rax);
+    this.regSet(8, 2, 1, rdx);
+    const w = this.tmp32();
+    this.flagsWord(); this.i32c(~Flag.ZF); this.c.u8(Op.i32_and); this.get(eq); this.i32c(6); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or); this.set(w);
+    this.src = { k: 'word', w };
     return 'next';
   }
 
