@@ -651,7 +651,7 @@ class Translator {
         this.rmSet(i, o, size, r);
         return 'next';
       }
-      if ((op === 0xc0 || op === 0xc1 || op === 0xd0 || op === 0xd1) && (size === 4 || size === 8 || e >= 4)) return this.shift(i, size, e, op >= 0xd0 ? 1 : i.imm & 0xff);
+      if (op === 0xc0 || op === 0xc1 || op === 0xd0 || op === 0xd1) return this.shift(i, size, e, op >= 0xd0 ? 1 : i.imm & 0xff);
       if (op === 0x90 && i.rm === 0 && (i.prefixes & Prefix.REP) === 0) return 'next';
       if ((op === 0x69 || op === 0x6b) && size !== 1) {
         const o = this.rm(i, size, true, false);
@@ -701,6 +701,17 @@ class Translator {
         const [v, ns] = this.stackRead(5);
         this.regSet(8, 4, 1, ns);
         this.regSet(8, 5, 1, v);
+        return 'next';
+      }
+      // XCHG r/m, r (SDM XCHG; with memory it is locked, which one thread running the vCPUs in
+      // turn gives anyway); a 32-bit register operand is zero-extended.
+      if (op === 0x86 || op === 0x87) {
+        const sz = op === 0x86 ? 1 : size;
+        const o = this.rm(i, sz, true, true);
+        const v = this.rmGet(i, o, sz);
+        const g = this.tmp64(); this.regGet(sz, i.reg, i.rex); this.set(g);
+        this.rmSet(i, o, sz, g);
+        this.regSet(sz, i.reg, i.rex, v);
         return 'next';
       }
       // MOV
@@ -855,7 +866,7 @@ class Translator {
         return 'next';
       }
       if (op === 0xba && e >= 4 && size !== 1) return this.bitTest(i, size, e - 4, i.imm & (size * 8 - 1));
-      if ((op === 0xa3 || op === 0xab || op === 0xb3 || op === 0xbb) && !i.hasMem && size !== 1) return this.bitTest(i, size, (op >> 3) & 3, -1);
+      if ((op === 0xa3 || op === 0xab || op === 0xb3 || op === 0xbb) && size !== 1) return this.bitTest(i, size, (op >> 3) & 3, -1);
       if ((op === 0xb6 || op === 0xb7 || op === 0xbe || op === 0xbf) && size !== 1) {
         const from = op === 0xb6 || op === 0xbe ? 1 : 2;
         const signed = op >= 0xbe;
@@ -1220,11 +1231,25 @@ class Translator {
    * CF = the bit, other flags unchanged (ops-bit.ts).
    */
   private bitTest(i: DecodedInsn, size: number, op: number, bit: number): 'next' {
-    const o = this.rm(i, size, true, op !== 0);
-    const v = this.rmGet(i, o, size);
     const b = this.tmp64();
-    if (bit >= 0) this.i64c(bit, 0); else { this.regGet(size, i.reg, i.rex); this.i64c(size * 8 - 1, 0); this.c.u8(Op.i64_and); }
+    let o: { reg: number } | { h: number };
+    if (bit < 0 && i.hasMem) {
+      // A register offset addresses a bit string (SDM BT): the signed offset's whole operands
+      // move the address (ops-bit.ts bitOp), its low bits pick the bit. The cpumask and page
+      // flag operations of every context switch (~90 K per 8 MiB sent over TCP).
+      const bits = size * 8;
+      const off = this.tmp64(); this.regGetSigned(size, i.reg, i.rex); this.set(off);
+      const lin = this.linear(i);
+      const a = this.tmp64();
+      this.get(lin); this.get(off); this.i64c(Math.log2(bits), 0); this.c.u8(Op.i64_shr_s); this.i64c(Math.log2(size), 0); this.c.u8(Op.i64_shl); this.c.u8(Op.i64_add); this.set(a);
+      o = { h: this.tlb(a, size, true, op !== 0) };
+      this.get(off); this.i64c(bits - 1, 0); this.c.u8(Op.i64_and);
+    } else {
+      o = this.rm(i, size, true, op !== 0);
+      if (bit >= 0) this.i64c(bit, 0); else { this.regGet(size, i.reg, i.rex); this.i64c(size * 8 - 1, 0); this.c.u8(Op.i64_and); }
+    }
     this.set(b);
+    const v = this.rmGet(i, o, size);
     const w = this.tmp32();
     this.flagsWord(); this.i32c(~1); this.c.u8(Op.i32_and);
     this.get(v); this.get(b); this.c.u8(Op.i64_shr_u); this.c.u8(Op.i32_wrap_i64); this.i32c(1); this.c.u8(Op.i32_and); this.c.u8(Op.i32_or);
@@ -1330,7 +1355,7 @@ class Translator {
     // and the like), where the 32-bit formulas hold on the narrow value; other counts and
     // rotates are the interpreter's (ops-shift.ts shift32).
     const narrow = size < 4;
-    if (narrow && (dynamic || kind < 4 || c === 0 || c >= size * 8)) return false;
+    if (narrow && (dynamic || c === 0 || (kind >= 4 && c >= size * 8))) return false;
     if (!dynamic && c === 0 && i.hasMem) return false;
     const o = this.rm(i, size, true, true);
     if (!dynamic && c === 0) {
@@ -1366,8 +1391,10 @@ class Translator {
       : { shl: Op.i32_shl, shr_u: Op.i32_shr_u, rotl: Op.i32_rotl, rotr: Op.i32_rotr };
     const sx = (): void => { if (narrow) { this.sext(v, size); return; } this.get(v); if (!w64) { this.c.u8(Op.i32_wrap_i64); this.c.u8(Op.i64_extend_i32_s); } };
     switch (kind) {
-      case 0: val(); cnt(); this.c.u8(O.rotl); toI64(); this.set(r); bitAt(r, 0); this.set(cf); bitAt(r, top); this.get(cf); this.c.u8(Op.i32_xor); this.set(of); break;
-      case 1: val(); cnt(); this.c.u8(O.rotr); toI64(); this.set(r); bitAt(r, top); this.set(cf); this.get(cf); bitAt(r, top - 1); this.c.u8(Op.i32_xor); this.set(of); break;
+      case 0: if (narrow) this.rotateNarrow(v, r, size, c % bits, true); else { val(); cnt(); this.c.u8(O.rotl); toI64(); this.set(r); }
+        bitAt(r, 0); this.set(cf); bitAt(r, top); this.get(cf); this.c.u8(Op.i32_xor); this.set(of); break;
+      case 1: if (narrow) this.rotateNarrow(v, r, size, c % bits, false); else { val(); cnt(); this.c.u8(O.rotr); toI64(); this.set(r); }
+        bitAt(r, top); this.set(cf); this.get(cf); bitAt(r, top - 1); this.c.u8(Op.i32_xor); this.set(of); break;
       case 4: case 6: val(); cnt(); this.c.u8(O.shl); toI64(); if (narrow) this.maskTo(size); this.set(r); bitBy(v, 0, bits); this.set(cf); bitAt(r, top); this.get(cf); this.c.u8(Op.i32_xor); this.set(of); break;
       case 5: val(); cnt(); this.c.u8(O.shr_u); toI64(); this.set(r); bitBy(v, -1); this.set(cf); bitAt(v, top); this.set(of); break;
       default: {
@@ -1394,6 +1421,21 @@ class Translator {
     this.src = { k: 'word', w };
     this.rmSet(i, o, size, r);
     return 'next';
+  }
+
+  /**
+   * r = v (size 1 or 2 bytes) rotated left or right by n (0 <= n < its width: the masked count
+   * modulo the width, ops-shift.ts shift32), e.g. the `rol $8, %ax` of htons.
+   */
+  private rotateNarrow(v: number, r: number, size: number, n: number, left: boolean): void {
+    this.get(v);
+    if (n !== 0) {
+      const bits = size * 8;
+      this.i64c(left ? n : bits - n, 0); this.c.u8(Op.i64_shl);
+      this.get(v); this.i64c(left ? bits - n : n, 0); this.c.u8(Op.i64_shr_u);
+      this.c.u8(Op.i64_or); this.maskTo(size);
+    }
+    this.set(r);
   }
 
   /**
