@@ -179,6 +179,7 @@ export const CASES: [string, string][] = [
   ['8-bit SHL carrying bits out: ZF of the byte', 'b0 20  c0 e0 03  0f 94 c1  66 b8 00 01  66 c1 e0 08  0f 94 c2  c6 03 40  c0 63 00 02  0f 94 c5'],
   ['BT/BTS/BTR/BTC on memory with register offsets (bit strings, negative offsets)', '48 c7 c1 45 00 00 00  48 0f a3 0b  0f 92 c0  48 0f ab 0b  48 c7 c1 f3 ff ff ff  0f b3 4b 40  0f 92 c2  66 0f bb 4b 20  f0 48 0f ab 4b 10  9c  5e'],
   ['8- and 16-bit rotates by constants', '66 c1 c0 08  0f 92 c1  c0 c8 03  0f 90 c2  66 c1 c3 10  0f 92 c5  c0 c4 0c  66 d1 c6  9c  5f  d0 c9'],
+  ['SHLD/SHRD by constants and CL (0 and masked counts)', '48 0f ac d0 0c  0f 92 c1  0f a4 d8 05  0f 90 c5  b1 07  48 0f ad 03  9c  5f  b1 00  0f a5 d1  0f ac c2 1f  0f 98 c6  b1 41  48 0f a5 c6  9c  5d  b1 40  48 0f ad d6  66 0f a4 d8 03'],
   ['XCHG forms', '48 87 03  86 4b 05  87 d1  66 87 43 0a  f0 48 87 53 10  87 c0'],
   ['BSF/BSR (and REP BSF), zero and non-zero sources', '0f bc c3  48 0f bd d1  66 0f bc 03  9c  5f  31 c9  48 0f bd c1  9c  5e  f3 48 0f bc d6  44 0f bd 4b 08  0f 94 c1  48 c7 c2 ff ff ff ff  31 c0  0f bd d0  9c  5d'],
   ['LOCK CMPXCHG16B: unequal, equal, misaligned', 'f0 48 0f c7 0b  41 0f 94 c0  f0 48 0f c7 0b  41 0f 94 c1  9c  5f  48 8b 73 08  f0 48 0f c7 4b 10  41 0f 94 c2  f0 48 0f c7 4b 08'],

@@ -856,6 +856,7 @@ class Translator {
         this.regSet(8, 0, 1, rax);
         return 'next';
       }
+      if (op === 0xa4 || op === 0xa5 || op === 0xac || op === 0xad) return this.doubleShift(i, size, op <= 0xa5, (op & 1) === 0 ? i.imm & 0xff : -1);
       if ((op === 0xbc || op === 0xbd) && size !== 1) return this.bitScan(i, size, op === 0xbd);
       if (op === 0xc7 && i.hasMem && ((i.modrm >> 3) & 7) === 1 && size === 8) return this.cmpxchg16b(i);
       if (op >= 0xc8 && op <= 0xcf && (size === 4 || size === 8)) {
@@ -1418,6 +1419,54 @@ class Translator {
       this.get(r); this.get(v); this.get(cl); this.c.u8(Op.select); this.set(r);
     }
     this.set(w);
+    this.src = { k: 'word', w };
+    this.rmSet(i, o, size, r);
+    return 'next';
+  }
+
+  /**
+   * SHLD / SHRD r/m32 or r/m64 by a constant or CL (SDM SHLD, SHRD), as ops-shift.ts doubleShift
+   * (whose BigInt arithmetic made each helper call slow: sched_clock's mul_u64_u32_shr runs SHRD
+   * on every context switch): r = r/m shifted with the register's bits coming in; CF the last bit
+   * out, OF the sign change, SF/ZF/PF of r, AF clear. A masked count of 0 changes no flags (a
+   * 32-bit register is still zero-extended).
+   */
+  private doubleShift(i: DecodedInsn, size: number, left: boolean, count: number): 'next' | false {
+    if (size !== 4 && size !== 8) return false;
+    const bits = size * 8;
+    const cmask = bits - 1;
+    const dynamic = count < 0;
+    const c = count & cmask;
+    if (!dynamic && c === 0 && i.hasMem) return false;
+    const o = this.rm(i, size, true, true);
+    if (!dynamic && c === 0) {
+      if (size === 4) { const v = this.rmGet(i, o, 4); this.rmSet(i, o, 4, v); }
+      return 'next';
+    }
+    const d = this.rmGet(i, o, size);
+    const s = this.tmp64(); this.regGet(size, i.reg, i.rex); this.set(s);
+    const cl = this.tmp64();
+    if (dynamic) { this.regGet(1, 1, 1); this.i64c(cmask, 0); this.c.u8(Op.i64_and); } else this.i64c(c, 0);
+    this.set(cl);
+    const inv = this.tmp64(); this.i64c(bits, 0); this.get(cl); this.c.u8(Op.i64_sub); this.set(inv);
+    const r = this.tmp64();
+    this.get(d); this.get(cl); this.c.u8(left ? Op.i64_shl : Op.i64_shr_u);
+    this.get(s); this.get(inv); this.c.u8(left ? Op.i64_shr_u : Op.i64_shl);
+    this.c.u8(Op.i64_or); this.maskTo(size); this.set(r);
+    const w = this.tmp32();
+    this.szpWord(r, size);
+    // CF: bit (bits - count) of d shifting left, bit (count - 1) shifting right
+    this.get(d);
+    if (left) this.get(inv); else { this.get(cl); this.i64c(1, 0); this.c.u8(Op.i64_sub); }
+    this.c.u8(Op.i64_shr_u); this.c.u8(Op.i32_wrap_i64); this.i32c(1); this.c.u8(Op.i32_and); this.c.u8(Op.i32_or);
+    this.get(r); this.get(d); this.c.u8(Op.i64_xor); this.i64c(bits - 1, 0); this.c.u8(Op.i64_shr_u); this.c.u8(Op.i32_wrap_i64); this.i32c(1); this.c.u8(Op.i32_and);
+    this.i32c(11); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
+    this.set(w);
+    if (dynamic) {
+      const nz = this.tmp32(); this.get(cl); this.c.u8(Op.i64_eqz); this.c.u8(Op.i32_eqz); this.set(nz);
+      this.get(w); this.flagsWord(); this.get(nz); this.c.op(Op.select); this.set(w);
+      this.get(r); this.get(d); this.get(nz); this.c.u8(Op.select); this.set(r);
+    }
     this.src = { k: 'word', w };
     this.rmSet(i, o, size, r);
     return 'next';
