@@ -1353,16 +1353,14 @@ class Translator {
     const dynamic = count < 0;
     const c = count & cmask;
     // 8- and 16-bit operands: SHL/SHR/SAR by a constant below the width (the kernel's `shr al, 4`
-    // and the like), where the 32-bit formulas hold on the narrow value; other counts and
-    // rotates are the interpreter's (ops-shift.ts shift32).
+    // and the like), where the 32-bit formulas hold on the narrow value, and ROL/ROR by any
+    // constant (rotateNarrow); counts by CL and wider shifts are the interpreter's (ops-shift.ts
+    // shift32).
     const narrow = size < 4;
     if (narrow && (dynamic || c === 0 || (kind >= 4 && c >= size * 8))) return false;
-    if (!dynamic && c === 0 && i.hasMem) return false;
-    const o = this.rm(i, size, true, true);
-    if (!dynamic && c === 0) {
-      if (size === 4) { const v = this.rmGet(i, o, 4); this.rmSet(i, o, 4, v); }
-      return 'next';
-    }
+    const o = this.shiftOperand(i, size, dynamic, c);
+    if (o === null) return false;
+    if (o === 'done') return 'next';
     const v = this.rmGet(i, o, size);
     const bits = size * 8;
     const top = bits - 1;
@@ -1425,6 +1423,21 @@ class Translator {
   }
 
   /**
+   * The r/m operand of a shift by the masked count `c` (or CL when `dynamic`): null for a
+   * constant 0 with memory (the interpreter's), 'done' for a constant 0 (nothing changes but a
+   * 32-bit register's zero extension), else where the operand is.
+   */
+  private shiftOperand(i: DecodedInsn, size: number, dynamic: boolean, c: number): { reg: number } | { h: number } | 'done' | null {
+    if (!dynamic && c === 0 && i.hasMem) return null;
+    const o = this.rm(i, size, true, true);
+    if (!dynamic && c === 0) {
+      if (size === 4) { const v = this.rmGet(i, o, 4); this.rmSet(i, o, 4, v); }
+      return 'done';
+    }
+    return o;
+  }
+
+  /**
    * SHLD / SHRD r/m32 or r/m64 by a constant or CL (SDM SHLD, SHRD), as ops-shift.ts doubleShift
    * (whose BigInt arithmetic made each helper call slow: sched_clock's mul_u64_u32_shr runs SHRD
    * on every context switch): r = r/m shifted with the register's bits coming in; CF the last bit
@@ -1437,12 +1450,9 @@ class Translator {
     const cmask = bits - 1;
     const dynamic = count < 0;
     const c = count & cmask;
-    if (!dynamic && c === 0 && i.hasMem) return false;
-    const o = this.rm(i, size, true, true);
-    if (!dynamic && c === 0) {
-      if (size === 4) { const v = this.rmGet(i, o, 4); this.rmSet(i, o, 4, v); }
-      return 'next';
-    }
+    const o = this.shiftOperand(i, size, dynamic, c);
+    if (o === null) return false;
+    if (o === 'done') return 'next';
     const d = this.rmGet(i, o, size);
     const s = this.tmp64(); this.regGet(size, i.reg, i.rex); this.set(s);
     const cl = this.tmp64();
