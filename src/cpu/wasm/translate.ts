@@ -498,17 +498,21 @@ class Translator {
       this.c.u8(Op.i32_or);
     }
     this.exitIf();
-    if (write) {
-      // codePages[PPN] !== 0: the interpreter's write path invalidates the page's blocks.
-      this.get(e); this.mem(Op.i32_load, SlabOffset.WTLB + 12);
-      this.mem(Op.i32_load8_u, this.codePagesBase);
-      this.exitIf();
-    }
-    // The RAM index modulo 2^32: wasm32 addresses need no more.
+    if (write) { this.codePage(e); this.exitIf(); }
     const h = this.tmp32();
-    this.get(w); this.get(e); this.mem(Op.i32_load, SlabOffset.WTLB + 8);
-    this.c.u8(Op.i32_add); this.set(h);
+    this.ramIndex(e, w); this.set(h);
     return h;
+  }
+
+  /** Pushes codePages[PPN] of TLB entry `e` (not 0: the interpreter's write path must invalidate the page's blocks). */
+  private codePage(e: number): void {
+    this.get(e); this.mem(Op.i32_load, SlabOffset.WTLB + 12);
+    this.mem(Op.i32_load8_u, this.codePagesBase);
+  }
+
+  /** Pushes the RAM index, modulo 2^32 (wasm32 addresses need no more), of the address with low half `w` in TLB entry `e`'s page. */
+  private ramIndex(e: number, w: number): void {
+    this.get(w); this.get(e); this.mem(Op.i32_load, SlabOffset.WTLB + 8); this.c.u8(Op.i32_add);
   }
 
   private load(size: number, h: number, signed = false): void {
@@ -936,14 +940,14 @@ class Translator {
     if (rep) { this.get(rcx); this.c.u8(Op.i64_eqz); this.c.op(Op.br_if, 1); }
     this.get(total); this.i32c(REP_BULK_BYTES); this.c.u8(Op.i32_ge_u); stopIf();
     const d = this.tlbEntry(rdi, true); stopIf();
-    this.get(d.e); this.mem(Op.i32_load, SlabOffset.WTLB + 12); this.mem(Op.i32_load8_u, this.codePagesBase); stopIf();
+    this.codePage(d.e); stopIf();
     pageRoom(d.w); this.set(room);
     let hs = -1;
     if (movs) {
       const s = this.tlbEntry(rsi, false); stopIf();
       const sroom = this.tmp32(); pageRoom(s.w); this.set(sroom);
       this.get(room); this.get(sroom); this.get(room); this.get(sroom); this.c.u8(Op.i32_lt_u); this.c.u8(Op.select); this.set(room);
-      hs = this.tmp32(); this.get(s.w); this.get(s.e); this.mem(Op.i32_load, SlabOffset.WTLB + 8); this.c.u8(Op.i32_add); this.set(hs);
+      hs = this.tmp32(); this.ramIndex(s.e, s.w); this.set(hs);
     }
     this.get(room); this.i32c(log); this.c.u8(Op.i32_shr_u); this.set(cnt);
     if (rep) {
@@ -954,7 +958,7 @@ class Translator {
     }
     this.get(cnt); this.c.u8(Op.i32_eqz); stopIf(); // the element crosses the page boundary
     this.get(cnt); this.i32c(log); this.c.u8(Op.i32_shl); this.set(bytes);
-    this.get(d.w); this.get(d.e); this.mem(Op.i32_load, SlabOffset.WTLB + 8); this.c.u8(Op.i32_add); this.set(hd);
+    this.ramIndex(d.e, d.w); this.set(hd);
     if (movs) {
       // A forward element copy differs from memmove when the destination starts inside the source.
       this.get(hd); this.get(hs); this.c.u8(Op.i32_gt_u); this.get(hd); this.get(hs); this.get(bytes); this.c.u8(Op.i32_add); this.c.u8(Op.i32_lt_u); this.c.u8(Op.i32_and); stopIf();
@@ -1604,7 +1608,7 @@ class Translator {
       if (r === 'branch') { branched = true; k++; break; }
     }
     // A block of helper calls only is still worth a function when it covers the whole block:
-    // chains then run through it (SWAPGS, SYSRET, RDTSC... blocks of the system call path) instead
+    // chains then run through it (SYSCALL, SYSRET... blocks of the system call path) instead
     // of returning to the run loop on both sides of it.
     if (k === 0 || (this.native === 0 && k < n)) return null;
     // The way out after the last instruction: a branch stored RIP; a block that runs to its end
