@@ -27,7 +27,7 @@ void test('wasm REP MOVS/STOS agree with the interpreter', () => {
   for (const [name, bytes] of STRING_CASES) agree(name, hex(bytes), 8);
 });
 
-void test('wasm accesses reusing an earlier TLB check agree with the interpreter', () => {
+void test('wasm accesses near one another, near page boundaries and into code agree with the interpreter', () => {
   for (const [name, bytes] of PAGE_CASES) agree(name, hex(bytes), 8);
 });
 

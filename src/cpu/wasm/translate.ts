@@ -68,19 +68,6 @@ const traceBlocks = (() => {
 const enum F { CF = 0, PF = 2, AF = 4, ZF = 6, SF = 7, OF = 11 }
 const ALL_FLAGS = [F.CF, F.PF, F.AF, F.ZF, F.SF, F.OF];
 
-/**
- * A memory operand's linear address as the translator knows it: the value some register had at
- * version `ver` (versions are unique: a register's value from one write, or the FS or GS base
- * between changes) plus `a`; version CONST: the constant `a`. See Translator.pageRecs.
- */
-interface SymAddr { ver: number; a: number }
-/** A TLB check done at the top level of a function: the access's RAM index (i32 local `h`), its page offset (i32 local), whether it checked for a write. */
-interface PageRec extends SymAddr { h: number; pageOff: number; write: boolean }
-/** TLB checks remembered for reuse (the latest). */
-const PAGE_RECS = 6;
-/** Translator.regVer of a register holding a constant (its regOff), and SymAddr.ver of a constant address. */
-const CONST = -1;
-
 type ArithOp = 'add' | 'adc' | 'sub' | 'sbb' | 'logic';
 type FlagSrc =
   | { k: 'in' }
@@ -147,31 +134,6 @@ class Translator {
   private curK = -1;
   private curS = -1;
   private k = 0;
-  /** Blocks an exit's branch is nested in beyond the function's own (see tlb()). */
-  private depth = 0;
-  /**
-   * Symbolic register values: register r holds its value at version regVer[r] plus regOff[r].
-   * A write gives it a new version, except PUSH/POP's RSP adjustments, ADD/SUB of a constant,
-   * LEA from another register and register copies, which keep a version and move the offset: so
-   * the addresses of a function's pushes, or of two fields through one pointer, are known to
-   * differ by a constant. Version CONST: the register holds the constant regOff (MOV of an
-   * immediate, LEA of a RIP-relative address).
-   */
-  private readonly regVer: number[] = Array.from({ length: 16 }, (_, r) => r);
-  private readonly regOff: number[] = new Array<number>(16).fill(0);
-  /** Versions of the FS and GS bases (SWAPGS and helper calls change them). */
-  private fsVer = 16;
-  private gsVer = 17;
-  private verCounter = 18;
-  /** The symbolic address of effective-address locals (effectiveAddress(), push(), stackRead()). */
-  private readonly syms = new Map<number, SymAddr>();
-  /**
-   * TLB checks whose page later accesses can reuse (tlb()): an access at a known constant
-   * distance from one checked before, with the base register unchanged, is on that page when
-   * its page offset stays within it (one add and compare), and then needs neither the slot's
-   * hash, tag and addend loads nor, for a write, the code-page load.
-   */
-  private pageRecs: PageRec[] = [];
 
   /**
    * `insns`: the block's instructions (the first `blockLength`), then maybe those of blocks
@@ -251,7 +213,6 @@ class Translator {
     const reg = high ? r - 4 : r;
     const l = this.reg(reg);
     this.written |= 1 << reg;
-    this.clobber(reg);
     if (size === 8) { this.get(v); this.set(l); return; }
     if (size === 4) { this.get(v); this.maskTo(4); this.set(l); return; }
     const [m] = mask(size);
@@ -260,32 +221,6 @@ class Translator {
     this.get(v); this.maskTo(size);
     if (shift !== 0) { this.i64c(shift, 0); this.c.u8(Op.i64_shl); }
     this.c.u8(Op.i64_or); this.set(l);
-  }
-
-  /** Register r gets a value unrelated to its earlier ones (a new version). */
-  private clobber(r: number): void {
-    this.regVer[r] = ++this.verCounter;
-    this.regOff[r] = 0;
-  }
-
-  /** RSP = local `v`, which is RSP + delta (PUSH, POP): the same version, offset by delta. */
-  private setRspBy(v: number, delta: number): void {
-    const ver = this.regVer[4]!; const off = this.regOff[4]!;
-    this.regSet(8, 4, 1, v);
-    this.regVer[4] = ver; this.regOff[4] = off + delta;
-  }
-
-  /** After a 64-bit write of register r: it holds register `from`'s value (as it was) plus delta, or the constant delta (from CONST). */
-  private regIs(r: number, fromVer: number, fromOff: number, delta: number): void {
-    this.regVer[r] = fromVer;
-    this.regOff[r] = fromOff + delta;
-  }
-
-  /** After MOV of i's immediate (size 4 or 8) to register r: r holds that constant, when it is an exact number. */
-  private constImm(i: DecodedInsn, size: number, r: number): void {
-    if (size !== 4 && size !== 8) return;
-    const v = size === 4 ? i.imm >>> 0 : (i.immHi | 0) * TWO32 + (i.imm >>> 0);
-    if (Number.isSafeInteger(v)) this.regIs(r, CONST, 0, v);
   }
 
   private tmp64(): number { return this.local(I64); }
@@ -331,7 +266,7 @@ class Translator {
   /** Exits before the current instruction when the i32 on the stack is not 0. */
   private exitIf(): void {
     this.setExit(this.k);
-    this.c.op(Op.br_if, this.depth + (this.selfLoop ? 1 : 0));
+    this.c.op(Op.br_if, this.selfLoop ? 1 : 0);
   }
 
   /**
@@ -383,10 +318,7 @@ class Translator {
     this.mem(Op.i32_store, SlabOffset.FLAGS);
     if (this.helperRes < 0) this.helperRes = this.tmp32();
     this.i32c(id); this.c.op(Op.call, HELPER_FUNC); this.set(this.helperRes);
-    for (let r = 0; r < 16; r++) { this.st(); this.mem(Op.i64_load, SlabOffset.GPR + 8 * r); this.set(this.regLocals[r]!); this.clobber(r); }
-    // The instruction may have changed the TLB (INVLPG, MOV CR3...) and the segment bases.
-    this.pageRecs = [];
-    this.fsVer = ++this.verCounter; this.gsVer = ++this.verCounter;
+    for (let r = 0; r < 16; r++) { this.st(); this.mem(Op.i64_load, SlabOffset.GPR + 8 * r); this.set(this.regLocals[r]!); }
     this.get(this.helperRes); this.i32c(HelperResult.Fault); this.c.u8(Op.i32_eq); this.exitIf();
     const w = this.tmp32();
     this.st(); this.mem(Op.i32_load, SlabOffset.FLAGS); this.set(w);
@@ -501,11 +433,7 @@ class Translator {
     if (i.base === BASE_RIP) {
       this.i64n(i.next + i.disp);
       this.set(ea);
-      this.syms.set(ea, { ver: CONST, a: i.next + i.disp });
       return ea;
-    }
-    if (i.index < 0) {
-      this.syms.set(ea, i.base >= 0 ? { ver: this.regVer[i.base]!, a: this.regOff[i.base]! + i.disp } : { ver: CONST, a: i.disp });
     }
     let terms = 0;
     if (i.base >= 0) { this.regGet(8, i.base, 1); terms++; }
@@ -541,8 +469,6 @@ class Translator {
     const lin = this.tmp64();
     this.get(ea); this.st(); this.mem(Op.f64_load, i.seg === Seg.FS ? SlabOffset.FS_BASE : SlabOffset.GS_BASE);
     this.c.u8(Op.i64_trunc_f64_s); this.c.u8(Op.i64_add); this.set(lin);
-    // Per-CPU variables (%gs:constant in the kernel), thread-locals (%fs:constant).
-    if (i.base < 0 && i.index < 0) this.syms.set(lin, { ver: i.seg === Seg.FS ? this.fsVer : this.gsVer, a: i.disp });
     return lin;
   }
 
@@ -575,71 +501,16 @@ class Translator {
    */
   private tlb(lin: number, size: number, read: boolean, write: boolean): number {
     if (!read && !write) throw new Error('tlb: an access reads or writes');
-    const sym = this.depth === 0 ? this.syms.get(lin) : undefined;
-    if (sym !== undefined) {
-      for (let j = this.pageRecs.length - 1; j >= 0; j--) {
-        const p = this.pageRecs[j]!;
-        if (p.ver !== sym.ver || (write && !p.write)) continue;
-        const h = this.samePage(p, sym, lin, size, read, write);
-        if (h >= 0) return h;
-      }
-    }
-    const { h, w } = this.tlbCheck(lin, size, read, write);
-    if (sym !== undefined) {
-      const pageOff = this.tmp32();
-      this.get(w); this.i32c(0xfff); this.c.u8(Op.i32_and); this.set(pageOff);
-      this.pageRecs.push({ ...sym, h, pageOff, write });
-      if (this.pageRecs.length > PAGE_RECS) this.pageRecs.shift();
-    }
-    return h;
-  }
-
-  /**
-   * The RAM index local of an access at `sym`, `size` bytes, reusing check `p` when the access is
-   * on p's page (known here for constant addresses, else tested: p's page offset plus the
-   * distance stays within the page); otherwise (the test failing) the full check. -1 when p
-   * cannot serve.
-   */
-  private samePage(p: PageRec, sym: SymAddr, lin: number, size: number, read: boolean, write: boolean): number {
-    const delta = sym.a - p.a;
-    if (sym.ver === CONST) {
-      if (Math.floor(sym.a / 4096) !== Math.floor(p.a / 4096) || sym.a - Math.floor(sym.a / 4096) * 4096 + size > 4096) return -1;
-      const h = this.tmp32();
-      this.get(p.h); this.i32c(delta); this.c.u8(Op.i32_add); this.set(h);
-      return h;
-    }
-    if (delta <= -4096 || delta >= 4096) return -1;
-    const h = this.tmp32();
-    this.get(p.pageOff); this.i32c(delta); this.c.u8(Op.i32_add); this.i32c(4096 - size); this.c.u8(Op.i32_gt_u);
-    this.c.op(Op.if, VOID);
-    // Another page: the full check, whose exits branch from inside this `if`. What K and S hold
-    // after it depends on the way taken.
-    const curK = this.curK; const curS = this.curS;
-    this.depth++;
-    this.get(this.tlbCheck(lin, size, read, write).h); this.set(h);
-    this.depth--;
-    if (this.curK !== curK) this.curK = -1;
-    if (this.curS !== curS) this.curS = -1;
-    this.c.u8(Op.else);
-    this.get(p.h); this.i32c(delta); this.c.u8(Op.i32_add); this.set(h);
-    this.c.u8(Op.end);
-    return h;
-  }
-
-  /** tlb()'s full check: exits on a miss, a page crossing or a write to a code page; the access's RAM index local and lin's low 32 bits. */
-  private tlbCheck(lin: number, size: number, read: boolean, write: boolean): { h: number; w: number } {
     const { e, w } = this.tlbEntry(lin, write);
-    // Two branches rather than one on the OR of both tests: TurboFan materialized each test as a
-    // 0/1 value (setcc, movzx) before the OR; a test feeding a branch becomes cmp + jcc.
-    this.exitIf();
     if (size > 1) {
       this.get(w); this.i32c(0xfff); this.c.u8(Op.i32_and); this.i32c(4096 - size); this.c.u8(Op.i32_gt_u);
-      this.exitIf();
+      this.c.u8(Op.i32_or);
     }
+    this.exitIf();
     if (write) { this.codePage(e); this.exitIf(); }
     const h = this.tmp32();
     this.ramIndex(e, w); this.set(h);
-    return { h, w };
+    return h;
   }
 
   /** Pushes codePages[PPN] of TLB entry `e` (not 0: the interpreter's write path must invalidate the page's blocks). */
@@ -740,13 +611,7 @@ class Translator {
     let s: number;
     if (form === 'EG') { s = this.tmp64(); this.regGet(size, i.reg, i.rex); this.set(s); } else s = this.immLocal(i, size);
     const r = this.alu(op, size, d, s);
-    if (writes) {
-      // ADD/SUB r64, imm (SUB RSP, n in a prologue): the same version, moved.
-      const moved = form === 'EI' && size === 8 && !i.hasMem && (op === 0 || op === 5);
-      const ver = this.regVer[i.rm]!; const off = this.regOff[i.rm]!;
-      this.rmSet(i, o, size, r);
-      if (moved) this.regIs(i.rm, ver, off, op === 0 ? i.imm | 0 : -(i.imm | 0));
-    }
+    if (writes) this.rmSet(i, o, size, r);
     return true;
   }
 
@@ -868,32 +733,24 @@ class Translator {
         const o = this.rm(i, size, !toRm, toRm);
         if (toRm) { const v = this.tmp64(); this.regGet(size, i.reg, i.rex); this.set(v); this.rmSet(i, o, size, v); }
         else { const v = this.rmGet(i, o, size); this.regSet(size, i.reg, i.rex, v); }
-        if (size === 8 && !i.hasMem) {
-          const [to, from] = toRm ? [i.rm, i.reg] : [i.reg, i.rm];
-          if (to !== from) this.regIs(to, this.regVer[from]!, this.regOff[from]!, 0);
-        }
         return 'next';
       }
       if (op >= 0xb0 && op <= 0xbf) {
         const sz = op < 0xb8 ? 1 : size;
         const v = this.immLocal(i, sz);
         this.regSet(sz, i.rm, i.rex, v);
-        this.constImm(i, sz, i.rm);
         return 'next';
       }
       if ((op === 0xc6 || op === 0xc7) && e === 0) {
         const o = this.rm(i, size, false, true);
         const v = this.immLocal(i, size);
         this.rmSet(i, o, size, v);
-        if (!i.hasMem) this.constImm(i, size, i.rm);
         return 'next';
       }
       if (op === 0x8d && i.hasMem && size !== 1) {
         const ea = this.effectiveAddress(i);
         if (size !== 8) { this.get(ea); this.maskTo(size); this.set(ea); }
-        const sym = this.syms.get(ea);
         this.regSet(size, i.reg, i.rex, ea);
-        if (size === 8 && sym !== undefined) this.regIs(i.reg, sym.ver, sym.a, 0);
         return 'next';
       }
       if (op === 0x63 && size === 8) {
@@ -937,7 +794,7 @@ class Translator {
       }
       if (op >= 0x58 && op <= 0x5f && size === 8) {
         const [v, ns] = this.stackRead(4);
-        this.setRspBy(ns, 8);
+        this.regSet(8, 4, 1, ns);
         this.regSet(8, i.rm, i.rex, v);
         return 'next';
       }
@@ -971,7 +828,6 @@ class Translator {
         this.st(); this.st(); this.mem(Op.f64_load, SlabOffset.KGS_BASE); this.mem(Op.f64_store, SlabOffset.GS_BASE);
         this.st(); this.get(t); this.mem(Op.f64_store, SlabOffset.KGS_BASE);
         this.st(); this.st(); this.mem(Op.i32_load, SlabOffset.GS_SWAPPED); this.i32c(1); this.c.u8(Op.i32_xor); this.mem(Op.i32_store, SlabOffset.GS_SWAPPED);
-        this.gsVer = ++this.verCounter;
         return 'next';
       }
       if (op === 0x31 || (op === 0x01 && i.modrm === 0xf9)) return this.rdtsc(op !== 0x31);
@@ -1076,7 +932,6 @@ class Translator {
     this.st(); this.mem(Op.i32_load, SlabOffset.REST); this.i32c(Flag.DF); this.c.u8(Op.i32_and); this.exitIf();
     const rcx = this.reg(1); const rdi = this.reg(7); const rsi = this.reg(6);
     this.written |= (1 << 7) | (rep ? 1 << 1 : 0) | (movs ? 1 << 6 : 0);
-    this.clobber(7); this.clobber(1); this.clobber(6);
     const stop = this.tmp32(); const total = this.tmp32(); const room = this.tmp32(); const cnt = this.tmp32(); const bytes = this.tmp32(); const hd = this.tmp32();
     this.i32c(0); this.set(stop); this.i32c(0); this.set(total);
     let v = -1; let splat = -1;
@@ -1458,7 +1313,6 @@ class Translator {
    */
   private stackRead(r: number): [number, number] {
     const a = this.tmp64(); this.regGet(8, r, 1); this.set(a);
-    this.syms.set(a, { ver: this.regVer[r]!, a: this.regOff[r]! });
     const h = this.tlb(a, 8, true, false);
     const v = this.tmp64(); this.load(8, h); this.set(v);
     const n = this.tmp64(); this.get(a); this.i64c(8, 0); this.c.u8(Op.i64_add); this.set(n);
@@ -1467,10 +1321,9 @@ class Translator {
 
   private push(v: number): void {
     const a = this.tmp64(); this.regGet(8, 4, 1); this.i64c(8, 0); this.c.u8(Op.i64_sub); this.set(a);
-    this.syms.set(a, { ver: this.regVer[4]!, a: this.regOff[4]! - 8 });
     const h = this.tlb(a, 8, false, true);
     this.store(8, h, v);
-    this.setRspBy(a, -8);
+    this.regSet(8, 4, 1, a);
   }
 
   private jcc(i: DecodedInsn, cc: number): 'branch' | 'next' | false {
@@ -1748,20 +1601,14 @@ class Translator {
       const curK = this.curK; const curS = this.curS;
       const written = this.written;
       const flagsIn = this.needsFlagsIn;
-      const regVer = this.regVer.slice(); const regOff = this.regOff.slice(); const pageRecs = this.pageRecs.slice();
-      const fsVer = this.fsVer; const gsVer = this.gsVer;
       const r = this.insn(this.insns[k]!);
       if (r === false) {
-        for (let j = 0; j < 16; j++) { this.regVer[j] = regVer[j]!; this.regOff[j] = regOff[j]!; }
-        this.fsVer = fsVer; this.gsVer = gsVer;
-        this.pageRecs = pageRecs;
         // Forms decline before emitting anything; this undoes any that did not.
         this.c.length = mark; this.localTypes.length = locals; this.src = src; this.sources.length = sources;
         this.curK = curK; this.curS = curS;
         this.written = written;
         // Register locals made since the mark (local indices follow the three params) go too.
         for (let r = 0; r < 16; r++) if (this.regLocals[r]! >= 3 + locals) this.regLocals[r] = -1;
-        for (const l of this.syms.keys()) if (l >= 3 + locals) this.syms.delete(l);
         this.needsFlagsIn = flagsIn;
         if (this.helper(this.insns[k]!)) continue;
         break;
