@@ -13,6 +13,7 @@ import { Block, BlockCache, MAX_BLOCK_INSNS } from './block-cache.js';
 import type { LinearMemory } from './linear-memory.js';
 import { sharedOpTable, type OpTableImpl } from './op-table.js';
 import { Mmu } from './mmu.js';
+import { tscNumber } from './msr.js';
 import { deliverEvent } from './exceptions.js';
 import { DEFAULT_CPUID_FEATURES, type CpuidConfig } from './cpuid.js';
 import { jitThreshold, jitOptimizeAt, compileBlock, compilesToLoop, optimizeCompiled, reoptimizeCompiled, REOPTIMIZE_CHECK_EVERY } from './jit/block-compiler.js';
@@ -942,7 +943,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
 
   /** What RDTSC in wasm reads now (SlabOffset.TSC): msr.ts readTsc's value, or -1 for the interpreter. */
   private writeWasmTsc(slab: CpuSlab): void {
-    const t = Math.floor(this.clock.nowNs() * (this.clock.tscHz / 1e9)) + this.tscOffsetNumber;
+    const t = tscNumber(this);
     const fault = (this.cr4 & Cr4.TSD) !== 0 && this.cpl !== 0;
     const f = slab.f64;
     f[SlabOffset.TSC >> 3] = !fault && t >= 0 && t < 2 ** 53 ? t : -1;

@@ -81,15 +81,24 @@ function u64(n: number): bigint {
   return BigInt.asUintN(64, BigInt(n));
 }
 
+/** Clock ticks at clock.tscHz since the clock's start (the TSC before its offset). */
+function tscTicks(cpu: Pick<SystemCpu, 'clock'>): number {
+  return Math.floor(cpu.clock.nowNs() * (cpu.clock.tscHz / 1e9));
+}
+
 /** TSC value: clock ticks at clock.tscHz plus the offset set by IA32_TSC writes. */
 export function tscValue(cpu: SystemCpu): bigint {
-  return BigInt.asUintN(64, BigInt(Math.floor(cpu.clock.nowNs() * (cpu.clock.tscHz / 1e9))) + cpu.tscOffset);
+  return BigInt.asUintN(64, BigInt(tscTicks(cpu)) + cpu.tscOffset);
+}
+
+/** The TSC as a number: exact when within [0, 2^53) (readTsc, and the wasm tier's copy in cpu.ts). */
+export function tscNumber(cpu: Pick<SystemCpu, 'clock' | 'tscOffsetNumber'>): number {
+  return tscTicks(cpu) + cpu.tscOffsetNumber;
 }
 
 /** RDTSC without bigint on the common path: returns the low 32 bits, high 32 bits in cpu.hi. */
 export function readTsc(cpu: SystemCpu): number {
-  const ticks = Math.floor(cpu.clock.nowNs() * (cpu.clock.tscHz / 1e9));
-  const total = ticks + cpu.tscOffsetNumber;
+  const total = tscNumber(cpu);
   if (total >= 0 && total < 2 ** 53) {
     cpu.hi = Math.floor(total / TWO32) >>> 0;
     return total >>> 0;
