@@ -177,6 +177,21 @@ export const PAGE_CASES: [string, string][] = [
   ['RET of a non-canonical address just pushed', '48 b8 00 00 00 00 00 00 00 80  50  c3'],
 ];
 
+/**
+ * Calls and returns inside one wasm function (a trace appends a direct CALL's callee and, after
+ * its RET, the caller): a loop calling a leaf function twice, nested calls, a callee that adds 3
+ * to its return address every other call (the RET then leaves the function at the address
+ * popped), and one that writes a non-canonical return address on the last iteration (#GP(0) at
+ * the RET, RSP unchanged).
+ */
+export const CALL_CASES: [string, string][] = [
+  ['loop calling a leaf function twice', 'b9 20 00 00 00  48 89 d8  e8 11 00 00 00  48 01 c2  e8 09 00 00 00  48 31 c6  ff c9  75 e9  eb 0a  48 8b 43 08  48 01 c8  c3  90 90'],
+  ['callee moving its return address every other call', 'b9 10 00 00 00  e8 0c 00 00 00  48 ff c2  48 ff c6  ff c9  75 f1  eb 0b  f6 c1 01  74 05  48 83 04 24 03  c3'],
+  ['nested calls', 'b9 18 00 00 00  e8 0b 00 00 00  48 01 c2  ff c9  75 f4  eb 15  90 90  48 8d 04 0b  e8 05 00 00 00  48 83 c0 05  c3  48 c1 c0 03  c3'],
+  ['callee returning to a non-canonical address at last', '48 b8 00 00 00 00 00 00 00 80  b9 10 00 00 00  e8 09 00 00 00  48 ff c2  ff c9  75 f4  eb 0a  83 f9 01  75 04  48 89 04 24  c3'],
+  ['callee walking off RAM', 'b9 c8 00 00 00  e8 09 00 00 00  48 01 c2  ff c9  75 f4  eb 0b  48 8b 03  48 81 c3 00 10 00 00  c3'],
+];
+
 export const CASES: [string, string][] = [
   ['add/sub/xor/and/or/cmp 64', '48 01 d8  48 29 d1  48 31 f0  48 21 f8  48 09 c2  48 39 d8'],
   ['32-bit ALU zero-extends', '01 d8  29 d1  31 f0  21 f8  09 c2  39 d8  85 d8'],

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CASES, PAGE_CASES, REGION_CASES, STRING_CASES, FLAG_PRODUCERS, DATA, hex, run, agree as agreeAll, testTier } from '../testing/jit-cases.js';
+import { CALL_CASES, CASES, PAGE_CASES, REGION_CASES, STRING_CASES, FLAG_PRODUCERS, DATA, hex, run, agree as agreeAll, testTier } from '../testing/jit-cases.js';
 import { CODE_ADDRESS, FIXED_CLOCK, NO_INTERRUPTS, SNIPPET_RAM_BYTES, makeRamBus, makeTestCpu, setMode } from '../testing/run-snippet.js';
 import { Cpu as CpuClass } from '../cpu.js';
 import { setWasmModuleLimit, setWasmTier, wasmBatch, wasmStats, wasmThreshold } from './tier.js';
@@ -29,6 +29,10 @@ void test('wasm REP MOVS/STOS agree with the interpreter', () => {
 
 void test('wasm accesses near one another, near page boundaries and into code agree with the interpreter', () => {
   for (const [name, bytes] of PAGE_CASES) agree(name, hex(bytes), 8);
+});
+
+void test('wasm calls and returns inside one function agree with the interpreter', () => {
+  for (const [name, bytes] of CALL_CASES) agree(name, hex(bytes), 8);
 });
 
 void test('wasm conditions after every flag producer agree (Jcc, all 16 codes)', () => {
@@ -75,7 +79,7 @@ void test('random instruction sequences agree with the interpreter (fuzz)', () =
   // their pointer lets it overwrite the page tables above, after which what a fault reports
   // depends on which translations each run has cached (both architecturally valid).
   const pageParts = PAGE_CASES.filter(([, bytes]) => !bytes.includes('00 20 03 00'));
-  const pool = [...CASES, ...REGION_CASES, ...STRING_CASES, ...pageParts].flatMap(([, bytes]) => bytes.trim().split(/\s{2,}/));
+  const pool = [...CASES, ...REGION_CASES, ...STRING_CASES, ...pageParts, ...CALL_CASES].flatMap(([, bytes]) => bytes.trim().split(/\s{2,}/));
   const sequences = Number(process.env['TSHV_FUZZ_OPERATIONS'] ?? 150);
   let x = Number(process.env['TSHV_FUZZ_SEED'] ?? 0x5eed) >>> 0 || 1;
   const next = (): number => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x; };
