@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CpuState, Cr0, Cr4, Efer } from './state.js';
 import { CpuFault, Vector, PfErr } from './fault.js';
-import { Mmu, isCanonical } from './mmu.js';
+import { Mmu, TLB_SIZE, isCanonical, tlbSlot } from './mmu.js';
 import { RamBus } from './testing/system-fixture.js';
 
 const MiB = 1 << 20;
@@ -23,6 +23,20 @@ function fault(f: () => unknown): CpuFault {
   }
   assert.fail('expected a CpuFault');
 }
+
+// The wasm tier's page-crossing check compares the tag in the first byte's slot with the last
+// byte's page (wasm/translate.ts tlbEntry): the next page must never have the same slot.
+void test('mmu: two consecutive pages never share a TLB slot', () => {
+  const pages = [0, 1, 0xfff, 0x1000, 0x7ff7ff, 0x7fffff, 0xfffff, 0xffffe, 0x12345, 0x7ffff];
+  for (let p = 0; p < 1 << 20; p += 0x3ff) pages.push(p);
+  for (let q = 0; q < 256; q++) pages.push((q << 12) | 0xfff);
+  for (const p of pages) {
+    const a = p * 4096;
+    const b = ((p + 1) % (1 << 20)) * 4096;
+    assert.notEqual(tlbSlot(a), tlbSlot(b), `pages ${p.toString(16)} and the next`);
+    assert.ok(tlbSlot(a) >= 0 && tlbSlot(a) < TLB_SIZE);
+  }
+});
 
 // ---- no paging ----
 

@@ -46,7 +46,11 @@ export const enum Access { Read = 0, Write = 1, Exec = 2 }
  * folded with bits 12-19, so that pages at the same offset in different 16 MiB-aligned areas (a
  * process's heap and its stack, both often 2 MiB-aligned) do not evict each other: a direct-
  * mapped TLB indexed by the low bits alone thrashed on busybox sha256sum's buffer and stack.
- * Generated code computes the same (jit/templates.ts).
+ * Generated code computes the same (jit/templates.ts, wasm/translate.ts). Two consecutive pages
+ * never share a slot, which the wasm tier's page-crossing check relies on (translate.ts
+ * tlbEntry): within a 16 MiB area the slot is the low 12 bits XOR one 8-bit value; across a
+ * 16 MiB boundary (low bits 0xfff then 0, the high byte h then h + 1) 0xfff ^ h = h + 1 would
+ * need h = 0x7ff, which is more than 8 bits.
  */
 export function tlbSlot(lin: number): number {
   return pageSlot(lin >>> 12);

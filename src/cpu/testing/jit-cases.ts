@@ -164,7 +164,8 @@ export const STRING_CASES: [string, string][] = [
  * stack frame (RSP moved to mid-page first), a store across a page boundary into the first byte
  * of a function the loop calls (written by the snippet: mov dl, 5 and mov dh, 5 in turn), a read
  * of that function's page before such a store, %gs:8 before and after SWAPGS (GS base and
- * IA32_KERNEL_GS_BASE on one page), and a RET of a non-canonical address pushed just before.
+ * IA32_KERNEL_GS_BASE on one page), a RET of a non-canonical address pushed just before, and
+ * accesses crossing into the page after RAM.
  */
 export const PAGE_CASES: [string, string][] = [
   ['accesses through one register, moved', '48 8b 03  48 89 43 10  48 8b 4b 08  48 83 c3 18  48 89 0b  48 8b 53 f0  48 8d 7b 20  48 89 57 08  48 8b 77 e8  48 89 de  48 89 46 10  48 83 ee 08  48 8b 6e 08'],
@@ -175,6 +176,10 @@ export const PAGE_CASES: [string, string][] = [
   ['a read, then a store on the same page of code', '48 8d bb 00 20 03 00  c7 07 b2 05 c3 00  be 04 00 00 00  31 d2  ff d7  48 8b 47 08  80 37 04  ff ce  75 f1'],
   ['per-CPU reads around SWAPGS', 'b9 01 01 00 c0  b8 00 00 01 00  31 d2  0f 30  b9 02 01 00 c0  b8 00 08 01 00  0f 30  65 48 8b 04 25 08 00 00 00  0f 01 f8  65 48 8b 0c 25 08 00 00 00  0f 01 f8'],
   ['RET of a non-canonical address just pushed', '48 b8 00 00 00 00 00 00 00 80  50  c3'],
+  // Each page's last bytes, until a qword read or a word store crosses into the page after RAM
+  // (#PF): a crossing access must miss even when its first page is in the TLB.
+  ['qword reads crossing into the page after RAM', 'b9 c8 00 00 00  48 8b 83 fc 0f 00 00  48 81 c3 00 10 00 00  ff c9  75 ee'],
+  ['word stores crossing into the page after RAM', 'b9 c8 00 00 00  66 89 83 ff 0f 00 00  48 81 c3 00 10 00 00  ff c9  75 ee'],
 ];
 
 /**

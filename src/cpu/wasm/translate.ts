@@ -486,7 +486,7 @@ class Translator {
    * offset), lin's low 32 bits into `w`; pushes i32 1 when the entry is not for lin's page, or
    * (a write) the page is read-only.
    */
-  private tlbEntry(lin: number, write: boolean): { e: number; w: number } {
+  private tlbEntry(lin: number, write: boolean, size = 1): { e: number; w: number } {
     const e = this.tmp32();
     const w = this.tmp32();
     // The slot's entry (SlabOffset.WTLB, 16 bytes): st + ((tlbSlot(lin) | ub) << 4)
@@ -495,9 +495,11 @@ class Translator {
     this.i32c(TLB_MASK); this.c.u8(Op.i32_and); this.get(UB); this.c.u8(Op.i32_or); this.i32c(4); this.c.u8(Op.i32_shl);
     this.get(ST); this.c.u8(Op.i32_add); this.set(e);
     // The tag is the page base with bit 0 set when not writable: a write needs it equal to the
-    // page base, a read equal up to bit 0 ((tag ^ page) <= 1, unsigned).
+    // page base, a read equal up to bit 0 ((tag ^ page) <= 1, unsigned). It is compared with the
+    // page of the access's last byte: an access crossing into the next page misses, since that
+    // page never has the first byte's slot (mmu.ts tlbSlot), so no separate crossing test.
     this.get(e); this.mem(Op.i64_load, SlabOffset.WTLB);
-    this.get(lin); this.i64c(-4096, -1); this.c.u8(Op.i64_and);
+    this.get(lin); if (size > 1) { this.i64c(size - 1, 0); this.c.u8(Op.i64_add); } this.i64c(-4096, -1); this.c.u8(Op.i64_and);
     if (write) this.c.u8(Op.i64_ne);
     else { this.c.u8(Op.i64_xor); this.i64c(1, 0); this.c.u8(Op.i64_gt_u); }
     return { e, w };
@@ -510,11 +512,7 @@ class Translator {
    */
   private tlb(lin: number, size: number, read: boolean, write: boolean): number {
     if (!read && !write) throw new Error('tlb: an access reads or writes');
-    const { e, w } = this.tlbEntry(lin, write);
-    if (size > 1) {
-      this.get(w); this.i32c(0xfff); this.c.u8(Op.i32_and); this.i32c(4096 - size); this.c.u8(Op.i32_gt_u);
-      this.c.u8(Op.i32_or);
-    }
+    const { e, w } = this.tlbEntry(lin, write, size);
     this.exitIf();
     if (write) { this.codePage(e); this.exitIf(); }
     const h = this.tmp32();
