@@ -94,6 +94,21 @@ export class BlockCache {
   invalidations = 0;
   /** Called for each block that stops being valid (the WebAssembly tier retires its code). */
   onDrop: ((b: Block) => void) | null = null;
+  /**
+   * Called when physical page `pn` starts (true) or stops (false) holding decoded code, -1 when
+   * every page stops: each vCPU's MMU marks its wasm TLB entries for the page (Mmu.codePageChanged).
+   */
+  private readonly codePageListeners = new Set<(pn: number, code: boolean) => void>();
+
+  /** Adds a listener of code page changes; returns its removal. */
+  listenCodePages(f: (pn: number, code: boolean) => void): () => void {
+    this.codePageListeners.add(f);
+    return () => { this.codePageListeners.delete(f); };
+  }
+
+  private codePageChanged(pn: number, code: boolean): void {
+    for (const f of this.codePageListeners) f(pn, code);
+  }
 
   static key(pa: number, codeBits: number): number {
     return pa * 4 + (codeBits === 64 ? 2 : codeBits === 32 ? 1 : 0);
@@ -125,13 +140,13 @@ export class BlockCache {
       let list = this.byPage.get(pn);
       if (list === undefined) { list = []; this.byPage.set(pn, list); }
       list.push(block);
-      if (pn < codePages.length) codePages[pn] = 1;
+      if (pn < codePages.length && codePages[pn] === 0) { codePages[pn] = 1; this.codePageChanged(pn, true); }
     }
   }
 
   /** Drops the blocks decoded from physical page `pn` (page number = pa >>> 12). */
   invalidatePage(pn: number, codePages: Uint8Array): void {
-    if (pn < codePages.length) codePages[pn] = 0;
+    if (pn < codePages.length && codePages[pn] !== 0) { codePages[pn] = 0; this.codePageChanged(pn, false); }
     const list = this.byPage.get(pn);
     if (list === undefined) return;
     this.byPage.delete(pn);
@@ -150,6 +165,7 @@ export class BlockCache {
     this.byPage.clear();
     this.direct.fill(null);
     codePages.fill(0);
+    this.codePageChanged(-1, false);
   }
 
   get size(): number {

@@ -193,10 +193,13 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
   readonly slab: CpuSlab | null;
   /** Keeps the slab allocated while the Cpu lives (the arena frees it when this is collected). */
   private readonly slabOwner: object;
+  /** Stops listening to the block cache's code page changes. */
+  private readonly stopCodePages: () => void;
 
   /** Gives back the vCPU's slab in the wasm arena now; the Cpu must not run afterwards. */
   dispose(): void {
     this.slab?.release();
+    this.stopCodePages();
   }
 
   constructor(cpuIndex: number, bus: CpuBus, irq: InterruptController, clock: GuestClock, options: CpuOptions = {}) {
@@ -226,6 +229,8 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     }
     this.deliverEvent = options.deliverEvent !== undefined ? options.deliverEvent : deliverEvent;
     mem.onCodeWrite = (pagePa: number) => this.invalidateCodePage(pagePa);
+    // Pages becoming code on any vCPU sharing the cache: this vCPU's wasm stores must leave there.
+    this.stopCodePages = this.blocks.listenCodePages((pn, code) => this.mem.codePageChanged?.(pn, code));
     this.updateMode();
   }
 

@@ -336,6 +336,37 @@ void test('mmu: writes to pages flagged in codePages call onCodeWrite with the p
   assert.deepEqual(hits, [0x50000, 0x50000, 0x50000]);
 });
 
+void test('mmu: the wasm TLB allows no store to a page holding code (fill and codePageChanged)', () => {
+  const env = long4();
+  const storage = {
+    tagR: new Float64Array(2 * TLB_SIZE), tagW: new Float64Array(2 * TLB_SIZE), addend: new Float64Array(2 * TLB_SIZE),
+    ppn: new Int32Array(2 * TLB_SIZE), wasmTlb: new Int32Array(8 * TLB_SIZE),
+  };
+  const mmu = new Mmu(env.s, env.bus, storage);
+  const wt = storage.wasmTlb;
+  const bit = (lin: number): number => wt[4 * tlbSlot(lin)]! & 1;
+  mmu.write8(0x5010, 1);
+  assert.equal(wt[4 * tlbSlot(0x5000)]! & ~0xfff, 0x5000, 'filled');
+  assert.equal(bit(0x5000), 0, 'writable data page');
+  mmu.codePageChanged(0x50, true);
+  assert.equal(bit(0x5000), 1, 'code decoded there: wasm stores miss');
+  mmu.codePageChanged(0x51, false);
+  assert.equal(bit(0x5000), 1, 'another page changes nothing');
+  mmu.codePageChanged(0x50, false);
+  assert.equal(bit(0x5000), 0, 'code dropped: writable again');
+  mmu.codePages[0x50] = 1;
+  mmu.flushTlb(true);
+  mmu.read8(0x5010);
+  assert.equal(bit(0x5000), 1, 'filled while the page holds code');
+  mmu.codePageChanged(-1, false);
+  assert.equal(bit(0x5000), 0, 'every page dropped');
+  mmu.read8(0x6010); // supervisor page with D clear: not writable in the TLB
+  assert.equal(bit(0x6000), 1);
+  mmu.codePageChanged(0x60, false);
+  mmu.codePageChanged(-1, false);
+  assert.equal(bit(0x6000), 1, 'a page the TLB does not let write stays so');
+});
+
 void test('mmu: 32-bit linear addresses wrap at 4 GiB outside long mode', () => {
   const { bus, mmu } = setup();
   mmu.write16(0xffffffff, 0x1234);

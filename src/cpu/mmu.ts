@@ -375,6 +375,23 @@ export class Mmu implements LinearMemory {
     this.dropSlot(tlbSlot(lin));
   }
 
+  /**
+   * Page `pn` (physical page number) starts or stops holding decoded code (-1: every page
+   * stops): the wasm TLB's write tags for it follow, so that a wasm store to a code page misses
+   * and the interpreter's write path drops the page's blocks first (what QEMU's TLB_NOTDIRTY
+   * does), with no code page lookup in the generated code. Kept for the slots holding the page:
+   * an entry the interpreter's TLB still hits is never filled again.
+   */
+  codePageChanged(pn: number, code: boolean): void {
+    const wt = this.wasmTlb;
+    if (wt === null) return;
+    for (let s = 0; s < 2 * TLB_SIZE; s++) {
+      if ((pn >= 0 && wt[4 * s + 3] !== pn) || this.tagR[s] === INVALID) continue;
+      if (code) wt[4 * s] = wt[4 * s]! | 1;
+      else if (this.tagW[s] !== INVALID) wt[4 * s] = wt[4 * s]! & ~1;
+    }
+  }
+
   private dropSlot(s: number): void {
     this.dropOne(s);
     this.dropOne(s | TLB_SIZE);
@@ -639,7 +656,8 @@ export class Mmu implements LinearMemory {
     const wt = this.wasmTlb;
     if (wt !== null) {
       // ToInt32 of the page base and addend: modulo 2^32; the tag's high half from the number.
-      wt[4 * slot] = pageLin | (write ? 0 : 1);
+      // Bit 0: no wasm store, also while the page holds decoded code (codePageChanged).
+      wt[4 * slot] = pageLin | (write && (this.codePages[pagePa / 4096] ?? 0) === 0 ? 0 : 1);
       wt[4 * slot + 1] = Math.floor(pageLin / TWO32);
       wt[4 * slot + 2] = off - pageLin;
       wt[4 * slot + 3] = pagePa / 4096;

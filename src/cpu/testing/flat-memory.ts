@@ -8,16 +8,36 @@ import { TLB_SIZE, type TlbStorage } from '../mmu.js';
 
 export class FlatMemory implements LinearMemory {
   hi = 0;
-  codePages: Uint8Array;
   onCodeWrite: (pagePa: number) => void = () => {};
   private readonly ram: Uint8Array;
   private readonly state: CpuState;
+  private pages: Uint8Array;
+  /** The wasm tier's TLB, filled once for every page (bit 0 of a tag: no wasm store, as mmu.ts fill). */
+  private readonly wasmTlb: Int32Array | null;
+
+  get codePages(): Uint8Array { return this.pages; }
+
+  /** A code-page map shared with other vCPUs or the wasm tier: the wasm TLB's store bits follow it. */
+  set codePages(v: Uint8Array) {
+    this.pages = v;
+    this.codePageChanged(-1, false);
+    for (let p = 0; p < v.length; p++) if (v[p] !== 0) this.codePageChanged(p, true);
+  }
+
+  /** As Mmu.codePageChanged: every page is writable here. */
+  codePageChanged(pn: number, code: boolean): void {
+    const wt = this.wasmTlb;
+    if (wt === null) return;
+    for (let p = pn < 0 ? 0 : pn; p < TLB_SIZE && (pn < 0 || p === pn); p++) {
+      for (const s of [p, p + TLB_SIZE]) if (wt[4 * s + 3] === p && wt[4 * s] !== -1) wt[4 * s] = code ? wt[4 * s]! | 1 : wt[4 * s]! & ~1;
+    }
+  }
 
   /** `storage`: the TLB arrays to fill (the WebAssembly tier's slab), else new ones. */
   constructor(ram: Uint8Array, state: CpuState, storage?: TlbStorage) {
     this.ram = ram;
     this.state = state;
-    this.codePages = new Uint8Array(Math.ceil(ram.length / 4096));
+    this.pages = new Uint8Array(Math.ceil(ram.length / 4096));
     // The JIT's hit path (LinearMemory.tlb): every whole page of RAM within the TLB's reach,
     // for both privilege halves, linear = physical.
     const tagR = (storage?.tagR ?? new Float64Array(2 * TLB_SIZE)).fill(-1);
@@ -25,6 +45,7 @@ export class FlatMemory implements LinearMemory {
     const ppn = storage?.ppn ?? new Int32Array(2 * TLB_SIZE);
     const addend = (storage?.addend ?? new Float64Array(2 * TLB_SIZE)).fill(0);
     const wt = storage?.wasmTlb?.fill(-1);
+    this.wasmTlb = wt ?? null;
     for (let p = 0; p < TLB_SIZE && (p + 1) * 4096 <= ram.length; p++) {
       tagR[p] = tagR[p + TLB_SIZE] = p * 4096;
       tagW[p] = tagW[p + TLB_SIZE] = p * 4096;

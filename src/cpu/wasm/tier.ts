@@ -366,7 +366,7 @@ export class WasmTier {
   /** Translates `block` (hot enough) and compiles the queue when it is full. */
   enqueue(block: Block, cpu: Cpu): void {
     const t0 = performance.now();
-    const t = translateBlock(cpu, block, this.ramBase, this.codePagesBase, this.helperOf);
+    const t = translateBlock(cpu, block, this.ramBase, this.helperOf);
     wasmStats.translateMs += performance.now() - t0;
     if (t === null) { block.wasmIndex = WasmState.None; wasmStats.untranslatable++; return; }
     block.wasmIndex = WasmState.Queued;

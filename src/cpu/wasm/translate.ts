@@ -159,7 +159,7 @@ class Translator {
   /** Index of the first instruction handed to a helper (-1: none). */
   private firstHelper = -1;
 
-  constructor(private readonly cpu: Cpu, private readonly insns: readonly DecodedInsn[], private readonly ramBase: number, private readonly codePagesBase: number, private readonly blockLength: number,
+  constructor(private readonly cpu: Cpu, private readonly insns: readonly DecodedInsn[], private readonly ramBase: number, private readonly blockLength: number,
     private readonly joins: ReadonlyMap<number, Join>, private readonly helperOf: ((i: DecodedInsn, part: number) => number) | null, allowSelfLoop: boolean) {
     this.c.length = 0;
     this.flagsInLocal = this.local(I32);
@@ -514,16 +514,9 @@ class Translator {
     if (!read && !write) throw new Error('tlb: an access reads or writes');
     const { e, w } = this.tlbEntry(lin, write, size);
     this.exitIf();
-    if (write) { this.codePage(e); this.exitIf(); }
     const h = this.tmp32();
     this.ramIndex(e, w); this.set(h);
     return h;
-  }
-
-  /** Pushes codePages[PPN] of TLB entry `e` (not 0: the interpreter's write path must invalidate the page's blocks). */
-  private codePage(e: number): void {
-    this.get(e); this.mem(Op.i32_load, SlabOffset.WTLB + 12);
-    this.mem(Op.i32_load8_u, this.codePagesBase);
   }
 
   /** Pushes the RAM index, modulo 2^32 (wasm32 addresses need no more), of the address with low half `w` in TLB entry `e`'s page. */
@@ -967,7 +960,6 @@ class Translator {
     if (rep) { this.get(rcx); this.c.u8(Op.i64_eqz); this.c.op(Op.br_if, 1); }
     this.get(total); this.i32c(REP_BULK_BYTES); this.c.u8(Op.i32_ge_u); stopIf();
     const d = this.tlbEntry(rdi, true); stopIf();
-    this.codePage(d.e); stopIf();
     pageRoom(d.w); this.set(room);
     let hs = -1;
     if (movs) {
@@ -1677,9 +1669,9 @@ class Translator {
 /**
  * Translates a 64-bit block; null when it starts with an instruction this tier neither runs nor
  * hands to a helper, or runs none of its instructions itself and stops before the end.
- * `ramBase` is where RAM index 0 sits in the arena, `codePagesBase` the machine's code-page map.
+ * `ramBase` is where RAM index 0 sits in the arena.
  */
-export function translateBlock(cpu: Cpu, block: Block, ramBase: number, codePagesBase: number, helperOf: ((i: DecodedInsn, owner: Block) => number) | null = null): Translation | null {
+export function translateBlock(cpu: Cpu, block: Block, ramBase: number, helperOf: ((i: DecodedInsn, owner: Block) => number) | null = null): Translation | null {
   const insns = block.insns;
   if (cpu.codeBits !== 64 || insns.length === 0) return null;
   // Blocks appended after this one, each following the Jcc or JMP that ends the one before: a
@@ -1787,11 +1779,11 @@ export function translateBlock(cpu: Cpu, block: Block, ramBase: number, codePage
   }
   const owners = [block, ...path];
   const helper = helperOf === null ? null : (i: DecodedInsn, part: number): number => helperOf(i, owners[part]!);
-  let t = new Translator(cpu, all, ramBase, codePagesBase, insns.length, joins, helper, true).translate();
+  let t = new Translator(cpu, all, ramBase, insns.length, joins, helper, true).translate();
   // A loop that needs the interpreter does not iterate inside its function: each iteration goes
   // back through the dispatcher, which counts it toward the block JIT (which runs such loops
   // without helper calls: SSE copies, 8- and 16-bit shifts).
-  if (t !== null && t.selfLoop && t.helpers) t = new Translator(cpu, all, ramBase, codePagesBase, insns.length, joins, helper, false).translate();
+  if (t !== null && t.selfLoop && t.helpers) t = new Translator(cpu, all, ramBase, insns.length, joins, helper, false).translate();
   if (t !== null && t.maxCount > insns.length) t.appended = path;
   return t;
 }
