@@ -34,7 +34,7 @@ export interface TlbStorage {
   tagR: Float64Array; tagW: Float64Array; addend: Float64Array; ppn: Int32Array;
   /**
    * The WebAssembly tier's TLB (wasm/arena.ts SlabOffset.WTLB): per slot, the i64 page base with
-   * bit 0 set when not writable (-1: none) as two i32, the addend modulo 2^32, the PPN.
+   * bit 0 set when not writable or holding code (-1: none) as two i32, the addend modulo 2^32, the PPN.
    */
   wasmTlb?: Int32Array;
 }

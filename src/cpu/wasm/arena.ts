@@ -86,8 +86,9 @@ export const enum SlabOffset {
    * The TLB as wasm code reads it (mmu.ts writes it with the arrays above): 16 bytes per slot,
    * so that an access touches one cache line, not one per array (tag, addend, PPN: the
    * separate arrays had wasm blocks waiting on two or three L1 misses per guest access).
-   * i64 tag: the page base as an integer, bit 0 set when the page is not writable (-1: no
-   * page); i32 addend modulo 2^32 (wasm32 addresses need only the low half); i32 PPN.
+   * i64 tag: the page base as an integer, bit 0 set when wasm code may not store there (the
+   * page is not writable, or holds decoded code: Mmu.codePageChanged) (-1: no page); i32 addend
+   * modulo 2^32 (wasm32 addresses need only the low half); i32 PPN.
    */
   WTLB = PPN + 2 * TLB_SIZE * 4,
   /**

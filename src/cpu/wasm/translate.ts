@@ -494,7 +494,8 @@ class Translator {
     this.get(w); this.i32c(12); this.c.u8(Op.i32_shr_u); this.get(w); this.i32c(24); this.c.u8(Op.i32_shr_u); this.c.u8(Op.i32_xor);
     this.i32c(TLB_MASK); this.c.u8(Op.i32_and); this.get(UB); this.c.u8(Op.i32_or); this.i32c(4); this.c.u8(Op.i32_shl);
     this.get(ST); this.c.u8(Op.i32_add); this.set(e);
-    // The tag is the page base with bit 0 set when not writable: a write needs it equal to the
+    // The tag is the page base with bit 0 set when no wasm store may go there (not writable, or
+    // decoded code there, whose blocks the interpreter's write path drops): a write needs it equal to the
     // page base, a read equal up to bit 0 ((tag ^ page) <= 1, unsigned). It is compared with the
     // page of the access's last byte: an access crossing into the next page misses, since that
     // page never has the first byte's slot (mmu.ts tlbSlot), so no separate crossing test.
