@@ -58,11 +58,17 @@ export const MATERIALIZE_FUNC = 1;
 const BUDGET = 2;
 const TWO32 = 4294967296;
 
-/** Most blocks appended after a block that does not loop (TSHV_WASM_TRACE). */
+/**
+ * Most blocks appended after a block that does not loop (TSHV_WASM_TRACE). 6 since traces go
+ * through calls (stop 18): block calls per sequential read -23 % against 4, and in one run each
+ * (bench/blk, bench/net) sequential reads 0.44x -> 0.56x QEMU, writes 0.59x -> 0.71x, random reads
+ * 1.16x -> 1.23x, TCP receive 0.37x -> 0.57x; boot wasm code +15 %, boot time within the noise
+ * (+5 %, -8 % in two rounds of 3).
+ */
 const traceBlocks = (() => {
   const v = typeof process !== 'undefined' ? process.env['TSHV_WASM_TRACE'] : undefined;
-  const n = v === undefined || v === '' ? 4 : Number(v);
-  return Number.isInteger(n) && n >= 0 ? n : 4;
+  const n = v === undefined || v === '' ? 6 : Number(v);
+  return Number.isInteger(n) && n >= 0 ? n : 6;
 })();
 
 /**
@@ -1680,8 +1686,9 @@ export function translateBlock(cpu: Cpu, block: Block, ramBase: number, helperOf
   // trace of up to traceBlocks blocks. Only blocks decoded already, in the same page (so the same
   // physical page whatever the mapping; blocks never cross pages) or on global kernel pages.
   // Traces cost translation and compile time at the start (a pinned boot: +2 % wall with 4
-  // blocks, +9 % with 8) and save dispatcher steps for good (steady-state sequential reads -18 %,
-  // TCP receive -14 %, pinned pairs, 4 blocks); measured on a single cold pass they lost (stop 14).
+  // blocks, +9 % with 8, stop 14, before traces went through calls) and save dispatcher steps for
+  // good (steady-state sequential reads -18 %, TCP receive -14 %, pinned pairs, 4 blocks);
+  // measured on a single cold pass they lost (stop 14).
   const page = Math.floor(block.rip / 4096);
   const mem = cpu.mem;
   const kernelGlobal = block.rip < 0 && mem.codeIsGlobal?.(block.rip) === true;
