@@ -20,17 +20,20 @@ export class FlatMemory implements LinearMemory {
   /** A code-page map shared with other vCPUs or the wasm tier: the wasm TLB's store bits follow it. */
   set codePages(v: Uint8Array) {
     this.pages = v;
-    this.codePageChanged(-1, false);
-    for (let p = 0; p < v.length; p++) if (v[p] !== 0) this.codePageChanged(p, true);
+    for (let p = 0; p < TLB_SIZE; p++) this.markCode(p, (v[p] ?? 0) !== 0);
   }
 
   /** As Mmu.codePageChanged: every page is writable here. */
   codePageChanged(pn: number, code: boolean): void {
+    if (pn >= 0) { this.markCode(pn, code); return; }
+    for (let p = 0; p < TLB_SIZE; p++) this.markCode(p, false);
+  }
+
+  /** Bit 0 of page p's wasm tags (both privilege halves; the TLB holds page p in slot p). */
+  private markCode(p: number, code: boolean): void {
     const wt = this.wasmTlb;
-    if (wt === null) return;
-    for (let p = pn < 0 ? 0 : pn; p < TLB_SIZE && (pn < 0 || p === pn); p++) {
-      for (const s of [p, p + TLB_SIZE]) if (wt[4 * s + 3] === p && wt[4 * s] !== -1) wt[4 * s] = code ? wt[4 * s]! | 1 : wt[4 * s]! & ~1;
-    }
+    if (wt === null || p >= TLB_SIZE) return;
+    for (const s of [p, p + TLB_SIZE]) if (wt[4 * s] !== -1) wt[4 * s] = code ? wt[4 * s]! | 1 : wt[4 * s]! & ~1;
   }
 
   /** `storage`: the TLB arrays to fill (the WebAssembly tier's slab), else new ones. */
