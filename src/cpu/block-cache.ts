@@ -71,6 +71,12 @@ export class Block {
   wasmStale = false;
   /** The wasm function loops over the block itself (it branches to its own start). */
   wasmSelfLoop = false;
+  /** A trace stopped before it as a loop head, and its own function was made anew once (tier.ts enqueue). */
+  wasmLoopHead = false;
+  /** A new translation of it is queued while its function runs on (tier.ts replace). */
+  wasmPending = false;
+  /** Chain entries of its earlier wasm functions (tier.ts blockWeight). */
+  wasmEntries = 0;
   constructor(key: number, rip: number, insns: DecodedInsn[]) {
     this.key = key;
     this.rip = rip;

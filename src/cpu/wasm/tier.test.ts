@@ -172,6 +172,55 @@ void test('a wasm function runs a trace: through a JMP and the hotter way of a J
   });
 });
 
+// A loop whose body calls a function that calls another: the walk from the loop's head follows
+// the CALLs into their callees and their RETs back (each RET checks the address it pops), and
+// closes at the JB back to the head; the whole loop iterates inside the head's function.
+void test('a loop through calls and returns iterates inside one wasm function', () => {
+  // l: inc eax; call f; cmp eax, 100; jb l; hlt; f: inc ecx; call g; ret; g: add edx, 2; ret
+  onTierCpu(3, hex('ff c0  e8 06 00 00 00  83 f8 64  72 f4  f4  ff c1  e8 01 00 00 00  c3  83 c2 02  c3'), (cpu, entries) => {
+    cpu.gpr[0] = 0; cpu.gpr[2] = 0; cpu.gpr[4] = 0;
+    cpu.gpr[8] = 0x30000; cpu.gpr[9] = 0;
+    assert.equal(cpu.run(5000).kind, 'halt');
+    assert.deepEqual([cpu.gpr[0], cpu.gpr[2], cpu.gpr[4], cpu.gpr[8]], [100, 100, 200, 0x30000]);
+    const head = cpu.lookupBlock(CODE_ADDRESS)!;
+    assert.ok(head.wasmSelfLoop, 'the function of the loop head loops');
+    assert.equal(head.wasmMax, 9, 'it runs the blocks of the caller, both callees and both returns');
+    assert.ok(entries() <= 4, `the loop iterated inside wasm (${entries()} entries)`);
+  });
+});
+
+// An outer loop round an inner loop through a call: the outer block's trace goes through the
+// call and stops at the inner loop's back edge (a loop walk closes from its head), so that chains
+// enter the inner loop's own function, which iterates; a trace through the head would run one
+// inner iteration per call.
+void test('a trace stops before the head of a loop, whose own function iterates', () => {
+  // o: xor ecx, ecx; h: inc ecx; call f; cmp ecx, 10; jb h; dec esi; jnz o; hlt; f: add edx, ecx; ret
+  onTierCpu(2, hex('31 c9  ff c1  e8 0c 00 00 00  83 f9 0a  72 f4  ff ce  75 ee  f4 f4 f4  01 ca  c3'), (cpu) => {
+    cpu.gpr[2] = 0; cpu.gpr[4] = 0; cpu.gpr[12] = 40;
+    cpu.gpr[8] = 0x30000; cpu.gpr[9] = 0;
+    assert.equal(cpu.run(20000).kind, 'halt');
+    assert.deepEqual([cpu.gpr[2], cpu.gpr[4], cpu.gpr[12]], [10, 40 * 55, 0]);
+    const inner = cpu.lookupBlock(CODE_ADDRESS + 2)!;
+    assert.ok(inner.wasmSelfLoop, 'the function of the inner loop loops');
+    const outer = cpu.lookupBlock(CODE_ADDRESS)!;
+    assert.ok(outer.wasmIndex > 0 && !outer.wasmSelfLoop);
+    assert.equal(outer.wasmMax, 3 + 2 + 2, 'the trace of the outer block: it, the callee, the compare and JB (not the head of the inner loop)');
+  });
+  // Translated at their first run, the inner loop's head (entered through a JMP first) gets a
+  // function that does not loop (its callee was not decoded yet); the JB block's translation finds
+  // the loop and has the head translated anew, its function replaced once compiled.
+  const replaced = wasmStats.replaced;
+  // o: xor ecx, ecx; jmp h; h: inc ecx; call f; cmp ecx, 10; jb h; dec esi; jnz o; hlt; f: add edx, ecx; ret
+  onTierCpu(0, hex('31 c9  eb 00  ff c1  e8 0c 00 00 00  83 f9 0a  72 f4  ff ce  75 ec  f4 f4 f4  01 ca  c3'), (cpu) => {
+    cpu.gpr[2] = 0; cpu.gpr[4] = 0; cpu.gpr[12] = 40;
+    cpu.gpr[8] = 0x30000; cpu.gpr[9] = 0;
+    assert.equal(cpu.run(20000).kind, 'halt');
+    assert.deepEqual([cpu.gpr[2], cpu.gpr[4], cpu.gpr[12]], [10, 40 * 55, 0]);
+    assert.ok(cpu.lookupBlock(CODE_ADDRESS + 4)!.wasmSelfLoop, 'the function of the inner loop loops');
+  });
+  assert.equal(wasmStats.replaced, replaced + 1, 'the head was translated anew once');
+});
+
 /**
  * With 4-level paging (4 KiB pages, identity) where page 0xA000 is present but not writable: a
  * loop reads that page 200 times and stores through RBX each time, to writable 0xB000 until its

@@ -17,7 +17,7 @@ import type { DecodedInsn } from '../decoder.js';
 import type { Cpu } from '../cpu.js';
 import { ARENA_PAGES, JUMP_BITS, SlabOffset, type CpuSlab, type WasmArena, wasmArena } from './arena.js';
 import { buildModule, Bytes, F64, I32, Op, VOID } from './encoder.js';
-import { materializeBody, translateBlock } from './translate.js';
+import { materializeBody, translateBlock, type Translation } from './translate.js';
 
 const env = typeof process !== 'undefined' ? process.env : {};
 
@@ -79,14 +79,15 @@ const TABLE_LIMIT = 1 << 18;
 /**
  * Per table index, a record of REC_BYTES (one cache line) that the dispatcher reads and writes:
  * the block's info word (Info), the times chains entered it through a back edge (for the block
- * JIT), and two links: the RIPs the block's function last ended at, with the table index and
- * code generation the jump cache gave for each. A chain follows a link without the jump cache
- * lookup, whose 1 MiB of entries miss the CPU caches: the record the dispatcher reads to check the
- * block is the one that holds its links.
+ * JIT), the times its function ran to its end (ENTRIES: the weight of the block when a later
+ * translation chooses a branch's way, WasmTier.blockWeight), and two links: the RIPs the block's
+ * function last ended at, with the table index and code generation the jump cache gave for each.
+ * A chain follows a link without the jump cache lookup, whose 1 MiB of entries miss the CPU
+ * caches: the record the dispatcher reads to check the block is the one that holds its links.
  */
 const REC_BYTES = 64;
 const REC_SHIFT = 6;
-const enum Rec { INFO = 0, HITS = 4, A_RIP = 8, A_INDEX = 16, A_GEN = 20, B_RIP = 24, B_INDEX = 32, B_GEN = 36 }
+const enum Rec { INFO = 0, HITS = 4, A_RIP = 8, A_INDEX = 16, A_GEN = 20, B_RIP = 24, B_INDEX = 32, B_GEN = 36, ENTRIES = 40 }
 
 /**
  * The info word: the most instructions one call runs (bits 0-7), whether the function reads the
@@ -135,6 +136,9 @@ function dispatcherBody(recBase: number): Uint8Array {
   get(BUDGET); get(DONE); b.u8(Op.i32_sub); set(BUDGET);
   get(SLAB); mem(Op.f64_load, SlabOffset.RIP); set(RIP);
   get(INDEX); i32c(REC_SHIFT); b.u8(Op.i32_shl); set(REC);
+  // Entries that ran to their end: they weigh the ways of the branches that lead to the block
+  // when a later translation appends it (WasmTier.blockWeight).
+  get(REC); get(REC); mem(Op.i32_load, recBase + Rec.ENTRIES); i32c(1); b.u8(Op.i32_add); mem(Op.i32_store, recBase + Rec.ENTRIES);
   // E = the next block's index, from link A, link B or the jump cache (depths: $have 0, loop 1)
   b.op(Op.block, VOID);
   for (const [ripAt, indexAt, genAt] of [[Rec.A_RIP, Rec.A_INDEX, Rec.A_GEN], [Rec.B_RIP, Rec.B_INDEX, Rec.B_GEN]] as const) {
@@ -188,7 +192,7 @@ function dispatcherBody(recBase: number): Uint8Array {
   return b.view().slice();
 }
 
-export const wasmStats = { translated: 0, modules: 0, untranslatable: 0, flushes: 0, compileMs: 0, translateMs: 0, wasmBytes: 0, moduleMs: 0, buildMs: 0, instMs: 0 };
+export const wasmStats = { translated: 0, replaced: 0, modules: 0, untranslatable: 0, flushes: 0, compileMs: 0, translateMs: 0, wasmBytes: 0, moduleMs: 0, buildMs: 0, instMs: 0 };
 
 export class WasmTier {
   readonly arena: WasmArena;
@@ -210,6 +214,8 @@ export class WasmTier {
   /** The dispatcher (dispatcherBody). */
   run!: (index: number, slab: number, tlbHalf: number, budget: number, flagsKnown: number, generation: number, jitAt: number, globalGeneration: number, blockRip: number) => number;
   private queued: Block[] = [];
+  /** What the queued blocks' translations are like (set on each block when it is compiled). */
+  private queuedShape: { count: number; maxCount: number; flagsIn: boolean; selfLoop: boolean }[] = [];
   /** Blocks whose functions also run the key's code (appended fall-through blocks). */
   private readonly dependents = new WeakMap<Block, Block[]>();
   private queuedRuns = 0;
@@ -306,6 +312,22 @@ export class WasmTier {
     return block.execCount;
   }
 
+  /** Translates `block` anew while its function runs on; the new one replaces it once compiled. */
+  private replace(block: Block, cpu: Cpu): void {
+    const t = this.translate(block, cpu);
+    if (t === null) return;
+    wasmStats.replaced++;
+    block.wasmPending = true;
+    this.queue(block, t, cpu);
+  }
+
+  /**
+   * How often `block` ran: interpreted, and entered by chains (its functions' entries that ran
+   * to their end). Translation weighs a branch's two ways by it.
+   */
+  readonly blockWeight = (block: Block): number =>
+    block.execCount + block.wasmEntries + (block.wasmIndex > 0 ? this.rec[block.wasmIndex * (REC_BYTES / 4) + Rec.ENTRIES / 4]! : 0);
+
   private setInfo(index: number, info: number): void {
     this.rec[index * (REC_BYTES / 4) + Rec.INFO / 4] = info;
   }
@@ -365,24 +387,38 @@ export class WasmTier {
 
   /** Translates `block` (hot enough) and compiles the queue when it is full. */
   enqueue(block: Block, cpu: Cpu): void {
-    const t0 = performance.now();
-    const t = translateBlock(cpu, block, this.ramBase, this.helperOf);
-    wasmStats.translateMs += performance.now() - t0;
+    const t = this.translate(block, cpu);
     if (t === null) { block.wasmIndex = WasmState.None; wasmStats.untranslatable++; return; }
     block.wasmIndex = WasmState.Queued;
-    block.wasmCount = t.count;
-    block.wasmMax = t.maxCount;
+    this.queue(block, t, cpu);
+  }
+
+  private translate(block: Block, cpu: Cpu): Translation | null {
+    const t0 = performance.now();
+    const t = translateBlock(cpu, block, this.ramBase, this.helperOf, this.blockWeight);
+    wasmStats.translateMs += performance.now() - t0;
+    return t;
+  }
+
+  private queue(block: Block, t: Translation, cpu: Cpu): void {
     block.wasmStale = false;
     for (const a of t.appended) {
       const deps = this.dependents.get(a);
       if (deps === undefined) this.dependents.set(a, [block]); else deps.push(block);
     }
-    block.wasmFlagsIn = t.needsFlagsIn;
-    block.wasmSelfLoop = t.selfLoop;
     this.queued.push(block);
+    this.queuedShape.push({ count: t.count, maxCount: t.maxCount, flagsIn: t.needsFlagsIn, selfLoop: t.selfLoop });
     this.queuedCode.u32(t.body.length);
     this.queuedCode.bytes(t.body);
     wasmStats.translated++;
+    // The trace stopped before a loop head: chains enter the head's own function there, which
+    // should iterate the loop. One translated before the loop was seen (at boot, its branches
+    // went other ways) is made anew, once.
+    const head = t.loopHead;
+    if (head !== null && !head.wasmLoopHead) {
+      head.wasmLoopHead = true;
+      if (head.wasmIndex > 0 && !head.wasmSelfLoop && !head.wasmPending && head.compiled === null) this.replace(head, cpu);
+    }
     if (this.queued.length >= wasmBatch) this.compileQueued();
   }
 
@@ -390,7 +426,9 @@ export class WasmTier {
   compileQueued(): void {
     const blocks = this.queued;
     if (blocks.length === 0) return;
+    const shapes = this.queuedShape;
     this.queued = [];
+    this.queuedShape = [];
     const entries = this.queuedCode.view();
     this.queuedCode.length = 0;
     this.queuedRuns = 0;
@@ -399,7 +437,7 @@ export class WasmTier {
       // Start over: blocks that still run get translated again, the queued ones too (their
       // helper ids are dropped with the rest).
       for (const b of this.live) b.wasmIndex = WasmState.NotYet;
-      for (const b of blocks) b.wasmIndex = WasmState.NotYet;
+      for (const b of blocks) { b.wasmIndex = WasmState.NotYet; b.wasmPending = false; }
       this.live = [];
       this.helperInsns = [];
       this.helperOwners = [];
@@ -433,8 +471,21 @@ export class WasmTier {
     this.tableUsed = need;
     for (let k = 0; k < blocks.length; k++) {
       const b = blocks[k]!;
+      const shape = shapes[k]!;
       this.byIndex[base + k] = b;
+      if (b.wasmPending) {
+        // A replacement: the old function is not entered again; its entries still weigh the block.
+        b.wasmPending = false;
+        if (b.wasmIndex > 0) {
+          b.wasmEntries += this.rec[b.wasmIndex * (REC_BYTES / 4) + Rec.ENTRIES / 4]!;
+          this.setInfo(b.wasmIndex, 0);
+        }
+      }
       if (b.wasmStale) { b.wasmIndex = WasmState.NotYet; b.wasmStale = false; this.setInfo(base + k, 0); continue; }
+      b.wasmCount = shape.count;
+      b.wasmMax = shape.maxCount;
+      b.wasmFlagsIn = shape.flagsIn;
+      b.wasmSelfLoop = shape.selfLoop;
       b.wasmIndex = base + k;
       this.setInfo(base + k, b.valid && b.compiled === null ? infoOf(b) : 0);
       this.live.push(b);

@@ -47,6 +47,11 @@ export interface Translation {
   selfLoop: boolean;
   /** Some instructions run through helper calls. */
   helpers: boolean;
+  /**
+   * A block where the trace stopped because it loops back to itself (a walk from it closes): its
+   * own function should be that loop, since chains enter it there (WasmTier.enqueue).
+   */
+  loopHead: Block | null;
 }
 
 const ST = 0;
@@ -77,6 +82,13 @@ const traceBlocks = (() => {
  * the function.
  */
 type Join = boolean | 'jmp' | 'call' | 'ret';
+
+/** Most blocks appended in a loop back to the function's first block, through calls (TSHV_WASM_LOOP). */
+const loopBlocks = (() => {
+  const v = typeof process !== 'undefined' ? process.env['TSHV_WASM_LOOP'] : undefined;
+  const n = v === undefined || v === '' ? 32 : Number(v);
+  return Number.isInteger(n) && n >= 0 ? n : 32;
+})();
 
 const enum F { CF = 0, PF = 2, AF = 4, ZF = 6, SF = 7, OF = 11 }
 const ALL_FLAGS = [F.CF, F.PF, F.AF, F.ZF, F.SF, F.OF];
@@ -1667,7 +1679,7 @@ class Translator {
     if (this.selfLoop) out.op(Op.loop, VOID);
     out.bytes(this.c.view());
     return {
-      body: out.view(), count: Math.min(this.firstHelper < 0 ? k : this.firstHelper, this.blockLength), maxCount: k, appended: [],
+      body: out.view(), count: Math.min(this.firstHelper < 0 ? k : this.firstHelper, this.blockLength), maxCount: k, appended: [], loopHead: null,
       needsFlagsIn: this.needsFlagsIn, selfLoop: this.selfLoop && k === this.insns.length, helpers: this.firstHelper >= 0,
     };
   }
@@ -1676,14 +1688,18 @@ class Translator {
 /**
  * Translates a 64-bit block; null when it starts with an instruction this tier neither runs nor
  * hands to a helper, or runs none of its instructions itself and stops before the end.
- * `ramBase` is where RAM index 0 sits in the arena.
+ * `ramBase` is where RAM index 0 sits in the arena. `weight` says how often a block ran: a
+ * branch's appended way is the heavier one (the tier counts chain entries as well as the
+ * interpreter's runs: WasmTier.blockWeight).
  */
-export function translateBlock(cpu: Cpu, block: Block, ramBase: number, helperOf: ((i: DecodedInsn, owner: Block) => number) | null = null): Translation | null {
+export function translateBlock(cpu: Cpu, block: Block, ramBase: number, helperOf: ((i: DecodedInsn, owner: Block) => number) | null = null,
+  weight: (b: Block) => number = (b) => b.execCount): Translation | null {
   const insns = block.insns;
   if (cpu.codeBits !== 64 || insns.length === 0) return null;
-  // Blocks appended after this one, each following the Jcc or JMP that ends the one before: a
-  // loop of two or three blocks back to this block's start (iterated inside the function), else a
-  // trace of up to traceBlocks blocks. Only blocks decoded already, in the same page (so the same
+  // Blocks appended after this one, each following the branch, CALL or RET that ends the one
+  // before: a loop of two or three blocks (Jcc only) or up to loopBlocks (through calls) back to
+  // this block's start, iterated inside the function, else a trace of up to traceBlocks blocks.
+  // Only blocks decoded already, in the same page (so the same
   // physical page whatever the mapping; blocks never cross pages) or on global kernel pages.
   // Traces cost translation and compile time at the start (a pinned boot: +2 % wall with 4
   // blocks, +9 % with 8, stop 14, before traces went through calls) and save dispatcher steps for
@@ -1694,40 +1710,72 @@ export function translateBlock(cpu: Cpu, block: Block, ramBase: number, helperOf
   const kernelGlobal = block.rip < 0 && mem.codeIsGlobal?.(block.rip) === true;
   /** Code at `rip` may join this block's function: same page, or both on global kernel pages. */
   const joinable = (rip: number): boolean => Math.floor(rip / 4096) === page || (kernelGlobal && rip < 0 && mem.codeIsGlobal?.(rip) === true);
+  // The walks below look up the same blocks many times (each CALL's callee is walked to its RET
+  // at every step that considers it): each lookup translates the RIP and probes the block cache.
+  const found = new Map<number, Block | null>();
+  const lookup = (rip: number): Block | null => {
+    let b = found.get(rip);
+    if (b === undefined) { b = cpu.lookupBlock(rip); found.set(rip, b); }
+    return b;
+  };
   const toward = (b: Block, taken: boolean): Block | null => {
     const last = b.insns[b.insns.length - 1]!;
     if (!isJcc(last)) return null;
     const rip = taken ? branchTarget(last) : last.next;
     if (rip === last.next && taken) return null;
     if (Math.floor(rip / 4096) !== page || rip === b.rip) return null;
-    const x = cpu.lookupBlock(rip);
+    const x = lookup(rip);
     return x !== null && x !== block && x !== b ? x : null;
   };
-  /** The block a Jcc (its way taken more often before translation, the fall-through on a tie) or a direct JMP ending `b` goes on to, when decoded already and joinable. */
+  /** The block a Jcc (its heavier way, the fall-through on a tie) or a direct JMP ending `b` goes on to, when decoded already and joinable. */
   const jumpStep = (b: Block): [Block, Join] | null => {
     const last = b.insns[b.insns.length - 1]!;
     if (isJcc(last)) {
       const rt = branchTarget(last);
-      const taken = rt !== last.next && joinable(rt) ? cpu.lookupBlock(rt) : null;
-      const fall = joinable(last.next) ? cpu.lookupBlock(last.next) : null;
-      if (fall !== null && (taken === null || fall.execCount >= taken.execCount)) return [fall, false];
+      const taken = rt !== last.next && joinable(rt) ? lookup(rt) : null;
+      const fall = joinable(last.next) ? lookup(last.next) : null;
+      if (fall !== null && (taken === null || weight(fall) >= weight(taken))) return [fall, false];
       return taken !== null ? [taken, true] : null;
     }
     if (last.map === OpMap.Primary && (last.op === 0xe9 || last.op === 0xeb) && last.opSize === 8) {
       const rt = branchTarget(last);
-      const x = joinable(rt) ? cpu.lookupBlock(rt) : null;
+      const x = joinable(rt) ? lookup(rt) : null;
       return x !== null ? [x, 'jmp'] : null;
     }
     return null;
   };
-  /** A callee starting with block `b` reaches a RET through at most `more` blocks after it. */
+  /** The callee of a direct CALL ending `b`, when decoded already and joinable (as the return address). */
+  const calleeOf = (b: Block): Block | null => {
+    const last = b.insns[b.insns.length - 1]!;
+    if (last.map !== OpMap.Primary || last.op !== 0xe8 || last.opSize !== 8) return null;
+    const rt = last.next + (last.imm | 0);
+    return joinable(rt) && joinable(last.next) ? lookup(rt) : null;
+  };
+  /**
+   * A callee starting with block `b` reaches its RET through at most `more` blocks after it
+   * (following the calls it makes, which must return too). Remembered per callee: the walks ask
+   * again at every step that comes to the CALL.
+   */
   const returnsWithin = (b: Block, more: number): boolean => {
-    for (let x: Block | null = b; x !== null; more--) {
-      if (isRet(x.insns[x.insns.length - 1]!)) return true;
-      if (more <= 0) return false;
-      x = jumpStep(x)?.[0] ?? null;
+    const known = toReturn.get(b); // steps when found (>= 0), else -(the most steps that did not find it) - 1
+    if (known !== undefined && (known >= 0 || -known - 1 >= more)) return known >= 0 && known <= more;
+    const steps = stepsToReturn(b, more);
+    toReturn.set(b, steps >= 0 ? steps : -more - 1);
+    return steps >= 0;
+  };
+  const toReturn = new Map<Block, number>();
+  /** The blocks after `b` before its callee's RET, when at most `more`; else -1. */
+  const stepsToReturn = (b: Block, more: number): number => {
+    const returns: number[] = [];
+    for (let x: Block | null = b, steps = 0; x !== null && steps <= more; steps++) {
+      const last = x.insns[x.insns.length - 1]!;
+      if (isRet(last) && returns.length === 0) return steps;
+      const callee = calleeOf(x);
+      if (callee !== null) { returns.push(last.next); x = callee; }
+      else if (isRet(last)) x = lookup(returns.pop()!);
+      else x = jumpStep(x)?.[0] ?? null;
     }
-    return false;
+    return -1;
   };
   const closes = (b: Block): boolean => branchTarget(b.insns[b.insns.length - 1]!) === block.rip;
   let path: Block[] = [];
@@ -1742,42 +1790,86 @@ export function translateBlock(cpu: Cpu, block: Block, ramBase: number, helperOf
         if (x2 !== null && x2 !== block && closes(x2)) { path = [x1, x2]; kinds = [d1, d2]; break search; }
       }
     }
-    // Not a loop: a trace. Each block's successor is appended while it is decoded already and
-    // joinable: a Jcc's way taken more often before translation (the fall-through on a tie), a
-    // direct JMP's target (every kernel function returns through `jmp __x86_return_thunk`, the
-    // retbleed mitigation: its RET is appended, saving a trip through the dispatcher per return),
-    // a direct CALL's callee, and after a RET the caller whose CALL is in the trace (kernel loops
-    // call small functions per item: sg_next, try_grab_folio, folio_mark_dirty).
-    if (path.length === 0) {
-      let cur = block;
-      let n = insns.length;
-      /** Return addresses of the CALLs appended, innermost last: a RET goes on to the caller. */
-      const returns: number[] = [];
-      while (path.length < traceBlocks) {
-        const last = cur.insns[cur.insns.length - 1]!;
-        let step = jumpStep(cur);
-        if (step === null && last.map === OpMap.Primary && last.op === 0xe8 && last.opSize === 8) {
-          // A callee only when its RET is reached within the trace, so the caller joins too: a
-          // callee that does not return in the trace would be code copied for no trip saved (a
-          // pinned boot took 5-15 % longer with every callee appended).
-          const rt = last.next + (last.imm | 0);
-          const callee = joinable(rt) && joinable(last.next) ? cpu.lookupBlock(rt) : null;
-          if (callee !== null && returnsWithin(callee, traceBlocks - path.length - 2)) step = [callee, 'call'];
-        } else if (step === null && isRet(last) && returns.length > 0) {
-          const back = cpu.lookupBlock(returns[returns.length - 1]!);
-          if (back !== null) step = [back, 'ret'];
-        }
-        if (step === null) break;
-        const [next, kind] = step;
-        if (next === block || path.includes(next) || n + next.insns.length > 255) break;
-        if (kind === 'call') returns.push(last.next);
-        else if (kind === 'ret') returns.pop();
-        path.push(next); kinds.push(kind);
-        n += next.insns.length;
-        cur = next;
-      }
-    }
   }
+  // A longer loop: the trace's walk (below) followed for up to loopBlocks blocks, through calls
+  // and returns, back to this block by a backward branch with every call returned (the kernel's
+  // per-page loops call small functions: gup's try_grab_folio, bio_iov_iter_get_pages's
+  // __bio_try_merge_page, virtqueue_add_split's sg_next). The loop then iterates inside the
+  // function, where each iteration was several dispatcher steps: the compute job (bench/compute)
+  // took 3.50 s before, 2.74 s after; a loop calling a 5-instruction function, 31 ms -> 18 ms for
+  // 12 M instructions (stop 19).
+  let longLoop = false;
+  let loopHead: Block | null = null;
+  if (path.length === 0 && !closes(block)) {
+    const w = walk(block, loopBlocks, true);
+    if (w !== null) [path, kinds, longLoop] = [...w, true];
+    else [path, kinds] = trace();
+  }
+  let t = translatePath(cpu, block, path, kinds, ramBase, helperOf);
+  // A long loop that needs the interpreter does not iterate inside its function (below): it
+  // gets the trace instead.
+  if (t !== null && longLoop && !t.selfLoop) {
+    [path, kinds] = trace();
+    t = translatePath(cpu, block, path, kinds, ramBase, helperOf);
+  }
+  if (t !== null) t.loopHead = loopHead;
+  return t;
+
+  function trace(): [Block[], Join[]] {
+    return walk(block, traceBlocks, false) ?? [[], []];
+  }
+
+  /**
+   * Not a loop: a trace. Each block's successor is appended while it is decoded already and
+   * joinable: a Jcc's way taken more often (`weight`; the fall-through on a tie), a direct JMP's
+   * target (every kernel function returns through `jmp __x86_return_thunk`, the retbleed
+   * mitigation: its RET is appended, saving a trip through the dispatcher per return), a direct
+   * CALL's callee, and after a RET the caller whose CALL is in the trace (kernel loops call small
+   * functions per item: sg_next, try_grab_folio, folio_mark_dirty). A trace stops before a
+   * backward branch to a block a loop walk closes at (loopHead): chains then enter that loop's
+   * own function there, which iterates (a trace through the head would run one iteration per
+   * call). With `loop`, the walk from `head` succeeds only when it comes back to `head` through a
+   * taken branch (the loop's back edge) with every CALL returned; null otherwise.
+   */
+  function walk(head: Block, limit: number, loop: boolean): [Block[], Join[]] | null {
+    const path: Block[] = [];
+    const kinds: Join[] = [];
+    let cur = head;
+    let n = head.insns.length;
+    /** Return addresses of the CALLs appended, innermost last: a RET goes on to the caller. */
+    const returns: number[] = [];
+    while (path.length < limit) {
+      const last = cur.insns[cur.insns.length - 1]!;
+      let step = jumpStep(cur);
+      const callee = step === null ? calleeOf(cur) : null;
+      if (callee !== null) {
+        // A callee only when its RET is reached within the trace, so the caller joins too: a
+        // callee that does not return in the trace would be code copied for no trip saved (a
+        // pinned boot took 5-15 % longer with every callee appended).
+        if (returnsWithin(callee, limit - path.length - 2)) step = [callee, 'call'];
+      } else if (step === null && isRet(last) && returns.length > 0) {
+        const back = lookup(returns[returns.length - 1]!);
+        if (back !== null) step = [back, 'ret'];
+      }
+      if (step === null) break;
+      const [next, kind] = step;
+      const backward = (kind === true || kind === 'jmp') && next.rip <= last.rip;
+      if (next === head && loop && returns.length === 0 && backward) return [path, kinds];
+      if (next === head || path.includes(next) || n + next.insns.length > 255) break;
+      if (!loop && backward && head === block && walk(next, loopBlocks, true) !== null) { loopHead = next; break; }
+      if (kind === 'call') returns.push(last.next);
+      else if (kind === 'ret') returns.pop();
+      path.push(next); kinds.push(kind);
+      n += next.insns.length;
+      cur = next;
+    }
+    return loop ? null : [path, kinds];
+  }
+}
+
+/** Translates `block` with the blocks of `path` appended, joined as `kinds` says. */
+function translatePath(cpu: Cpu, block: Block, path: Block[], kinds: Join[], ramBase: number, helperOf: ((i: DecodedInsn, owner: Block) => number) | null): Translation | null {
+  const insns = block.insns;
   let all = insns;
   const joins = new Map<number, Join>();
   for (let j = 0; j < path.length; j++) {
