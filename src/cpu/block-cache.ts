@@ -71,7 +71,7 @@ export class Block {
   wasmStale = false;
   /** The wasm function loops over the block itself (it branches to its own start). */
   wasmSelfLoop = false;
-  /** A trace stopped before it as a loop head, and its own function was made anew once (tier.ts enqueue). */
+  /** A trace stopped before it as a loop head, and its own function was made anew once (tier.ts queue). */
   wasmLoopHead = false;
   /** A new translation of it is queued while its function runs on (tier.ts replace). */
   wasmPending = false;

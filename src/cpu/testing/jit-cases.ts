@@ -3,6 +3,7 @@
 // random register and memory state; registers, RFLAGS, RIP, the instruction count, the run()
 // exit and memory must come out identical.
 
+import { Buffer } from 'node:buffer';
 import assert from 'node:assert/strict';
 import { makeTestCpu, setMode, CODE_ADDRESS, SNIPPET_RAM_BYTES } from './run-snippet.js';
 import type { RunExit } from '../cpu.js';
@@ -84,8 +85,7 @@ export function run(code: Uint8Array, seed: number, threshold: number, budget = 
         // Blocks decoded from bytes the run wrote (its own code, or code it wrote and jumped to)
         // do not match RAM once restored: the pages that changed are dropped.
         for (let page = 0; page < ram.length; page += 4096) {
-          const now = ram.subarray(page, page + 4096);
-          if (!now.every((b, k) => b === before[page + k])) cpu.invalidatePhysRange(page, 4096);
+          if (Buffer.compare(ram.subarray(page, page + 4096), before.subarray(page, page + 4096)) !== 0) cpu.invalidatePhysRange(page, 4096);
         }
         ram.set(before);
         cpu.flushTlb(true);

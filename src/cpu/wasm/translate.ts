@@ -49,7 +49,7 @@ export interface Translation {
   helpers: boolean;
   /**
    * A block where the trace stopped because it loops back to itself (a walk from it closes): its
-   * own function should be that loop, since chains enter it there (WasmTier.enqueue).
+   * own function should be that loop, since chains enter it there (WasmTier.queue).
    */
   loopHead: Block | null;
 }
