@@ -201,11 +201,11 @@ export const CALL_CASES: [string, string][] = [
   // Loops whose body goes through a CALL and its RET iterate inside one function (translate.ts
   // walk): the callee's branch here changes its way after 20 iterations (the loop leaves there).
   ['loop through a call whose callee branches the other way at last', 'b9 20 00 00 00  e8 06 00 00 00  ff c9  75 f7  eb 09  83 f9 0c  72 03  48 01 ca  c3'],
-  // The outer loop's trace stops before the inner loop's head (a backward JB): chains enter the
-  // inner loop's own function there.
   // The callee moves its return address every other call without a branch: only the RET's check
   // of the popped address keeps the loop from going on into the caller's code it skipped.
   ['loop through a callee moving its return address without a branch', 'b9 10 00 00 00  e8 0c 00 00 00  48 ff c2  48 ff c6  ff c9  75 f1  eb 0d  89 c8  83 e0 01  6b c0 03  48 01 04 24  c3'],
+  // The outer loop's trace stops before the inner loop's head (a backward JB): chains enter the
+  // inner loop's own function there.
   ['outer loop round an inner loop through a call', 'be 06 00 00 00  31 c9  ff c1  e8 0b 00 00 00  83 f9 0a  72 f4  ff ce  75 ee  eb 04  01 ca  c3  90'],
 ];
 
