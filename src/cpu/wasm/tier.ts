@@ -326,7 +326,12 @@ export class WasmTier {
    * to their end). Translation weighs a branch's two ways by it.
    */
   readonly blockWeight = (block: Block): number =>
-    block.execCount + block.wasmEntries + (block.wasmIndex > 0 ? this.rec[block.wasmIndex * (REC_BYTES / 4) + Rec.ENTRIES / 4]! : 0);
+    block.execCount + block.wasmEntries + (block.wasmIndex > 0 ? this.entries(block.wasmIndex) : 0);
+
+  /** Runs to its end of the function at table index `index` (Rec.ENTRIES). */
+  private entries(index: number): number {
+    return this.rec[index * (REC_BYTES / 4) + Rec.ENTRIES / 4]!;
+  }
 
   private setInfo(index: number, info: number): void {
     this.rec[index * (REC_BYTES / 4) + Rec.INFO / 4] = info;
@@ -477,8 +482,8 @@ export class WasmTier {
         // A replacement: the old function is not entered again; its entries still weigh the block.
         b.wasmPending = false;
         if (b.wasmIndex > 0) {
-          b.wasmEntries += this.rec[b.wasmIndex * (REC_BYTES / 4) + Rec.ENTRIES / 4]!;
-          this.setInfo(b.wasmIndex, 0);
+          b.wasmEntries += this.entries(b.wasmIndex);
+          this.retire(b);
         }
       }
       if (b.wasmStale) { b.wasmIndex = WasmState.NotYet; b.wasmStale = false; this.setInfo(base + k, 0); continue; }
