@@ -137,6 +137,17 @@ class Translator {
   /** Flag sources live at some exit (the epilogue's cases 1..n). */
   private sources: FlagSrc[] = [];
   /**
+   * The current flag source's operands, copied here by each producer (produce()): the epilogue's
+   * cases read these, not each source's own locals. When every case read its source's locals,
+   * all of them stayed live to the end of the function: TurboFan spilled them as they were
+   * computed and, in a loop, carried each through a phi at the back edge.
+   */
+  private readonly srcD: number;
+  private readonly srcS: number;
+  private readonly srcR: number;
+  /** The current source's i32: ADC/SBB carry-in, INC/DEC's kept CF, or a flags word. */
+  private readonly srcC: number;
+  /**
    * The block ends with a branch to its own start (a self-loop): its body is wrapped in `loop`,
    * exits branch one level further out, and the branch loops inside the function.
    */
@@ -153,6 +164,8 @@ class Translator {
    * Exits in the first block leave it stale: the run loop resumes those from LAST_DONE.
    */
   private readonly ripLocal: number;
+  /** st + (ub << 4): the privilege level's half of the wasm TLB (i32 local, set in the prologue). */
+  private readonly tlbBase: number;
   /** Some exit in the body happens before the iteration's first flag producer. */
   private exitBeforeProducer = false;
   /** What K and S hold at the current point of the code (-1: not set yet). */
@@ -186,6 +199,11 @@ class Translator {
     this.base = this.local(I32);
     this.loopFlags = this.local(I32);
     this.ripLocal = this.local(F64);
+    this.tlbBase = this.local(I32);
+    this.srcD = this.local(I64);
+    this.srcS = this.local(I64);
+    this.srcR = this.local(I64);
+    this.srcC = this.local(I32);
     // A loop: the last instruction (the block's, or the appended block's) branches to the start.
     this.selfLoop = allowSelfLoop && branchTarget(insns[insns.length - 1]!) === insns[0]!.rip;
   }
@@ -252,6 +270,27 @@ class Translator {
 
   private tmp64(): number { return this.local(I64); }
   private tmp32(): number { return this.local(I32); }
+
+  /** Makes `s` the current flag source, its operands copied into the shared locals the epilogue reads. */
+  private produce(s: FlagSrc): void {
+    const copy = (from: number, to: number): void => { this.get(from); this.set(to); };
+    if (s.k === 'word') copy(s.w, this.srcC);
+    else if (s.k === 'incdec') { copy(s.r, this.srcR); copy(s.cf, this.srcC); }
+    else if (s.k === 'arith') {
+      copy(s.r, this.srcR);
+      if (s.op !== 'logic') { copy(s.d, this.srcD); copy(s.s, this.srcS); }
+      if (s.cin >= 0) copy(s.cin, this.srcC);
+    }
+    this.src = s;
+  }
+
+  /** Source `s` reading the shared locals (the epilogue's case for it). */
+  private shared(s: FlagSrc): FlagSrc {
+    if (s.k === 'word') return { k: 'word', w: this.srcC };
+    if (s.k === 'incdec') return { ...s, r: this.srcR, cf: this.srcC };
+    if (s.k === 'arith') return { ...s, d: this.srcD, s: this.srcS, r: this.srcR, cin: s.cin < 0 ? -1 : this.srcC };
+    return s;
+  }
 
   /** Masks the i64 on the stack to `size` bytes. */
   private maskTo(size: number): void {
@@ -349,7 +388,7 @@ class Translator {
     this.get(this.helperRes); this.i32c(HelperResult.Fault); this.c.u8(Op.i32_eq); this.exitIf();
     const w = this.tmp32();
     this.st(); this.mem(Op.i32_load, SlabOffset.FLAGS); this.set(w);
-    this.src = { k: 'word', w };
+    this.produce({ k: 'word', w });
     this.get(this.helperRes); this.setExitKS(this.k + 1); this.c.op(Op.br_if, this.selfLoop ? 1 : 0);
     return true;
   }
@@ -507,11 +546,12 @@ class Translator {
   private tlbEntry(lin: number, write: boolean, size = 1): { e: number; w: number } {
     const e = this.tmp32();
     const w = this.tmp32();
-    // The slot's entry (SlabOffset.WTLB, 16 bytes): st + ((tlbSlot(lin) | ub) << 4)
+    // The slot's entry: tb + (tlbSlot(lin) << 4), tb the privilege level's TLB half (prologue).
     this.get(lin); this.c.u8(Op.i32_wrap_i64); this.set(w);
-    this.get(w); this.i32c(12); this.c.u8(Op.i32_shr_u); this.get(w); this.i32c(24); this.c.u8(Op.i32_shr_u); this.c.u8(Op.i32_xor);
-    this.i32c(TLB_MASK); this.c.u8(Op.i32_and); this.get(UB); this.c.u8(Op.i32_or); this.i32c(4); this.c.u8(Op.i32_shl);
-    this.get(ST); this.c.u8(Op.i32_add); this.set(e);
+    // (slot << 4) as ((w >>> 8) ^ (w >>> 20)) & (TLB_MASK << 4): the shift folded into the others.
+    this.get(w); this.i32c(8); this.c.u8(Op.i32_shr_u); this.get(w); this.i32c(20); this.c.u8(Op.i32_shr_u); this.c.u8(Op.i32_xor);
+    this.i32c(TLB_MASK << 4); this.c.u8(Op.i32_and);
+    this.get(this.tlbBase); this.c.u8(Op.i32_add); this.set(e);
     // The tag is the page base with bit 0 set when no wasm store may go there (not writable, or
     // decoded code there, whose blocks the interpreter's write path drops): a write needs it equal to the
     // page base, a read equal up to bit 0 ((tag ^ page) <= 1, unsigned). It is compared with the
@@ -603,7 +643,7 @@ class Translator {
     }
     if (kind !== 'logic') this.maskTo(size);
     this.set(r);
-    this.src = { k: 'arith', op: kind, size, d, s, r, cin };
+    this.produce({ k: 'arith', op: kind, size, d, s, r, cin });
     return r;
   }
 
@@ -679,7 +719,7 @@ class Translator {
         const cf = this.cfLocal();
         const r = this.tmp64();
         this.get(v); this.i64c(1, 0); this.c.u8(e === 1 ? Op.i64_sub : Op.i64_add); this.maskTo(size); this.set(r);
-        this.src = { k: 'incdec', dec: e === 1, size, r, cf };
+        this.produce({ k: 'incdec', dec: e === 1, size, r, cf });
         this.rmSet(i, o, size, r);
         return 'next';
       }
@@ -709,7 +749,7 @@ class Translator {
         this.flagsWord();
         if (op === 0xf5) { this.i32c(1); this.c.u8(Op.i32_xor); } else { this.i32c(~1); this.c.u8(Op.i32_and); if (op === 0xf9) { this.i32c(1); this.c.u8(Op.i32_or); } }
         this.set(w);
-        this.src = { k: 'word', w };
+        this.produce({ k: 'word', w });
         return 'next';
       }
       if (op === 0xff && (e === 2 || e === 4) && size === 8) {
@@ -1069,7 +1109,7 @@ class Translator {
     const l = this.reg(i.reg);
     this.get(before); this.get(l); this.get(z); this.c.u8(Op.select); this.set(l);
     const w = this.tmp32(); this.get(z); this.i32c(Flag.ZF | Flag.PF); this.c.u8(Op.i32_mul); this.set(w);
-    this.src = { k: 'word', w };
+    this.produce({ k: 'word', w });
     return 'next';
   }
 
@@ -1096,7 +1136,7 @@ class Translator {
     this.regSet(8, 2, 1, rdx);
     const w = this.tmp32();
     this.flagsWord(); this.i32c(~Flag.ZF); this.c.u8(Op.i32_and); this.get(eq); this.i32c(6); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or); this.set(w);
-    this.src = { k: 'word', w };
+    this.produce({ k: 'word', w });
     return 'next';
   }
 
@@ -1251,7 +1291,7 @@ class Translator {
     this.szpWord(r, size);
     this.get(ovf); this.i32c(0x801); this.c.u8(Op.i32_mul); this.c.u8(Op.i32_or);
     this.set(w);
-    this.src = { k: 'word', w };
+    this.produce({ k: 'word', w });
   }
 
   /** Pushes the byte-swapped i64 local `v` (size 4: the low 32 bits swapped, zero-extended). */
@@ -1297,7 +1337,7 @@ class Translator {
     this.flagsWord(); this.i32c(~1); this.c.u8(Op.i32_and);
     this.get(v); this.get(b); this.c.u8(Op.i64_shr_u); this.c.u8(Op.i32_wrap_i64); this.i32c(1); this.c.u8(Op.i32_and); this.c.u8(Op.i32_or);
     this.set(w);
-    this.src = { k: 'word', w };
+    this.produce({ k: 'word', w });
     if (op !== 0) {
       const r = this.tmp64();
       const one = (): void => { this.i64c(1, 0); this.get(b); this.c.u8(Op.i64_shl); };
@@ -1458,7 +1498,7 @@ class Translator {
       this.get(r); this.get(v); this.get(cl); this.c.u8(Op.select); this.set(r);
     }
     this.set(w);
-    this.src = { k: 'word', w };
+    this.produce({ k: 'word', w });
     this.rmSet(i, o, size, r);
     return 'next';
   }
@@ -1518,7 +1558,7 @@ class Translator {
       this.get(w); this.flagsWord(); this.get(nz); this.c.op(Op.select); this.set(w);
       this.get(r); this.get(d); this.get(nz); this.c.u8(Op.select); this.set(r);
     }
-    this.src = { k: 'word', w };
+    this.produce({ k: 'word', w });
     this.rmSet(i, o, size, r);
     return 'next';
   }
@@ -1598,7 +1638,7 @@ class Translator {
       this.c.op(Op.br, m);
       for (let j = 1; j <= m; j++) {
         this.c.u8(Op.end); // $b_j
-        this.src = this.sources[j - 1]!;
+        this.src = this.shared(this.sources[j - 1]!);
         this.storeFlags();
         if (j < m) this.c.op(Op.br, m - j);
       }
@@ -1670,6 +1710,7 @@ class Translator {
       out.u32(e - j); out.u8(types[j]!);
       j = e;
     }
+    out.u8(Op.local_get); out.u32(ST); out.u8(Op.local_get); out.u32(UB); out.u8(Op.i32_const); out.u8(4); out.u8(Op.i32_shl); out.u8(Op.i32_add); out.u8(Op.local_set); out.u32(this.tlbBase);
     if (this.needsFlagsIn) { out.u8(Op.local_get); out.u32(ST); out.u8(Op.call); out.u32(MATERIALIZE_FUNC); out.u8(Op.local_set); out.u32(this.flagsInLocal); }
     for (let r = 0; r < 16; r++) {
       const l = this.regLocals[r]!;
