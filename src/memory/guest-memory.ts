@@ -4,6 +4,7 @@
 // habit 4): a guest-supplied address or length never indexes the buffer unchecked.
 
 import { TshvError } from '../common/errors.js';
+import { addressOf } from '../sys/libc.js';
 
 /** A guest physical address (a plain number < 2^52, branded so it is not mixed with offsets). */
 export type Gpa = number & { readonly __brand: 'Gpa' };
@@ -19,12 +20,20 @@ export interface MemoryRegion {
 
 export class GuestMemoryError extends TshvError {}
 
+/**
+ * RAM smaller than this is not given out as host addresses: V8 keeps small ArrayBuffers in its
+ * heap, where they can move (only unit tests use such RAM).
+ */
+const HOST_RANGE_MIN_BYTES = 1 << 20;
+
 export class GuestMemory {
   /** The whole of guest RAM, regions back to back. */
   readonly bytes: Uint8Array;
   readonly regions: readonly MemoryRegion[];
   readonly sizeBytes: number;
   private readonly view: DataView;
+  /** Host address of `bytes` (hostRange), -1 until asked. */
+  private hostBase = -1;
   /**
    * Told of every write that does not come from a vCPU's own stores (device DMA, loaders), so that
    * the soft CPU can drop code it decoded from those pages. Writes through `slice()` views are not
@@ -82,6 +91,21 @@ export class GuestMemory {
   slice(addr: Gpa | number, len: number): Uint8Array {
     const off = this.checkedOffset(addr, len);
     return this.bytes.subarray(off, off + len);
+  }
+
+  /**
+   * The host address of [addr, addr+len) for a system call that moves the bytes itself (a disk's
+   * preadv/pwritev): checked like slice(); `write` reports it to onWrite, as writableSlice().
+   * Null when RAM is too small a buffer to stay put (V8 may move a small one: tests).
+   */
+  hostRange(addr: Gpa | number, len: number, write: boolean): number | null {
+    if (this.hostBase < 0) {
+      if (this.bytes.byteLength < HOST_RANGE_MIN_BYTES) return null;
+      this.hostBase = addressOf(this.bytes);
+    }
+    const off = this.checkedOffset(addr, len);
+    if (write) this.onWrite?.(addr, len);
+    return this.hostBase + off;
   }
 
   /** A view to write into (device DMA): like slice(), and reported to onWrite. */

@@ -4,7 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RawFileDisk } from './raw-file.js';
-import { DiskError } from './disk-backend.js';
+import { DiskError, HostIoVec, IOV_MAX } from './disk-backend.js';
+import { addressOf } from '../sys/libc.js';
 
 function withImage(bytes: number, fn: (path: string) => void): void {
   const dir = mkdtempSync(join(tmpdir(), 'tshv-raw-'));
@@ -78,6 +79,38 @@ test('raw file: vectored reads and writes (and a file that shrank under a readv)
     const x = new Uint8Array(50).fill(1); const y = new Uint8Array(100).fill(1);
     d.readv(60, [x, y], 150);
     assert.ok(x.subarray(0, 40).every((v) => v === 7) && x.subarray(40).every((v) => v === 0) && y.every((v) => v === 0));
+    d.close();
+  });
+});
+
+test('raw file: vectored transfers at host addresses (one preadv/pwritev), short at a shrunken end', () => {
+  withImage(64 * 1024, (path) => {
+    const d = RawFileDisk.open(path);
+    // A buffer outside V8's heap (1 MiB), as guest RAM is.
+    const ram = new Uint8Array(1 << 20);
+    const base = addressOf(ram);
+    const iov = new HostIoVec();
+    ram.set([1, 2, 3], 100); ram.set([4, 5], 5000); ram.fill(9, 9000, 9000 + 4096);
+    assert.ok(iov.add(base + 100, 3) && iov.add(base + 200, 0) && iov.add(base + 5000, 2) && iov.add(base + 9000, 4096));
+    assert.equal(iov.totalBytes, 4101);
+    assert.equal(d.writevHost(1000, iov), true);
+    assert.deepEqual([...readFileSync(path).subarray(1000, 1006)], [1, 2, 3, 4, 5, 9]);
+    iov.clear();
+    iov.add(base + 20000, 4); iov.add(base + 30000, 4097);
+    assert.equal(d.readvHost(1000, iov), true);
+    assert.deepEqual([...ram.subarray(20000, 20004), ...ram.subarray(30000, 30002)], [1, 2, 3, 4, 5, 9]);
+    // Out of range: a DiskError before any system call; a full vector takes no more.
+    iov.clear(); iov.add(base, 4);
+    assert.throws(() => d.readvHost(64 * 1024 - 2, iov), DiskError);
+    for (let i = 1; i < IOV_MAX; i++) iov.add(base, 1);
+    assert.equal(iov.add(base, 1), false);
+    // The file cut short under us: the transfer comes out short and the caller takes the views' path.
+    writeFileSync(path, new Uint8Array(100).fill(7));
+    iov.clear(); iov.add(base + 40000, 150);
+    assert.equal(d.readvHost(60, iov), false);
+    const ro = RawFileDisk.open(path, { readOnly: true });
+    assert.throws(() => ro.writevHost(0, iov), DiskError);
+    ro.close();
     d.close();
   });
 });

@@ -4,8 +4,8 @@
 
 import { closeSync, fdatasyncSync, fstatSync, openSync, readSync, readvSync, writeSync, writevSync, constants as fsConstants } from 'node:fs';
 import { TshvError, errorMessage } from '../common/errors.js';
-import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, fallocateRaw } from '../sys/libc.js';
-import { DiskError, type DiskBackend } from './disk-backend.js';
+import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, errnoName, fallocateRaw, preadv, pwritev, SysError } from '../sys/libc.js';
+import { DiskError, IOV_MAX, type DiskBackend, type HostIoVec } from './disk-backend.js';
 
 const ZERO_CHUNK_BYTES = 64 * 1024;
 const EOPNOTSUPP = 95;
@@ -13,9 +13,6 @@ const EOPNOTSUPP = 95;
 export interface RawFileOptions {
   readOnly?: boolean;
 }
-
-/** The most buffers one preadv/pwritev takes (Linux UIO_MAXIOV). */
-const IOV_MAX = 1024;
 
 export class RawFileDisk implements DiskBackend {
   readonly sizeBytes: number;
@@ -97,6 +94,26 @@ export class RawFileDisk implements DiskBackend {
     this.checkRange(offsetBytes, totalBytes);
     const n = srcs.length <= IOV_MAX ? writevSync(this.fd, srcs, offsetBytes) : 0;
     if (n !== totalBytes) this.finish(offsetBytes, srcs, n, (pos, rest) => { this.write(pos, rest); });
+  }
+
+  readvHost(offsetBytes: number, iov: HostIoVec): boolean {
+    this.checkRange(offsetBytes, iov.totalBytes);
+    return this.vectored('preadv', () => preadv(this.fd, iov.bytes, iov.count, offsetBytes)) === iov.totalBytes;
+  }
+
+  writevHost(offsetBytes: number, iov: HostIoVec): boolean {
+    this.checkWritable();
+    this.checkRange(offsetBytes, iov.totalBytes);
+    return this.vectored('pwritev', () => pwritev(this.fd, iov.bytes, iov.count, offsetBytes)) === iov.totalBytes;
+  }
+
+  /** A preadv/pwritev whose failure is a DiskError, as readvSync's is an Error the device reports. */
+  private vectored(call: string, f: () => number): number {
+    try {
+      return f();
+    } catch (e) {
+      throw new DiskError(`Disk ${this.path}: ${errorMessage(e)}`, e instanceof SysError ? errnoName(e.errno).split(' ')[0]! : call);
+    }
   }
 
   /** After a vectored transfer that moved `done` bytes: the rest, buffer by buffer. */

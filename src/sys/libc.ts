@@ -41,6 +41,11 @@ const c = {
   munmap: libc.func('int munmap(void *addr, size_t length)'),
   madvise: libc.func('int madvise(uint64_t addr, size_t length, int advice)'),
   close: libc.func('int close(int fd)'),
+  // memmove of 0 bytes returns its destination: the host address of a typed array's bytes.
+  addressOf: libc.func('uint64_t memmove(uint8_t *dst, uint8_t *src, size_t n)'),
+  // struct iovec arrays (u64 base, u64 len) built by the caller, bases inside memory it owns.
+  preadv: libc.func('int64_t preadv(int fd, uint8_t *iov, int iovcnt, int64_t offset)'),
+  pwritev: libc.func('int64_t pwritev(int fd, uint8_t *iov, int iovcnt, int64_t offset)'),
 };
 
 export const PROT_READ = 1;
@@ -58,6 +63,29 @@ export const MADV_HUGEPAGE = 14;
 function check(call: string, ret: number, what = ''): number {
   if (ret < 0) throw new SysError(call, koffi.errno(), what);
   return ret;
+}
+
+/**
+ * The host address of `view`'s first byte. Only for views of memory that never moves: an
+ * ArrayBuffer outside V8's heap (large buffers, wasm memories, mappings), not a small one.
+ */
+export function addressOf(view: Uint8Array): number {
+  return c.addressOf(view, view, 0) as number;
+}
+
+/**
+ * preadv(2)/pwritev(2) over `count` struct iovec (u64 base, u64 length) in `iov`: one system call
+ * for a request's buffers where Node's readvSync made a view per buffer and read each back
+ * through the V8 API. Returns the bytes moved (short at the end of the file).
+ */
+export function preadv(fd: number, iov: Uint8Array, count: number, offsetBytes: number): number {
+  if (iov.byteLength < count * 16) throw new RangeError(`preadv: ${count} iovecs in ${iov.byteLength} bytes`);
+  return check('preadv', c.preadv(fd, iov, count, offsetBytes) as number);
+}
+
+export function pwritev(fd: number, iov: Uint8Array, count: number, offsetBytes: number): number {
+  if (iov.byteLength < count * 16) throw new RangeError(`pwritev: ${count} iovecs in ${iov.byteLength} bytes`);
+  return check('pwritev', c.pwritev(fd, iov, count, offsetBytes) as number);
 }
 
 export function memfdCreate(name: string, flags = MFD_CLOEXEC): number {

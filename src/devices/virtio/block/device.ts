@@ -5,7 +5,7 @@
 
 import { RateLimiter } from '../../../common/rate-limiter.js';
 import type { DeviceClock } from '../../device.js';
-import type { DiskBackend } from '../../../storage/disk-backend.js';
+import { HostIoVec, type DiskBackend } from '../../../storage/disk-backend.js';
 import { DescriptorChain } from '../queue/descriptor-chain.js';
 import { DEFER_REQUEST, featureBit, processQueue, VIRTIO_ID_BLOCK, type VirtioContext, type VirtioDevice } from '../virtio-device.js';
 import { VIRTIO_BLK_ID_BYTES } from './config.js';
@@ -106,6 +106,8 @@ export class VirtioBlock implements VirtioDevice {
   private readonly capacitySectors: number;
   private readonly chain = new DescriptorChain(BLK_QUEUE_SIZE);
   private readonly req = new BlockRequest();
+  /** The request's data buffers as host addresses, for a back end with readvHost/writevHost. */
+  private readonly iov = new HostIoVec();
   private readonly seg = new Float64Array(3);
   private readonly limiter: RateLimiter;
   private bytesPerSecond: number;
@@ -254,6 +256,11 @@ export class VirtioBlock implements VirtioDevice {
     const req = this.req;
     if (!this.inRange(req.sector, req.dataBytes)) return VIRTIO_BLK_S_IOERR;
     const mem = (this.ctx as VirtioContext).memory;
+    if (this.disk.readvHost !== undefined && this.hostBuffers(chain, chain.readableCount, chain.count, 0, true) && this.disk.readvHost(req.sector * SECTOR_BYTES, this.iov)) {
+      this.metrics.readOps++;
+      this.metrics.readBytes += req.dataBytes;
+      return VIRTIO_BLK_S_OK;
+    }
     let left = req.dataBytes;
     const dsts: Uint8Array[] = [];
     for (let i = chain.readableCount; i < chain.count && left > 0; i++) {
@@ -271,6 +278,11 @@ export class VirtioBlock implements VirtioDevice {
     const req = this.req;
     if (this.disk.readOnly || !this.inRange(req.sector, req.dataBytes)) return VIRTIO_BLK_S_IOERR;
     const mem = (this.ctx as VirtioContext).memory;
+    if (this.disk.writevHost !== undefined && this.hostBuffers(chain, 0, chain.readableCount, VIRTIO_BLK_HEADER_BYTES, false) && this.disk.writevHost(req.sector * SECTOR_BYTES, this.iov)) {
+      this.metrics.writeOps++;
+      this.metrics.writeBytes += req.dataBytes;
+      return VIRTIO_BLK_S_OK;
+    }
     let skip = VIRTIO_BLK_HEADER_BYTES;
     const srcs: Uint8Array[] = [];
     let total = 0;
@@ -289,6 +301,28 @@ export class VirtioBlock implements VirtioDevice {
     this.metrics.writeOps++;
     this.metrics.writeBytes += req.dataBytes;
     return VIRTIO_BLK_S_OK;
+  }
+
+  /**
+   * Fills `iov` with the host addresses of descriptors [from, to) of the chain, `skip` bytes
+   * (the header) left out and at most the request's data bytes, each range checked by the guest
+   * memory. False when RAM has no host addresses or the buffers do not fit: the views' path then.
+   */
+  private hostBuffers(chain: DescriptorChain, from: number, to: number, skip: number, write: boolean): boolean {
+    const mem = (this.ctx as VirtioContext).memory;
+    const iov = this.iov;
+    iov.clear();
+    let left = this.req.dataBytes;
+    for (let i = from; i < to && left > 0; i++) {
+      const l = chain.len[i]!;
+      if (skip >= l) { skip -= l; continue; }
+      const n = Math.min(l - skip, left);
+      const host = mem.hostRange(chain.addr[i]! + skip, n, write);
+      if (host === null || !iov.add(host, n)) return false;
+      left -= n;
+      skip = 0;
+    }
+    return true;
   }
 
   /** The ID string: 20 bytes, NUL-padded (§5.2.6.1); a smaller buffer gets what fits. */
