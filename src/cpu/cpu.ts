@@ -86,6 +86,9 @@ export interface CpuOptions {
   wasm?: WasmTier | null;
 }
 
+/** Most instructions one wasm function runs per call (wasm/tier.ts Info.COUNT; translate.ts caps traces at it). */
+const WASM_CALL_MAX = 255;
+
 let codeGenCounter = 0;
 function nextCodeGen(): number {
   return ++codeGenCounter;
@@ -847,7 +850,12 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
             si[SlabOffset.REST >> 2] = this.flagsRest;
             si[SlabOffset.CPL >> 2] = this.cpl;
             si[SlabOffset.PENDING >> 2] = this.irq.hasInterrupt() ? 1 : 0;
-            const budget = Math.max(Math.min(end - start, 0x3fffffff), finish ? block.wasmMax : 0);
+            // With `finish` the chain goes on past `end` to a function boundary: the budget's slack
+            // lets any function (at most WASM_CALL_MAX instructions) start while some is left.
+            // Without it, each function that no longer fit ended the chain near a quantum's end,
+            // and the run loop interpreted blocks and re-entered wasm until `end` (~10 returns to
+            // the run loop per quantum in a sequential read).
+            const budget = Math.min(end - start, 0x3fffffff) + (finish ? WASM_CALL_MAX : 0);
             const r = wasm.run(w, slab.base, this.cpl === 3 ? TLB_SIZE : 0, budget, 1, generation, jitThreshold < 0 ? 0x7fffffff : jitThreshold, globalGeneration, block.rip);
             this.flagsRest = si[SlabOffset.REST >> 2]!;
             if (si[SlabOffset.GS_SWAPPED >> 2] !== 0) this.takeSwapgs(slab);

@@ -156,6 +156,36 @@ void test('STI in a wasm chain: goes on with no interrupt pending; a pending one
   });
 });
 
+// A RET shared by three call sites has more successors than the two links of its record, so
+// its returns go through the jump cache. Two of the return addresses here share a slot: with
+// one way per slot they took turns there and each return to the evicted one ended the chain
+// (in the kernel, __list_del_entry_valid and __rq_qos_track, ~4 times per 1 MiB read).
+void test('two RIPs of one jump cache slot both stay: chains go on through a RET with three successors', () => {
+  const slotOf = (rip: number): number => Math.imul(rip >>> 0, 0x9e3779b1 | 0) >>> 16; // tier.ts jumpSlot
+  const X = 0x100, Y = 0xc675, Z = 0x40, F = 0x80;
+  assert.equal(slotOf(CODE_ADDRESS + X + 2), slotOf(CODE_ADDRESS + Y + 2), 'the returns after X and Y share a slot');
+  const code = new Uint8Array(Y + 16);
+  const rel32 = (d: number): number[] => [d & 0xff, (d >> 8) & 0xff, (d >> 16) & 0xff, (d >>> 24) & 0xff];
+  const jmp = (from: number, to: number): void => code.set([0xe9, ...rel32(to - (from + 5))], from);
+  // 0: jmp X; X: call rsi; jmp Y; Y: call rsi; jmp Z; Z: call rsi; dec ecx; jnz 0; hlt; F: ret
+  jmp(0, X);
+  code.set([0xff, 0xd6], X); jmp(X + 2, Y);
+  code.set([0xff, 0xd6], Y); jmp(Y + 2, Z);
+  code.set([0xff, 0xd6, 0xff, 0xc9, 0x0f, 0x85, ...rel32(-(Z + 10)), 0xf4], Z);
+  code[F] = 0xc3;
+  onTierCpu(0, code, (cpu, entries) => {
+    cpu.gpr[8] = 0x30000; cpu.gpr[9] = 0; // RSP
+    cpu.gpr[12] = CODE_ADDRESS + F; cpu.gpr[13] = 0; // RSI: the callee
+    cpu.gpr[2] = 100;
+    assert.equal(cpu.run(100_000, true).kind, 'halt'); // translates the blocks, fills the jump cache
+    cpu.rip = CODE_ADDRESS; cpu.halted = false; cpu.gpr[2] = 3000;
+    entries(true);
+    assert.equal(cpu.run(1_000_000, true).kind, 'halt');
+    assert.equal(cpu.gpr[2], 0);
+    assert.ok(entries() < 50, `3000 rounds in a few chains (${entries()} entries into wasm)`);
+  });
+});
+
 // A trace: a block's function goes on through the JMP that ends it and the Jcc way taken more
 // often (both blocks decoded before it was translated), here round a loop of three blocks that
 // the loop search (two or three blocks joined by Jcc) does not find; the whole loop then

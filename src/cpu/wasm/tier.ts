@@ -157,8 +157,13 @@ function dispatcherBody(recBase: number): Uint8Array {
   // no trap check)
   get(RIP); b.op(0xfc, 6 /* i64.trunc_sat_f64_s */); b.u8(Op.i32_wrap_i64);
   i32c(JUMP_HASH); b.u8(Op.i32_mul); i32c(32 - JUMP_BITS); b.u8(Op.i32_shr_u);
-  i32c(4); b.u8(Op.i32_shl); get(SLAB); b.u8(Op.i32_add); set(E);
-  get(E); mem(Op.f64_load, SlabOffset.JUMP); get(RIP); b.u8(Op.f64_ne); b.op(Op.br_if, 2);
+  i32c(4); b.u8(Op.i32_shl); set(T);
+  get(T); get(SLAB); b.u8(Op.i32_add); set(E);
+  // Not in its slot: the partner slot (the second way, WasmTier.remember).
+  get(E); mem(Op.f64_load, SlabOffset.JUMP); get(RIP); b.u8(Op.f64_ne); b.op(Op.if, VOID);
+  get(T); i32c(16); b.u8(Op.i32_xor); get(SLAB); b.u8(Op.i32_add); set(E);
+  get(E); mem(Op.f64_load, SlabOffset.JUMP); get(RIP); b.u8(Op.f64_ne); b.op(Op.br_if, 3);
+  b.u8(Op.end);
   get(E); mem(Op.i32_load, SlabOffset.JUMP + 12); set(T);
   genOk(); b.u8(Op.i32_eqz); b.op(Op.br_if, 2);
   get(E); mem(Op.i32_load, SlabOffset.JUMP + 8); set(E);
@@ -348,7 +353,18 @@ export class WasmTier {
    */
   remember(slab: CpuSlab, block: Block, generation: number, globalGeneration: number, cpu: Cpu): void {
     this.current = cpu;
-    const slot = jumpSlot(block.rip);
+    let slot = jumpSlot(block.rip);
+    const f = slab.jumpF64;
+    const i = slab.jumpI32;
+    // Two ways: the RIP's slot and its partner (slot ^ 1), which the dispatcher probes second. A
+    // new RIP takes the slot and moves the one there to the partner, so two hot RIPs of one slot
+    // both stay (__list_del_entry_valid and __rq_qos_track took turns in one slot: ~4 chain
+    // stops per 1 MiB read, each a return to the run loop).
+    if (f[slot * 2] !== block.rip) {
+      const other = slot ^ 1;
+      if (f[other * 2] === block.rip) slot = other;
+      else { f[other * 2] = f[slot * 2]!; i[other * 4 + 2] = i[slot * 4 + 2]!; i[other * 4 + 3] = i[slot * 4 + 3]!; }
+    }
     const g = slab.jumpI32[slot * 4 + 3];
     if (slab.jumpF64[slot * 2] === block.rip && slab.jumpI32[slot * 4 + 2] === block.wasmIndex && (g === generation || g === globalGeneration)) return;
     slab.jumpF64[slot * 2] = block.rip;
