@@ -853,8 +853,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
             // With `finish` the chain goes on past `end` to a function boundary: the budget's slack
             // lets any function (at most WASM_CALL_MAX instructions) start while some is left.
             // Without it, each function that no longer fit ended the chain near a quantum's end,
-            // and the run loop interpreted blocks and re-entered wasm until `end` (~10 returns to
-            // the run loop per quantum in a sequential read).
+            // and the run loop interpreted blocks and re-entered wasm until `end`.
             const budget = Math.min(end - start, 0x3fffffff) + (finish ? WASM_CALL_MAX : 0);
             const r = wasm.run(w, slab.base, this.cpl === 3 ? TLB_SIZE : 0, budget, 1, generation, jitThreshold < 0 ? 0x7fffffff : jitThreshold, globalGeneration, block.rip);
             this.flagsRest = si[SlabOffset.REST >> 2]!;
