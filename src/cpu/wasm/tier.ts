@@ -365,12 +365,12 @@ export class WasmTier {
       if (f[other * 2] === block.rip) slot = other;
       else { f[other * 2] = f[slot * 2]!; i[other * 4 + 2] = i[slot * 4 + 2]!; i[other * 4 + 3] = i[slot * 4 + 3]!; }
     }
-    const g = slab.jumpI32[slot * 4 + 3];
-    if (slab.jumpF64[slot * 2] === block.rip && slab.jumpI32[slot * 4 + 2] === block.wasmIndex && (g === generation || g === globalGeneration)) return;
-    slab.jumpF64[slot * 2] = block.rip;
-    slab.jumpI32[slot * 4 + 2] = block.wasmIndex;
+    const g = i[slot * 4 + 3];
+    if (f[slot * 2] === block.rip && i[slot * 4 + 2] === block.wasmIndex && (g === generation || g === globalGeneration)) return;
+    f[slot * 2] = block.rip;
+    i[slot * 4 + 2] = block.wasmIndex;
     // 64-bit code: the linear address is the RIP (CS base 0).
-    slab.jumpI32[slot * 4 + 3] = generation !== -1 && cpu.mem.codeIsGlobal?.(block.rip) === true ? globalGeneration : generation;
+    i[slot * 4 + 3] = generation !== -1 && cpu.mem.codeIsGlobal?.(block.rip) === true ? globalGeneration : generation;
   }
 
   /** Chains may enter `block` again (the block JIT gave it back). */

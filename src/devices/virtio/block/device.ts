@@ -255,20 +255,14 @@ export class VirtioBlock implements VirtioDevice {
   private read(chain: DescriptorChain): number {
     const req = this.req;
     if (!this.inRange(req.sector, req.dataBytes)) return VIRTIO_BLK_S_IOERR;
-    const mem = (this.ctx as VirtioContext).memory;
-    if (this.disk.readvHost !== undefined && this.hostBuffers(chain, chain.readableCount, chain.count, 0, true) && this.disk.readvHost(req.sector * SECTOR_BYTES, this.iov)) {
-      this.metrics.readOps++;
-      this.metrics.readBytes += req.dataBytes;
-      return VIRTIO_BLK_S_OK;
+    const at = req.sector * SECTOR_BYTES;
+    // The data: the device-writable buffers up to the status byte.
+    if (!(this.disk.readvHost !== undefined && this.hostBuffers(chain, chain.readableCount, chain.count, 0, true) && this.disk.readvHost(at, this.iov))) {
+      const mem = (this.ctx as VirtioContext).memory;
+      const dsts: Uint8Array[] = [];
+      const n = this.dataBuffers(chain, chain.readableCount, chain.count, 0, (addr, len) => { dsts.push(mem.writableSlice(addr, len)); return true; });
+      this.disk.readv(at, dsts, n);
     }
-    let left = req.dataBytes;
-    const dsts: Uint8Array[] = [];
-    for (let i = chain.readableCount; i < chain.count && left > 0; i++) {
-      const n = Math.min(chain.len[i]!, left);
-      dsts.push(mem.writableSlice(chain.addr[i]!, n));
-      left -= n;
-    }
-    this.disk.readv(req.sector * SECTOR_BYTES, dsts, req.dataBytes - left);
     this.metrics.readOps++;
     this.metrics.readBytes += req.dataBytes;
     return VIRTIO_BLK_S_OK;
@@ -277,52 +271,50 @@ export class VirtioBlock implements VirtioDevice {
   private write(chain: DescriptorChain): number {
     const req = this.req;
     if (this.disk.readOnly || !this.inRange(req.sector, req.dataBytes)) return VIRTIO_BLK_S_IOERR;
-    const mem = (this.ctx as VirtioContext).memory;
-    if (this.disk.writevHost !== undefined && this.hostBuffers(chain, 0, chain.readableCount, VIRTIO_BLK_HEADER_BYTES, false) && this.disk.writevHost(req.sector * SECTOR_BYTES, this.iov)) {
-      this.metrics.writeOps++;
-      this.metrics.writeBytes += req.dataBytes;
-      return VIRTIO_BLK_S_OK;
+    const at = req.sector * SECTOR_BYTES;
+    // The data: the driver's buffers after the header.
+    if (!(this.disk.writevHost !== undefined && this.hostBuffers(chain, 0, chain.readableCount, VIRTIO_BLK_HEADER_BYTES, false) && this.disk.writevHost(at, this.iov))) {
+      const mem = (this.ctx as VirtioContext).memory;
+      const srcs: Uint8Array[] = [];
+      const n = this.dataBuffers(chain, 0, chain.readableCount, VIRTIO_BLK_HEADER_BYTES, (addr, len) => { srcs.push(mem.slice(addr, len)); return true; });
+      this.disk.writev(at, srcs, n);
     }
-    let skip = VIRTIO_BLK_HEADER_BYTES;
-    const srcs: Uint8Array[] = [];
-    let total = 0;
-    for (let i = 0; i < chain.readableCount; i++) {
-      const l = chain.len[i]!;
-      if (skip >= l) {
-        skip -= l;
-        continue;
-      }
-      const n = l - skip;
-      srcs.push(mem.slice(chain.addr[i]! + skip, n));
-      total += n;
-      skip = 0;
-    }
-    this.disk.writev(req.sector * SECTOR_BYTES, srcs, total);
     this.metrics.writeOps++;
     this.metrics.writeBytes += req.dataBytes;
     return VIRTIO_BLK_S_OK;
   }
 
   /**
-   * Fills `iov` with the host addresses of descriptors [from, to) of the chain, `skip` bytes
-   * (the header) left out and at most the request's data bytes, each range checked by the guest
-   * memory. False when RAM has no host addresses or the buffers do not fit: the views' path then.
+   * Visits the data of descriptors [from, to) of the chain as (guest address, length) pieces:
+   * `skip` bytes (the header) left out, at most the request's data bytes. Stops when `visit`
+   * returns false; returns the bytes visited, or -1 when it stopped.
    */
-  private hostBuffers(chain: DescriptorChain, from: number, to: number, skip: number, write: boolean): boolean {
-    const mem = (this.ctx as VirtioContext).memory;
-    const iov = this.iov;
-    iov.clear();
+  private dataBuffers(chain: DescriptorChain, from: number, to: number, skip: number, visit: (addr: number, len: number) => boolean): number {
     let left = this.req.dataBytes;
     for (let i = from; i < to && left > 0; i++) {
       const l = chain.len[i]!;
       if (skip >= l) { skip -= l; continue; }
       const n = Math.min(l - skip, left);
-      const host = mem.hostRange(chain.addr[i]! + skip, n, write);
-      if (host === null || !iov.add(host, n)) return false;
+      if (!visit(chain.addr[i]! + skip, n)) return -1;
       left -= n;
       skip = 0;
     }
-    return true;
+    return this.req.dataBytes - left;
+  }
+
+  /**
+   * Fills `iov` with the host addresses of the request's data (dataBuffers), each range checked
+   * by the guest memory. False when RAM has no host addresses or the buffers do not fit: the
+   * views' path then.
+   */
+  private hostBuffers(chain: DescriptorChain, from: number, to: number, skip: number, write: boolean): boolean {
+    const mem = (this.ctx as VirtioContext).memory;
+    const iov = this.iov;
+    iov.clear();
+    return this.dataBuffers(chain, from, to, skip, (addr, len) => {
+      const host = mem.hostRange(addr, len, write);
+      return host !== null && iov.add(host, len);
+    }) >= 0;
   }
 
   /** The ID string: 20 bytes, NUL-padded (§5.2.6.1); a smaller buffer gets what fits. */
