@@ -794,7 +794,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
       let insns = block.insns;
       this.blockExit = false;
       const wasm = this.wasm;
-      if (wasm !== null && block.wasmIndex > 0) count = wasm.takeHits(block);
+      if (wasm !== null && block.wasmIndex > 0) count = wasm.takeHits(block, this);
       // Block JIT (jit/block-compiler.ts): a hot block runs as one generated function when it
       // fits in the budget and no interrupt shadow is pending (compiled code tracks neither).
       // It keeps instructionCount exact at fault points, which locates the faulting insn.

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { CALL_CASES, CASES, PAGE_CASES, REGION_CASES, STRING_CASES, FLAG_PRODUCERS, DATA, hex, run, agree as agreeAll, testTier } from '../testing/jit-cases.js';
 import { CODE_ADDRESS, FIXED_CLOCK, NO_INTERRUPTS, SNIPPET_RAM_BYTES, makeRamBus, makeTestCpu, setMode } from '../testing/run-snippet.js';
 import { Cpu as CpuClass } from '../cpu.js';
-import { setWasmModuleLimit, setWasmTier, wasmBatch, wasmStats, wasmThreshold } from './tier.js';
+import { setWasmModuleLimit, setWasmReview, setWasmTier, wasmBatch, wasmStats, wasmThreshold } from './tier.js';
 import { jitThreshold, setJitThreshold } from '../jit/block-compiler.js';
 import type { Cpu } from '../cpu.js';
 import { Flag } from '../state.js';
@@ -249,6 +249,56 @@ void test('a trace stops before the head of a loop, whose own function iterates'
     assert.ok(cpu.lookupBlock(CODE_ADDRESS + 4)!.wasmSelfLoop, 'the function of the inner loop loops');
   });
   assert.equal(wasmStats.replaced, replaced + 1, 'the head was translated anew once');
+});
+
+// A Jcc whose way changes after the loop's function was made (in the kernel, a loop over a bio's
+// pages that tested "first page?": always true at boot, with one page per bio, then false 255
+// times in 256): every iteration left the function there and came back through the dispatcher.
+// The review sees that most of the function's passes leave by that exit (chains going on to its
+// target through the function's link) and translates the head anew, taking the other way.
+void test('a function that most passes leave by one side exit is translated anew, that way taken', () => {
+  // l: inc eax; test esi, esi; jnz a; add edx, 2; jmp c; a: add edx, 3; nop; jmp c; c: cmp eax, ecx; jb l; hlt
+  // (a ends with a JMP: the two- and three-block loop search, which tries both ways, misses it.)
+  const code = hex('ff c0  85 f6  75 05  83 c2 02  eb 06  83 c2 03  90  eb 00  39 c8  72 eb  f4');
+  setWasmReview(1, 0);
+  try {
+    onTierCpu(2, code, (cpu, entries) => {
+      const round = (esi: number): number => {
+        cpu.rip = CODE_ADDRESS; cpu.halted = false;
+        cpu.gpr[0] = 0; cpu.gpr[4] = 0; cpu.gpr[2] = 500; cpu.gpr[12] = esi;
+        entries(true);
+        for (let n = 0; n < 100 && cpu.run(5000, true).kind !== 'halt'; n++);
+        assert.deepEqual([cpu.gpr[0], cpu.gpr[4]], [500, 500 * (esi === 0 ? 2 : 3)]);
+        return entries();
+      };
+      for (let n = 0; n < 4; n++) round(0);
+      const head = cpu.lookupBlock(CODE_ADDRESS)!;
+      const max = (): number => head.wasmMax; // read anew: the review changes it
+      assert.ok(head.wasmSelfLoop && max() === 3 + 2 + 2, 'the loop through the fall-through way iterates inside one function');
+      const reviewed = wasmStats.reviewed;
+      let last = 0;
+      for (let n = 0; n < 16; n++) last = round(1);
+      assert.equal(wasmStats.reviewed, reviewed + 1, 'the head was translated anew once');
+      assert.ok(head.wasmSelfLoop && max() === 3 + 3 + 2, `the loop through the taken way iterates inside one function (${max()})`);
+      assert.ok(last <= 3, `500 iterations in a few entries into wasm (${last})`);
+    });
+    // A loop's own exit (here once per 10 iterations, to an outer loop) is not a wrong way: its
+    // iterations, not its runs, are the passes it is weighed against.
+    // s: xor eax, eax; l: inc eax; cmp eax, ecx; jae o; add edx, 1; jmp l; o: dec esi; jnz s; hlt
+    onTierCpu(2, hex('31 c0  ff c0  39 c8  73 05  83 c2 01  eb f5  ff ce  75 ef  f4'), (cpu) => {
+      const reviewed = wasmStats.reviewed;
+      for (let n = 0; n < 40; n++) {
+        cpu.rip = CODE_ADDRESS; cpu.halted = false;
+        cpu.gpr[2] = 10; cpu.gpr[4] = 0; cpu.gpr[12] = 300;
+        for (let m = 0; m < 100 && cpu.run(2000, true).kind !== 'halt'; m++);
+        assert.deepEqual([cpu.gpr[4], cpu.gpr[12]], [300 * 9, 0]);
+      }
+      assert.ok(cpu.lookupBlock(CODE_ADDRESS + 2)!.wasmSelfLoop, 'the inner loop iterates inside its function');
+      assert.equal(wasmStats.reviewed, reviewed, 'no function was translated anew');
+    });
+  } finally {
+    setWasmReview(4096, 50);
+  }
 });
 
 /**

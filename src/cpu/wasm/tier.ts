@@ -17,7 +17,7 @@ import type { DecodedInsn } from '../decoder.js';
 import type { Cpu } from '../cpu.js';
 import { ARENA_PAGES, JUMP_BITS, SlabOffset, type CpuSlab, type WasmArena, wasmArena } from './arena.js';
 import { buildModule, Bytes, F64, I32, Op, VOID } from './encoder.js';
-import { materializeBody, translateBlock, type Translation } from './translate.js';
+import { materializeBody, translateBlock, type SideExit, type Translation } from './translate.js';
 
 const env = typeof process !== 'undefined' ? process.env : {};
 
@@ -77,17 +77,46 @@ const QUEUE_PATIENCE = parseCount(env['TSHV_WASM_PATIENCE'], 512);
 const TABLE_LIMIT = 1 << 18;
 
 /**
+ * Run-loop entries into wasm (takeHits) between looks at the clock, and the host milliseconds
+ * between reviews of the functions' side exits: a review reads the record of every function with
+ * counted exits (~20,000 after a boot, ~150 us), and ran ~60 times a second in sequential reads
+ * at a fixed 4,096 entries (1 % of the main thread).
+ */
+let reviewEvery = 4096;
+let reviewMs = 50;
+
+/** Tests: review every `entries` run-loop entries into wasm, at least `ms` apart. */
+export function setWasmReview(entries: number, ms: number): void {
+  reviewEvery = entries;
+  reviewMs = ms;
+}
+/** Runs of a function to its end before its exits are looked at (again). */
+const REVIEW_MIN = 4096;
+/** Translations anew of one block because of its exits: a Jcc that goes each way half the time would flip for ever. */
+const REVIEW_MAX = 8;
+
+/** A function's counted exits (WasmTier.review) and its record's counts when last looked at. */
+interface Review {
+  exits: SideExit[];
+  entries: number;
+  insns: number;
+}
+
+/**
  * Per table index, a record of REC_BYTES (one cache line) that the dispatcher reads and writes:
  * the block's info word (Info), the times chains entered it through a back edge (for the block
  * JIT), the times its function ran to its end (ENTRIES: the weight of the block when a later
- * translation chooses a branch's way, WasmTier.blockWeight), and two links: the RIPs the block's
- * function last ended at, with the table index and code generation the jump cache gave for each.
+ * translation chooses a branch's way, WasmTier.blockWeight), the instructions those runs did
+ * (INSNS, wrapping: a self-loop's iterations, for WasmTier.review), and two links: the RIPs the block's
+ * function last ended at, with the table index and code generation the jump cache gave for each,
+ * and the times chains went on through each (A_COUNT, B_COUNT: since WasmTier.review last read
+ * them, or since the link was made).
  * A chain follows a link without the jump cache lookup, whose 1 MiB of entries miss the CPU
  * caches: the record the dispatcher reads to check the block is the one that holds its links.
  */
 const REC_BYTES = 64;
 const REC_SHIFT = 6;
-const enum Rec { INFO = 0, HITS = 4, A_RIP = 8, A_INDEX = 16, A_GEN = 20, B_RIP = 24, B_INDEX = 32, B_GEN = 36, ENTRIES = 40 }
+const enum Rec { INFO = 0, HITS = 4, A_RIP = 8, A_INDEX = 16, A_GEN = 20, B_RIP = 24, B_INDEX = 32, B_GEN = 36, ENTRIES = 40, INSNS = 44, A_COUNT = 48, B_COUNT = 52 }
 
 /**
  * The info word: the most instructions one call runs (bits 0-7), whether the function reads the
@@ -139,11 +168,13 @@ function dispatcherBody(recBase: number): Uint8Array {
   // Entries that ran to their end: they weigh the ways of the branches that lead to the block
   // when a later translation appends it (WasmTier.blockWeight).
   get(REC); get(REC); mem(Op.i32_load, recBase + Rec.ENTRIES); i32c(1); b.u8(Op.i32_add); mem(Op.i32_store, recBase + Rec.ENTRIES);
+  get(REC); get(REC); mem(Op.i32_load, recBase + Rec.INSNS); get(DONE); b.u8(Op.i32_add); mem(Op.i32_store, recBase + Rec.INSNS);
   // E = the next block's index, from link A, link B or the jump cache (depths: $have 0, loop 1)
   b.op(Op.block, VOID);
-  for (const [ripAt, indexAt, genAt] of [[Rec.A_RIP, Rec.A_INDEX, Rec.A_GEN], [Rec.B_RIP, Rec.B_INDEX, Rec.B_GEN]] as const) {
+  for (const [ripAt, indexAt, genAt, countAt] of [[Rec.A_RIP, Rec.A_INDEX, Rec.A_GEN, Rec.A_COUNT], [Rec.B_RIP, Rec.B_INDEX, Rec.B_GEN, Rec.B_COUNT]] as const) {
     get(REC); mem(Op.f64_load, recBase + ripAt); get(RIP); b.u8(Op.f64_eq);
     b.op(Op.if, VOID);
+    get(REC); get(REC); mem(Op.i32_load, recBase + countAt); i32c(1); b.u8(Op.i32_add); mem(Op.i32_store, recBase + countAt);
     get(REC); mem(Op.i32_load, recBase + genAt); set(T);
     genOk(); b.op(Op.if, VOID);
     // A link to a block no longer VALID (dropped, or translated again at another index) is
@@ -170,6 +201,8 @@ function dispatcherBody(recBase: number): Uint8Array {
   // The new link becomes A, A becomes B.
   get(REC); get(REC); mem(Op.f64_load, recBase + Rec.A_RIP); mem(Op.f64_store, recBase + Rec.B_RIP);
   get(REC); get(REC); mem(Op.i64_load, recBase + Rec.A_INDEX); mem(Op.i64_store, recBase + Rec.B_INDEX);
+  get(REC); get(REC); mem(Op.i32_load, recBase + Rec.A_COUNT); mem(Op.i32_store, recBase + Rec.B_COUNT);
+  get(REC); i32c(1); mem(Op.i32_store, recBase + Rec.A_COUNT);
   get(REC); get(RIP); mem(Op.f64_store, recBase + Rec.A_RIP);
   get(REC); get(E); mem(Op.i32_store, recBase + Rec.A_INDEX);
   get(REC); get(T); mem(Op.i32_store, recBase + Rec.A_GEN);
@@ -197,7 +230,7 @@ function dispatcherBody(recBase: number): Uint8Array {
   return b.view().slice();
 }
 
-export const wasmStats = { translated: 0, replaced: 0, modules: 0, untranslatable: 0, flushes: 0, compileMs: 0, translateMs: 0, wasmBytes: 0, moduleMs: 0, buildMs: 0, instMs: 0 };
+export const wasmStats = { translated: 0, replaced: 0, reviewed: 0, modules: 0, untranslatable: 0, flushes: 0, compileMs: 0, translateMs: 0, wasmBytes: 0, moduleMs: 0, buildMs: 0, instMs: 0 };
 
 export class WasmTier {
   readonly arena: WasmArena;
@@ -216,11 +249,21 @@ export class WasmTier {
   private readonly recBase: number;
   /** The block of each table index. */
   private byIndex: (Block | null)[] = [null];
+  /** The records as f64 (the links' RIPs). */
+  private readonly recF64: Float64Array;
+  /** The side exits of each table index that has any, and those indices (WasmTier.review). */
+  private reviewOf: (Review | undefined)[] = [];
+  private reviewable: number[] = [];
+  private reviewTick = 0;
+  private reviewedAtMs = 0;
+  /** Per block, the ways its functions take at Jccs against the weights (Jcc block RIP -> taken), and how often it was translated anew for them. */
+  private readonly ways = new WeakMap<Block, Map<number, boolean>>();
+  private readonly reviews = new WeakMap<Block, number>();
   /** The dispatcher (dispatcherBody). */
   run!: (index: number, slab: number, tlbHalf: number, budget: number, flagsKnown: number, generation: number, jitAt: number, globalGeneration: number, blockRip: number) => number;
   private queued: Block[] = [];
   /** What the queued blocks' translations are like (set on each block when it is compiled). */
-  private queuedShape: { count: number; maxCount: number; flagsIn: boolean; selfLoop: boolean }[] = [];
+  private queuedShape: { count: number; maxCount: number; flagsIn: boolean; selfLoop: boolean; exits: SideExit[] }[] = [];
   /** Blocks whose functions also run the key's code (appended fall-through blocks). */
   private readonly dependents = new WeakMap<Block, Block[]>();
   private queuedRuns = 0;
@@ -255,6 +298,7 @@ export class WasmTier {
     this.recBase = arena.allocState(this, TABLE_LIMIT * REC_BYTES);
     if (this.recBase < 0) { r.release(); throw new Error('no arena range for the block table'); }
     this.rec = new Int32Array(arena.memory.buffer, this.recBase, TABLE_LIMIT * REC_BYTES / 4);
+    this.recF64 = new Float64Array(arena.memory.buffer, this.recBase, TABLE_LIMIT * REC_BYTES / 8);
     this.newTable();
   }
 
@@ -291,6 +335,8 @@ export class WasmTier {
   private newTable(): void {
     // The records of the indices the old table used (links name those indices too).
     this.rec.fill(0, 0, this.tableUsed * (REC_BYTES / 4));
+    this.reviewOf = [];
+    this.reviewable = [];
     this.table = new WebAssembly.Table({ initial: 1024, element: 'anyfunc' });
     this.tableUsed = 1;
     this.modules = 0;
@@ -310,11 +356,80 @@ export class WasmTier {
    * The block's execution count with the times chains entered it added (its JIT threshold
    * counts those too): a loop that runs inside wasm chains still gets to the block JIT.
    */
-  takeHits(block: Block): number {
+  takeHits(block: Block, cpu: Cpu): number {
+    // Here, before the run loop reads the block's table index, a review may compile (and even
+    // start a new table): not in remember(), between that read and the call.
+    if (++this.reviewTick >= reviewEvery) {
+      this.reviewTick = 0;
+      const now = performance.now();
+      if (now - this.reviewedAtMs >= reviewMs) {
+        this.reviewedAtMs = now;
+        this.review(cpu);
+        if (block.wasmIndex <= 0) return block.execCount;
+      }
+    }
     const at = block.wasmIndex * (REC_BYTES / 4) + Rec.HITS / 4;
     const h = this.rec[at]!;
     if (h !== 0) { this.rec[at] = 0; block.execCount += h; }
     return block.execCount;
+  }
+
+  /**
+   * Looks at the side exits of the functions that ran REVIEW_MIN times since last time: one that
+   * more than half of a function's passes left by (runs to its end; for a self-loop, iterations)
+   * means the function goes the wrong way at that Jcc, and each pass pays a return to the
+   * dispatcher and a call of the function there. The path's ways come from the blocks' weights
+   * when translated, which mislead: a weight counts every way into a block (the join after an
+   * if-then outweighs the then-block), and code warmed at boot (one bvec per bio) runs
+   * differently later (256 per 1 MiB read). Such a function is translated anew, that way taken.
+   * A self-loop's own exits (a `break` once per entry) are few against its iterations.
+   */
+  private review(cpu: Cpu): void {
+    const list = this.reviewable;
+    let keep = 0;
+    for (let j = 0; j < list.length; j++) {
+      const index = list[j]!;
+      const b = this.byIndex[index];
+      const r = this.reviewOf[index];
+      if (b === null || b === undefined || r === undefined || b.wasmIndex !== index || !b.valid) { this.reviewOf[index] = undefined; continue; }
+      list[keep++] = index;
+      if (b.wasmPending || b.compiled !== null) continue;
+      const at = index * (REC_BYTES / 4);
+      const entries = this.rec[at + Rec.ENTRIES / 4]!;
+      const runs = (entries - r.entries) >>> 0;
+      if (runs < REVIEW_MIN) continue;
+      const insns = this.rec[at + Rec.INSNS / 4]!;
+      const passes = Math.max(runs, ((insns - r.insns) >>> 0) / Math.max(1, b.wasmMax));
+      r.entries = entries;
+      r.insns = insns;
+      // Chains that went on from the function through its links since the last look: a side
+      // exit's target is one of them when the exit was taken lately.
+      const aRip = this.recF64[at / 2 + Rec.A_RIP / 8]!;
+      const bRip = this.recF64[at / 2 + Rec.B_RIP / 8]!;
+      const aCount = this.rec[at + Rec.A_COUNT / 4]!;
+      const bCount = this.rec[at + Rec.B_COUNT / 4]!;
+      this.rec[at + Rec.A_COUNT / 4] = 0;
+      this.rec[at + Rec.B_COUNT / 4] = 0;
+      let worst: SideExit | null = null;
+      let most = 0;
+      for (const e of r.exits) {
+        const c = e.target === aRip ? aCount : e.target === bRip ? bCount : 0;
+        if (c * 2 > passes && c > most) { worst = e; most = c; }
+      }
+      if (worst === null) continue;
+      const n = this.reviews.get(b) ?? 0;
+      if (n >= REVIEW_MAX) continue;
+      this.reviews.set(b, n + 1);
+      let ways = this.ways.get(b);
+      if (ways === undefined) { ways = new Map(); this.ways.set(b, ways); }
+      // The path's other ways stay as they are: chosen anew by weights, which changed since, they
+      // moved (a boot-time way came back at another Jcc), and the review never settled.
+      for (const e of r.exits) ways.set(e.rip, !e.taken);
+      ways.set(worst.rip, worst.taken);
+      wasmStats.reviewed++;
+      this.replace(b, cpu);
+    }
+    list.length = keep;
   }
 
   /** Translates `block` anew while its function runs on; the new one replaces it once compiled. */
@@ -416,7 +531,7 @@ export class WasmTier {
 
   private translate(block: Block, cpu: Cpu): Translation | null {
     const t0 = performance.now();
-    const t = translateBlock(cpu, block, this.ramBase, this.helperOf, this.blockWeight);
+    const t = translateBlock(cpu, block, this.ramBase, this.helperOf, this.blockWeight, this.ways.get(block));
     wasmStats.translateMs += performance.now() - t0;
     return t;
   }
@@ -428,7 +543,7 @@ export class WasmTier {
       if (deps === undefined) this.dependents.set(a, [block]); else deps.push(block);
     }
     this.queued.push(block);
-    this.queuedShape.push({ count: t.count, maxCount: t.maxCount, flagsIn: t.needsFlagsIn, selfLoop: t.selfLoop });
+    this.queuedShape.push({ count: t.count, maxCount: t.maxCount, flagsIn: t.needsFlagsIn, selfLoop: t.selfLoop, exits: t.exits });
     this.queuedCode.u32(t.body.length);
     this.queuedCode.bytes(t.body);
     wasmStats.translated++;
@@ -510,6 +625,10 @@ export class WasmTier {
       b.wasmIndex = base + k;
       this.setInfo(base + k, b.valid && b.compiled === null ? infoOf(b) : 0);
       this.live.push(b);
+      if (shape.exits.length > 0) {
+        this.reviewOf[base + k] = { exits: shape.exits, entries: 0, insns: 0 };
+        this.reviewable.push(base + k);
+      }
     }
     wasmStats.modules++;
     this.modules++;

@@ -52,6 +52,20 @@ export interface Translation {
    * own function should be that loop, since chains enter it there (WasmTier.queue).
    */
   loopHead: Block | null;
+  /**
+   * The function's side exits at Jccs: where the path goes one way, the other way (`taken`: the
+   * branch taken) leaves for `target`. The tier counts the chains that go on from the function
+   * to each target (WasmTier.review) and translates a function anew the other way at a Jcc that
+   * most of its passes leave by.
+   */
+  exits: SideExit[];
+}
+
+/** A side exit at the Jcc ending the block at `rip` (Translation.exits). */
+export interface SideExit {
+  rip: number;
+  taken: boolean;
+  target: number;
 }
 
 const ST = 0;
@@ -128,6 +142,8 @@ class Translator {
   private src: FlagSrc = { k: 'in' };
   private needsFlagsIn = false;
   private readonly flagsInLocal: number;
+  /** Side exits at Jccs so far: the index of the block (0: the first), the way that leaves, and where to. */
+  readonly exits: { part: number; taken: boolean; target: number }[] = [];
   /** The local of each cached guest register (-1: unused) and whether the block writes it. */
   private readonly regLocals: number[] = new Array<number>(16).fill(-1);
   /** Bit r: the block writes register r. */
@@ -329,6 +345,13 @@ class Translator {
     if (id === 0) this.exitBeforeProducer = true;
   }
 
+  /** The index of the block (0: the first, then the appended ones) the current instruction is of. */
+  private part(): number {
+    let part = 0;
+    for (const j of this.joins.keys()) if (this.k > j) part++;
+    return part;
+  }
+
   /** Exits before the current instruction when the i32 on the stack is not 0. */
   private exitIf(): void {
     this.setExit(this.k);
@@ -371,9 +394,7 @@ class Translator {
    */
   private helper(i: DecodedInsn): boolean {
     if (this.helperOf === null || i.exec !== this.cpu.table.get(i.map, i.op, i.mandatory)) return false;
-    let part = 0;
-    for (const j of this.joins.keys()) if (this.k > j) part++;
-    const id = this.helperOf(i, part);
+    const id = this.helperOf(i, this.part());
     if (this.firstHelper < 0) this.firstHelper = this.k;
     // Every register gets a local (loaded in the prologue): the instruction may change any, and a
     // register first used after the call must not keep a value loaded before it.
@@ -1407,6 +1428,7 @@ class Translator {
       this.cond(cc);
       if (join) this.c.u8(Op.i32_eqz);
       this.c.op(Op.if, VOID);
+      this.exits.push({ part: this.part(), taken: !join, target: join ? i.next : target });
       this.setRip(join ? i.next : target);
       this.setExitKS(this.k + 1);
       this.c.op(Op.br, this.selfLoop ? 2 : 1);
@@ -1720,7 +1742,7 @@ class Translator {
     if (this.selfLoop) out.op(Op.loop, VOID);
     out.bytes(this.c.view());
     return {
-      body: out.view(), count: Math.min(this.firstHelper < 0 ? k : this.firstHelper, this.blockLength), maxCount: k, appended: [], loopHead: null,
+      body: out.view(), count: Math.min(this.firstHelper < 0 ? k : this.firstHelper, this.blockLength), maxCount: k, appended: [], loopHead: null, exits: [],
       needsFlagsIn: this.needsFlagsIn, selfLoop: this.selfLoop && k === this.insns.length, helpers: this.firstHelper >= 0,
     };
   }
@@ -1731,10 +1753,12 @@ class Translator {
  * hands to a helper, or runs none of its instructions itself and stops before the end.
  * `ramBase` is where RAM index 0 sits in the arena. `weight` says how often a block ran: a
  * branch's appended way is the heavier one (the tier counts chain entries as well as the
- * interpreter's runs: WasmTier.blockWeight).
+ * interpreter's runs: WasmTier.blockWeight). `ways` overrides that at the Jccs it names (the RIP
+ * of the block the Jcc ends -> true: the way taken), as the block's earlier functions showed
+ * (WasmTier.review).
  */
 export function translateBlock(cpu: Cpu, block: Block, ramBase: number, helperOf: ((i: DecodedInsn, owner: Block) => number) | null = null,
-  weight: (b: Block) => number = (b) => b.execCount): Translation | null {
+  weight: (b: Block) => number = (b) => b.execCount, ways?: ReadonlyMap<number, boolean>): Translation | null {
   const insns = block.insns;
   if (cpu.codeBits !== 64 || insns.length === 0) return null;
   // Blocks appended after this one, each following the branch, CALL or RET that ends the one
@@ -1761,7 +1785,7 @@ export function translateBlock(cpu: Cpu, block: Block, ramBase: number, helperOf
   };
   const toward = (b: Block, taken: boolean): Block | null => {
     const last = b.insns[b.insns.length - 1]!;
-    if (!isJcc(last)) return null;
+    if (!isJcc(last) || ways?.get(b.rip) === !taken) return null;
     const rip = taken ? branchTarget(last) : last.next;
     if (rip === last.next && taken) return null;
     if (Math.floor(rip / 4096) !== page || rip === b.rip) return null;
@@ -1775,6 +1799,11 @@ export function translateBlock(cpu: Cpu, block: Block, ramBase: number, helperOf
       const rt = branchTarget(last);
       const taken = rt !== last.next && joinable(rt) ? lookup(rt) : null;
       const fall = joinable(last.next) ? lookup(last.next) : null;
+      // A way the functions that ran showed (WasmTier.review): a block's weight counts every
+      // way into it, so a join after a short if-then outweighs the then-block it follows.
+      const forced = ways?.get(b.rip);
+      if (forced === true && taken !== null) return [taken, true];
+      if (forced === false && fall !== null) return [fall, false];
       if (fall !== null && (taken === null || weight(fall) >= weight(taken))) return [fall, false];
       return taken !== null ? [taken, true] : null;
     }
@@ -1920,12 +1949,18 @@ function translatePath(cpu: Cpu, block: Block, path: Block[], kinds: Join[], ram
   }
   const owners = [block, ...path];
   const helper = helperOf === null ? null : (i: DecodedInsn, part: number): number => helperOf(i, owners[part]!);
-  let t = new Translator(cpu, all, ramBase, insns.length, joins, helper, true).translate();
+  let tr = new Translator(cpu, all, ramBase, insns.length, joins, helper, true);
+  let t = tr.translate();
   // A loop that needs the interpreter does not iterate inside its function: each iteration goes
   // back through the dispatcher, which counts it toward the block JIT (which runs such loops
   // without helper calls: SSE copies, 8- and 16-bit shifts).
-  if (t !== null && t.selfLoop && t.helpers) t = new Translator(cpu, all, ramBase, insns.length, joins, helper, false).translate();
-  if (t !== null && t.maxCount > insns.length) t.appended = path;
+  if (t !== null && t.selfLoop && t.helpers) {
+    tr = new Translator(cpu, all, ramBase, insns.length, joins, helper, false);
+    t = tr.translate();
+  }
+  if (t === null) return null;
+  if (t.maxCount > insns.length) t.appended = path;
+  t.exits = tr.exits.map((e) => ({ rip: owners[e.part]!.rip, taken: e.taken, target: e.target }));
   return t;
 }
 
