@@ -173,11 +173,13 @@ class Translator {
   /** Set when iterations wrote SlabOffset.FLAGS at the back edge (i32 local; exits before any producer then report flags). */
   private readonly loopFlags: number;
   /**
-   * RIP for the run loop (f64 local), stored to SlabOffset.RIP by the epilogue: an exit in an
-   * appended block sets it, as the end of the function does. A local rather than a store at
-   * every exit check, which TurboFan kept on the hot path (2-3 stores per memory access in
-   * appended blocks); a local set before a branch to the epilogue becomes a move on that edge.
-   * Exits in the first block leave it stale: the run loop resumes those from LAST_DONE.
+   * RIP for the run loop (i64 local; the epilogue stores it to SlabOffset.RIP as the f64 the run
+   * loop reads): an exit in an appended block sets it, as the end of the function does. A local
+   * rather than a store at every exit check, which TurboFan kept on the hot path (2-3 stores per
+   * memory access in appended blocks); a local set before a branch to the epilogue becomes a move
+   * on that edge. An i64: a kernel RIP's constant is a 7-byte move (a sign-extended imm32), an
+   * f64's took 15 (a 64-bit move and a vmovq) on every exit. Exits in the first block leave it
+   * stale: the run loop resumes those from LAST_DONE.
    */
   private readonly ripLocal: number;
   /** st + (ub << 4): the privilege level's half of the wasm TLB (i32 local, set in the prologue). */
@@ -214,7 +216,7 @@ class Translator {
     this.exitS = this.local(I32);
     this.base = this.local(I32);
     this.loopFlags = this.local(I32);
-    this.ripLocal = this.local(F64);
+    this.ripLocal = this.local(I64);
     this.tlbBase = this.local(I32);
     this.srcD = this.local(I64);
     this.srcS = this.local(I64);
@@ -779,7 +781,7 @@ class Translator {
         const t = this.rmGet(i, o, 8);
         this.notCanonical(t); this.exitIf();
         if (e === 2) { const ret = this.tmp64(); this.i64n(i.next); this.set(ret); this.push(ret); }
-        this.get(t); this.c.u8(Op.f64_convert_i64_s); this.set(this.ripLocal);
+        this.get(t); this.set(this.ripLocal);
         return 'branch';
       }
       // PUSH r/m64: the operand is read (its address from RSP before the push) first.
@@ -893,7 +895,7 @@ class Translator {
         // A non-canonical target is #GP(0) with rSP unchanged (SDM RET): the interpreter's.
         this.notCanonical(v); this.exitIf();
         this.regSet(8, 4, 1, ns);
-        this.get(v); this.c.u8(Op.f64_convert_i64_s); this.set(this.ripLocal);
+        this.get(v); this.set(this.ripLocal);
         if (this.joins.get(this.k) !== 'ret') return 'branch';
         // A return into the caller appended after it: the code goes on there when the address
         // popped is the one its CALL pushed (the callee may have changed it: then it leaves, done).
@@ -1393,7 +1395,7 @@ class Translator {
   }
 
   private setRip(target: number): void {
-    this.c.u8(Op.f64_const); this.c.f64(target); this.set(this.ripLocal);
+    this.i64n(target); this.set(this.ripLocal);
   }
 
   /**
@@ -1439,7 +1441,7 @@ class Translator {
     }
     this.cond(cc);
     if (this.selfLoop && this.k === this.insns.length - 1 && target === this.insns[0]!.rip) this.backEdge();
-    this.c.op(Op.if, F64); this.c.u8(Op.f64_const); this.c.f64(target); this.c.u8(Op.else); this.c.u8(Op.f64_const); this.c.f64(i.next); this.c.u8(Op.end);
+    this.c.op(Op.if, I64); this.i64n(target); this.c.u8(Op.else); this.i64n(i.next); this.c.u8(Op.end);
     this.set(this.ripLocal);
     return 'branch';
   }
@@ -1647,7 +1649,7 @@ class Translator {
 
   private epilogue(): void {
     this.storeWrittenRegs();
-    this.st(); this.get(this.ripLocal); this.mem(Op.f64_store, SlabOffset.RIP);
+    this.st(); this.get(this.ripLocal); this.c.u8(Op.f64_convert_i64_s); this.mem(Op.f64_store, SlabOffset.RIP);
     const m = this.sources.length;
     if (m > 0) {
       this.c.op(Op.block, VOID); // $done
