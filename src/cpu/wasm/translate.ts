@@ -148,8 +148,12 @@ class Translator {
   private readonly regLocals: number[] = new Array<number>(16).fill(-1);
   /** Bit r: the block writes register r. */
   private written = 0;
-  private readonly exitK: number;
-  private readonly exitS: number;
+  /**
+   * How the function left: K (instructions done, at most 255) | S << 8 (the flag source the
+   * epilogue materializes, 0: none). One constant per exit where two locals took two, and one
+   * value less for every exit's edge into the epilogue to move into place.
+   */
+  private readonly exitCode: number;
   /** Flag sources live at some exit (the epilogue's cases 1..n). */
   private sources: FlagSrc[] = [];
   /**
@@ -212,8 +216,7 @@ class Translator {
     private readonly joins: ReadonlyMap<number, Join>, private readonly helperOf: ((i: DecodedInsn, part: number) => number) | null, allowSelfLoop: boolean) {
     this.c.length = 0;
     this.flagsInLocal = this.local(I32);
-    this.exitK = this.local(I32);
-    this.exitS = this.local(I32);
+    this.exitCode = this.local(I32);
     this.base = this.local(I32);
     this.loopFlags = this.local(I32);
     this.ripLocal = this.local(I64);
@@ -321,7 +324,7 @@ class Translator {
 
   // Every exit goes to one epilogue (translate()): the body is `block $exit ... end`, and an exit
   // sets K (instructions done) and S (which flag source the epilogue materializes into SlabOffset.FLAGS;
-  // 0: none written) and branches there. Exits are emitted only at the top level of the body or
+  // 0: none written), both in one local (exitCode), and branches there. Exits are emitted only at the top level of the body or
   // directly inside one `if`, so the branch depth is known. Keeping exits this small matters:
   // with thousands of warm blocks, code size is what the time goes to (cache and TLB misses).
 
@@ -337,13 +340,12 @@ class Translator {
   }
 
   private setExitKS(k: number): void {
-    if (this.curK !== k) { this.i32c(k); this.set(this.exitK); this.curK = k; }
     let id = 0;
     if (this.src.k !== 'in') {
       id = this.sources.indexOf(this.src) + 1;
       if (id === 0) { this.sources.push(this.src); id = this.sources.length; }
     }
-    if (this.curS !== id) { this.i32c(id); this.set(this.exitS); this.curS = id; }
+    if (this.curK !== k || this.curS !== id) { this.i32c(k | (id << 8)); this.set(this.exitCode); this.curK = k; this.curS = id; }
     if (id === 0) this.exitBeforeProducer = true;
   }
 
@@ -1654,7 +1656,7 @@ class Translator {
     if (m > 0) {
       this.c.op(Op.block, VOID); // $done
       for (let j = 0; j <= m; j++) this.c.op(Op.block, VOID); // $b_m .. $b_0
-      this.get(this.exitS);
+      this.get(this.exitCode); this.i32c(8); this.c.u8(Op.i32_shr_u);
       this.c.u8(Op.br_table); this.c.u32(m + 1);
       for (let j = 0; j <= m; j++) this.c.u32(j);
       this.c.u32(0);
@@ -1670,14 +1672,16 @@ class Translator {
     }
     // LAST_DONE = K (where the run loop resumes in this block); result
     // ((base + K) << 2) | (K === n) << 1 | flags written
-    this.st(); this.get(this.exitK); this.mem(Op.i32_store, SlabOffset.LAST_DONE);
-    this.get(this.exitK);
+    const k = this.tmp32();
+    this.get(this.exitCode); this.i32c(0xff); this.c.u8(Op.i32_and); this.set(k);
+    this.st(); this.get(k); this.mem(Op.i32_store, SlabOffset.LAST_DONE);
+    this.get(k);
     if (this.selfLoop) { this.get(this.base); this.c.u8(Op.i32_add); }
     this.i32c(2); this.c.u8(Op.i32_shl);
-    this.get(this.exitK); this.i32c(this.blockLength); this.c.u8(Op.i32_ge_u);
+    this.get(k); this.i32c(this.blockLength); this.c.u8(Op.i32_ge_u);
     if (this.helperRes >= 0) { this.get(this.helperRes); this.c.u8(Op.i32_eqz); this.c.u8(Op.i32_and); } // a helper stopped the chain
     this.i32c(1); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
-    this.get(this.exitS); this.i32c(0); this.c.u8(Op.i32_ne); this.c.u8(Op.i32_or);
+    this.get(this.exitCode); this.i32c(0xff); this.c.u8(Op.i32_gt_u); this.c.u8(Op.i32_or);
     if (this.selfLoop) { this.get(this.loopFlags); this.c.u8(Op.i32_or); }
   }
 
