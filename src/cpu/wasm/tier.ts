@@ -79,7 +79,7 @@ const TABLE_LIMIT = 1 << 18;
 /**
  * Run-loop entries into wasm (takeHits) between looks at the clock, and the host milliseconds
  * between reviews of the functions' side exits: a review reads the record of every function with
- * counted exits (~20,000 after a boot, ~150 us), and ran ~60 times a second in sequential reads
+ * side exits (~20,000 after a boot, ~150 us), and ran ~60 times a second in sequential reads
  * at a fixed 4,096 entries (1 % of the main thread).
  */
 let reviewEvery = 4096;
@@ -90,6 +90,7 @@ export function setWasmReview(entries: number, ms: number): void {
   reviewEvery = entries;
   reviewMs = ms;
 }
+
 /** Runs of a function to its end before its exits are looked at (again). */
 const REVIEW_MIN = 4096;
 /** Translations anew of one block because of its exits: a Jcc that goes each way half the time would flip for ever. */
