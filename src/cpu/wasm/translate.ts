@@ -154,6 +154,13 @@ class Translator {
    * value less for every exit's edge into the epilogue to move into place.
    */
   private readonly exitCode: number;
+  /**
+   * The last exit set a flag source (S != 0): it branches to $flagged, one level out from
+   * $exit0, where the exits that wrote no flags go. Those skip the epilogue's flag cases, so the
+   * flag sources' locals are not live on their edges: they took a zeroing and three or four moves
+   * on every exit before the function's first flag producer (most of a call's first exits).
+   */
+  private exitFlagged = false;
   /** Flag sources live at some exit (the epilogue's cases 1..n). */
   private sources: FlagSrc[] = [];
   /**
@@ -322,11 +329,13 @@ class Translator {
 
   // ---- exits
 
-  // Every exit goes to one epilogue (translate()): the body is `block $exit ... end`, and an exit
-  // sets K (instructions done) and S (which flag source the epilogue materializes into SlabOffset.FLAGS;
-  // 0: none written), both in one local (exitCode), and branches there. Exits are emitted only at the top level of the body or
-  // directly inside one `if`, so the branch depth is known. Keeping exits this small matters:
-  // with thousands of warm blocks, code size is what the time goes to (cache and TLB misses).
+  // Every exit goes to one epilogue (translate()): the body is
+  // `block $done block $flagged block $exit0 ... end (br $done) end (flag cases) end (epilogue)`;
+  // an exit sets K (instructions done) and S (which flag source the flag cases materialize into
+  // SlabOffset.FLAGS; 0: none written), both in one local (exitCode), and branches to $exit0
+  // (S = 0) or $flagged. Exits are emitted only at the top level of the body or directly inside
+  // one `if`, so the branch depth is known (outBy). Keeping exits this small matters: with
+  // thousands of warm blocks, code size is what the time goes to (cache and TLB misses).
 
   /**
    * Makes K and S right for an exit before instruction k (RIP is then the run loop's to set, from
@@ -346,6 +355,7 @@ class Translator {
       if (id === 0) { this.sources.push(this.src); id = this.sources.length; }
     }
     if (this.curK !== k || this.curS !== id) { this.i32c(k | (id << 8)); this.set(this.exitCode); this.curK = k; this.curS = id; }
+    this.exitFlagged = id !== 0;
     if (id === 0) this.exitBeforeProducer = true;
   }
 
@@ -359,7 +369,12 @@ class Translator {
   /** Exits before the current instruction when the i32 on the stack is not 0. */
   private exitIf(): void {
     this.setExit(this.k);
-    this.c.op(Op.br_if, this.selfLoop ? 1 : 0);
+    this.c.op(Op.br_if, this.outBy(0));
+  }
+
+  /** The depth of the last exit's target from the body's top level plus `nested` enclosing blocks. */
+  private outBy(nested: number): number {
+    return nested + (this.selfLoop ? 1 : 0) + (this.exitFlagged ? 1 : 0);
   }
 
   /**
@@ -414,7 +429,7 @@ class Translator {
     const w = this.tmp32();
     this.st(); this.mem(Op.i32_load, SlabOffset.FLAGS); this.set(w);
     this.produce({ k: 'word', w });
-    this.get(this.helperRes); this.setExitKS(this.k + 1); this.c.op(Op.br_if, this.selfLoop ? 1 : 0);
+    this.get(this.helperRes); this.setExitKS(this.k + 1); this.c.op(Op.br_if, this.outBy(0));
     return true;
   }
 
@@ -905,7 +920,7 @@ class Translator {
         this.get(v); this.i64n(this.insns[this.k + 1]!.rip); this.c.u8(Op.i64_ne);
         this.c.op(Op.if, VOID);
         this.setExitKS(this.k + 1);
-        this.c.op(Op.br, this.selfLoop ? 2 : 1);
+        this.c.op(Op.br, this.outBy(1));
         this.c.u8(Op.end);
         this.curK = curK; this.curS = curS;
         return 'next';
@@ -1435,7 +1450,7 @@ class Translator {
       this.exits.push({ part: this.part(), taken: !join, target: join ? i.next : target });
       this.setRip(join ? i.next : target);
       this.setExitKS(this.k + 1);
-      this.c.op(Op.br, this.selfLoop ? 2 : 1);
+      this.c.op(Op.br, this.outBy(1));
       this.c.u8(Op.end);
       // Only the path that left set K and S.
       this.curK = curK; this.curS = curS;
@@ -1638,10 +1653,6 @@ class Translator {
     this.st(); this.get(s.s); this.mem(Op.i64_store, SlabOffset.CC_S);
   }
 
-  /**
-   * After `block $exit`: the flags of source S (a br_table over the sources; storeFlags), then the
-   * result (K << 2) | (K = the block's length) << 1 | (S != 0).
-   */
   /** Stores the registers the function has written so far from their locals to the slab. */
   private storeWrittenRegs(): void {
     for (let r = 0; r < 16; r++) {
@@ -1649,12 +1660,11 @@ class Translator {
     }
   }
 
-  private epilogue(): void {
-    this.storeWrittenRegs();
-    this.st(); this.get(this.ripLocal); this.c.u8(Op.f64_convert_i64_s); this.mem(Op.f64_store, SlabOffset.RIP);
+  /** The flags of source S into the slab (a br_table over the sources; storeFlags): exits to $flagged only. */
+  private flagCases(): void {
     const m = this.sources.length;
     if (m > 0) {
-      this.c.op(Op.block, VOID); // $done
+      this.c.op(Op.block, VOID); // $cases
       for (let j = 0; j <= m; j++) this.c.op(Op.block, VOID); // $b_m .. $b_0
       this.get(this.exitCode); this.i32c(8); this.c.u8(Op.i32_shr_u);
       this.c.u8(Op.br_table); this.c.u32(m + 1);
@@ -1668,8 +1678,14 @@ class Translator {
         this.storeFlags();
         if (j < m) this.c.op(Op.br, m - j);
       }
-      this.c.u8(Op.end); // $done
+      this.c.u8(Op.end); // $cases
     }
+  }
+
+  /** After $done: registers, RIP, LAST_DONE, and the result. */
+  private epilogue(): void {
+    this.storeWrittenRegs();
+    this.st(); this.get(this.ripLocal); this.c.u8(Op.f64_convert_i64_s); this.mem(Op.f64_store, SlabOffset.RIP);
     // LAST_DONE = K (where the run loop resumes in this block); result
     // ((base + K) << 2) | (K === n) << 1 | flags written
     const k = this.tmp32();
@@ -1721,8 +1737,13 @@ class Translator {
     // continues at the next instruction.
     if (!branched && k === n) this.setRip(this.insns[n - 1]!.next);
     this.setExit(k);
+    if (this.exitFlagged) this.c.op(Op.br, this.outBy(0));
     if (this.selfLoop) this.c.u8(Op.end); // loop
-    this.c.u8(Op.end); // block $exit
+    this.c.u8(Op.end); // $exit0
+    this.c.op(Op.br, 1); // to $done, past the flags
+    this.c.u8(Op.end); // $flagged
+    this.flagCases();
+    this.c.u8(Op.end); // $done
     this.epilogue();
     this.c.u8(Op.end);
     const out = bodyScratch;
@@ -1744,7 +1765,9 @@ class Translator {
       const l = this.regLocals[r]!;
       if (l >= 0) { out.u8(Op.local_get); out.u32(ST); out.u8(Op.i64_load); out.u8(3); out.u32(SlabOffset.GPR + 8 * r); out.u8(Op.local_set); out.u32(l); }
     }
-    out.op(Op.block, VOID);
+    out.op(Op.block, VOID); // $done
+    out.op(Op.block, VOID); // $flagged
+    out.op(Op.block, VOID); // $exit0
     if (this.selfLoop) out.op(Op.loop, VOID);
     out.bytes(this.c.view());
     return {
