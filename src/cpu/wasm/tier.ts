@@ -252,9 +252,8 @@ export class WasmTier {
   private byIndex: (Block | null)[] = [null];
   /** The records as f64 (the links' RIPs). */
   private readonly recF64: Float64Array;
-  /** The side exits of each table index that has any, and those indices (WasmTier.review). */
-  private reviewOf: (Review | undefined)[] = [];
-  private reviewable: number[] = [];
+  /** The side exits of each table index that has any (WasmTier.review). */
+  private reviewOf = new Map<number, Review>();
   private reviewTick = 0;
   private reviewedAtMs = 0;
   /** Per block, the ways its functions take at Jccs against the weights (Jcc block RIP -> taken), and how often it was translated anew for them. */
@@ -336,8 +335,7 @@ export class WasmTier {
   private newTable(): void {
     // The records of the indices the old table used (links name those indices too).
     this.rec.fill(0, 0, this.tableUsed * (REC_BYTES / 4));
-    this.reviewOf = [];
-    this.reviewable = [];
+    this.reviewOf = new Map();
     this.table = new WebAssembly.Table({ initial: 1024, element: 'anyfunc' });
     this.tableUsed = 1;
     this.modules = 0;
@@ -386,14 +384,12 @@ export class WasmTier {
    * A self-loop's own exits (a `break` once per entry) are few against its iterations.
    */
   private review(cpu: Cpu): void {
-    const list = this.reviewable;
-    let keep = 0;
-    for (let j = 0; j < list.length; j++) {
-      const index = list[j]!;
+    // A review may start a new table (replace compiles): this loop goes on over the old map,
+    // whose indices byIndex no longer has.
+    const reviewOf = this.reviewOf;
+    for (const [index, r] of reviewOf) {
       const b = this.byIndex[index];
-      const r = this.reviewOf[index];
-      if (b === null || b === undefined || r === undefined || b.wasmIndex !== index || !b.valid) { this.reviewOf[index] = undefined; continue; }
-      list[keep++] = index;
+      if (b === null || b === undefined || b.wasmIndex !== index || !b.valid) { reviewOf.delete(index); continue; }
       if (b.wasmPending || b.compiled !== null) continue;
       const at = index * (REC_BYTES / 4);
       const entries = this.rec[at + Rec.ENTRIES / 4]!;
@@ -430,7 +426,6 @@ export class WasmTier {
       wasmStats.reviewed++;
       this.replace(b, cpu);
     }
-    list.length = keep;
   }
 
   /** Translates `block` anew while its function runs on; the new one replaces it once compiled. */
@@ -627,8 +622,7 @@ export class WasmTier {
       this.setInfo(base + k, b.valid && b.compiled === null ? infoOf(b) : 0);
       this.live.push(b);
       if (shape.exits.length > 0) {
-        this.reviewOf[base + k] = { exits: shape.exits, entries: 0, insns: 0 };
-        this.reviewable.push(base + k);
+        this.reviewOf.set(base + k, { exits: shape.exits, entries: 0, insns: 0 });
       }
     }
     wasmStats.modules++;
