@@ -141,6 +141,8 @@ export function buildModule(o: {
   types: FuncType[]; funcTypes: number[]; memPages: number; tableMin: number; tableBase: number; bodies: Uint8Array[]; exports?: [string, number][]; importFunc?: number;
   /** More functions after `bodies`, already encoded as code section entries (size, body). */
   moreCode?: { count: number; entries: Uint8Array };
+  /** Custom sections placed before the code section (name → payload), e.g. metadata.code.branch_hint. */
+  custom?: [string, Bytes][];
 }): Uint8Array {
   const m = new Bytes();
   m.op(0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00);
@@ -176,6 +178,13 @@ export function buildModule(o: {
     const first = o.importFunc !== undefined ? 1 : 0;
     for (let k = 0; k < o.bodies.length; k++) el.u32(first + k);
     m.section(9, el);
+  }
+  for (const [name, payload] of o.custom ?? []) {
+    // A custom section (§5.5.3): id 0, then its size, which covers the name too.
+    const c = new Bytes();
+    c.name(name);
+    c.bytes(payload.view());
+    m.section(0, c);
   }
   const code = new Bytes();
   code.u32(o.bodies.length + (o.moreCode?.count ?? 0));

@@ -7,6 +7,8 @@ import { CALL_CASES, CASES, PAGE_CASES, REGION_CASES, STRING_CASES, FLAG_PRODUCE
 import { CODE_ADDRESS, FIXED_CLOCK, NO_INTERRUPTS, SNIPPET_RAM_BYTES, makeRamBus, makeTestCpu, setMode } from '../testing/run-snippet.js';
 import { Cpu as CpuClass } from '../cpu.js';
 import { setWasmModuleLimit, setWasmReview, setWasmTier, wasmBatch, wasmStats, wasmThreshold } from './tier.js';
+import { translateBlock } from './translate.js';
+import { Op } from './encoder.js';
 import { jitThreshold, setJitThreshold } from '../jit/block-compiler.js';
 import type { Cpu } from '../cpu.js';
 import { Flag } from '../state.js';
@@ -434,4 +436,27 @@ void test('CLI and STI in user mode fault (#GP) in wasm as in the interpreter; P
     assert.deepEqual(runUserMode(userCode, hex('f4'), 0, true), want);
     assert.ok(wasmStats.translated > before, 'blocks were translated');
   }
+});
+
+// Every branch out of a function is marked unlikely in the module's branch hints section, so
+// TurboFan lays the exits' code after the hot path (V8 reads the hints' offsets from the start of
+// the function body, local declarations included).
+void test('the branch hints name the exits of a function: each offset is a br_if or an if', () => {
+  // l: mov rax, [rbx]; add [rbx + 8], rax; push rax; pop rcx; dec esi; jnz l; hlt
+  onTierCpu(1, hex('48 8b 03  48 01 43 08  50  59  ff ce  75 f3  f4'), (cpu) => {
+    cpu.gpr[6] = DATA; cpu.gpr[7] = 0; cpu.gpr[8] = 0x30000; cpu.gpr[9] = 0; cpu.gpr[12] = 20;
+    const e = cpu.run(5000);
+    assert.equal(e.kind, 'halt', JSON.stringify(e) + ' ' + cpu.rip.toString(16));
+    const block = cpu.lookupBlock(CODE_ADDRESS)!;
+    const t = translateBlock(cpu, block, 0);
+    assert.ok(t !== null);
+    // Three accesses' TLB checks, the non-canonical checks of the stack, and more.
+    assert.ok(t.exitBranches.length >= 4, `exits hinted: ${t.exitBranches.length}`);
+    let last = -1;
+    for (const o of t.exitBranches) {
+      assert.ok(o > last, 'offsets ascend');
+      last = o;
+      assert.ok(t.body[o] === Op.br_if || t.body[o] === Op.if, `a branch at ${o}: ${t.body[o]}`);
+    }
+  });
 });

@@ -12,6 +12,7 @@
 // One tier per machine (its RAM range and code-page map are baked into the code); its vCPUs
 // share it like they share the block cache.
 
+import { setFlagsFromString } from 'node:v8';
 import type { Block } from '../block-cache.js';
 import type { DecodedInsn } from '../decoder.js';
 import type { Cpu } from '../cpu.js';
@@ -20,6 +21,12 @@ import { buildModule, Bytes, F64, I32, Op, VOID } from './encoder.js';
 import { materializeBody, translateBlock, type SideExit, type Translation } from './translate.js';
 
 const env = typeof process !== 'undefined' ? process.env : {};
+
+// Branch hints (branchHints below) are read by V8 (11.x, Node 20) only with this flag; set before
+// the first module is compiled. Without it the section is ignored: the code stays correct.
+if (env['TSHV_BH'] !== '0') {
+  try { setFlagsFromString('--experimental-wasm-branch-hinting'); } catch { /* another engine: no hints */ }
+}
 
 function parseCount(s: string | undefined, fallback: number): number {
   if (s === undefined || s === '') return fallback;
@@ -128,6 +135,28 @@ const enum Info { COUNT = 0xff /* most instructions per call */, FLAGS_IN = 0x20
 
 function infoOf(b: Block): number {
   return b.wasmMax | (b.wasmFlagsIn ? Info.FLAGS_IN : 0) | Info.VALID;
+}
+
+/**
+ * The payload of a module's branch hints section (the branch hinting proposal's
+ * metadata.code.branch_hint, read by V8 with --experimental-wasm-branch-hinting): every branch
+ * that leaves a block's function (Translation.exitBranches) is unlikely. TurboFan then lays the
+ * exits' code (their register moves and the jump to the epilogue) after the function's hot path,
+ * which otherwise jumps over each one.
+ */
+function branchHints(shapes: readonly { exitBranches: number[] }[]): Bytes {
+  const b = new Bytes();
+  let n = 0;
+  for (const s of shapes) if (s.exitBranches.length > 0) n++;
+  b.u32(n);
+  for (let k = 0; k < shapes.length; k++) {
+    const offsets = shapes[k]!.exitBranches;
+    if (offsets.length === 0) continue;
+    b.u32(k + 2); // function index: after the helper import and the flags materializer
+    b.u32(offsets.length);
+    for (const o of offsets) { b.u32(o); b.u32(1); b.u8(0); } // offset, hint size, 0: unlikely
+  }
+  return b;
 }
 
 /**
@@ -263,7 +292,7 @@ export class WasmTier {
   run!: (index: number, slab: number, tlbHalf: number, budget: number, flagsKnown: number, generation: number, jitAt: number, globalGeneration: number, blockRip: number) => number;
   private queued: Block[] = [];
   /** What the queued blocks' translations are like (set on each block when it is compiled). */
-  private queuedShape: { count: number; maxCount: number; flagsIn: boolean; selfLoop: boolean; exits: SideExit[] }[] = [];
+  private queuedShape: { count: number; maxCount: number; flagsIn: boolean; selfLoop: boolean; exits: SideExit[]; exitBranches: number[] }[] = [];
   /** Blocks whose functions also run the key's code (appended fall-through blocks). */
   private readonly dependents = new WeakMap<Block, Block[]>();
   private queuedRuns = 0;
@@ -539,7 +568,7 @@ export class WasmTier {
       if (deps === undefined) this.dependents.set(a, [block]); else deps.push(block);
     }
     this.queued.push(block);
-    this.queuedShape.push({ count: t.count, maxCount: t.maxCount, flagsIn: t.needsFlagsIn, selfLoop: t.selfLoop, exits: t.exits });
+    this.queuedShape.push({ count: t.count, maxCount: t.maxCount, flagsIn: t.needsFlagsIn, selfLoop: t.selfLoop, exits: t.exits, exitBranches: t.exitBranches });
     this.queuedCode.u32(t.body.length);
     this.queuedCode.bytes(t.body);
     wasmStats.translated++;
@@ -588,7 +617,7 @@ export class WasmTier {
     const bytes = buildModule({
       types: [{ params: [I32, I32, I32], results: [I32] }, { params: [I32], results: [I32] }], funcTypes: [1, ...blocks.map(() => 0)],
       memPages: ARENA_PAGES, tableMin: -1, tableBase: -1, bodies: [materializeBody()], moreCode: { count: blocks.length, entries },
-      exports: blocks.map((_, k) => [String(k), k + 2]), importFunc: 1,
+      exports: blocks.map((_, k) => [String(k), k + 2]), importFunc: 1, custom: [['metadata.code.branch_hint', branchHints(shapes)]],
     });
     wasmStats.wasmBytes += bytes.length;
     wasmStats.buildMs += performance.now() - tb;

@@ -48,6 +48,11 @@ export interface Translation {
   /** Some instructions run through helper calls. */
   helpers: boolean;
   /**
+   * Offsets in `body` of the `br_if` and `if` instructions that leave the function (exits): the
+   * module marks them unlikely (branch hints), so the compiler lays their code out of line.
+   */
+  exitBranches: number[];
+  /**
    * A block where the trace stopped because it loops back to itself (a walk from it closes): its
    * own function should be that loop, since chains enter it there (WasmTier.queue).
    */
@@ -201,6 +206,8 @@ class Translator {
   private curK = -1;
   private curS = -1;
   private k = 0;
+  /** Offsets in the code of the branches that leave the function (Translation.exitBranches). */
+  private readonly exitBranches: number[] = [];
 
   /**
    * `insns`: the block's instructions (the first `blockLength`), then maybe those of blocks
@@ -369,7 +376,12 @@ class Translator {
   /** Exits before the current instruction when the i32 on the stack is not 0. */
   private exitIf(): void {
     this.setExit(this.k);
-    this.c.op(Op.br_if, this.outBy(0));
+    this.unlikely(); this.c.op(Op.br_if, this.outBy(0));
+  }
+
+  /** The branch emitted next (`br_if` or `if`) leaves the function: a way runs rarely take. */
+  private unlikely(): void {
+    this.exitBranches.push(this.c.length);
   }
 
   /** The depth of the last exit's target from the body's top level plus `nested` enclosing blocks. */
@@ -429,7 +441,7 @@ class Translator {
     const w = this.tmp32();
     this.st(); this.mem(Op.i32_load, SlabOffset.FLAGS); this.set(w);
     this.produce({ k: 'word', w });
-    this.get(this.helperRes); this.setExitKS(this.k + 1); this.c.op(Op.br_if, this.outBy(0));
+    this.get(this.helperRes); this.setExitKS(this.k + 1); this.unlikely(); this.c.op(Op.br_if, this.outBy(0));
     return true;
   }
 
@@ -918,7 +930,7 @@ class Translator {
         // popped is the one its CALL pushed (the callee may have changed it: then it leaves, done).
         const curK = this.curK; const curS = this.curS;
         this.get(v); this.i64n(this.insns[this.k + 1]!.rip); this.c.u8(Op.i64_ne);
-        this.c.op(Op.if, VOID);
+        this.unlikely(); this.c.op(Op.if, VOID);
         this.setExitKS(this.k + 1);
         this.c.op(Op.br, this.outBy(1));
         this.c.u8(Op.end);
@@ -1446,7 +1458,7 @@ class Translator {
       const curK = this.curK; const curS = this.curS;
       this.cond(cc);
       if (join) this.c.u8(Op.i32_eqz);
-      this.c.op(Op.if, VOID);
+      this.unlikely(); this.c.op(Op.if, VOID);
       this.exits.push({ part: this.part(), taken: !join, target: join ? i.next : target });
       this.setRip(join ? i.next : target);
       this.setExitKS(this.k + 1);
@@ -1718,6 +1730,7 @@ class Translator {
       if (r === false) {
         // Forms decline before emitting anything; this undoes any that did not.
         this.c.length = mark; this.localTypes.length = locals; this.src = src; this.sources.length = sources;
+        while (this.exitBranches.length > 0 && this.exitBranches[this.exitBranches.length - 1]! >= mark) this.exitBranches.pop();
         this.curK = curK; this.curS = curS;
         this.written = written;
         // Register locals made since the mark (local indices follow the three params) go too.
@@ -1769,10 +1782,13 @@ class Translator {
     out.op(Op.block, VOID); // $flagged
     out.op(Op.block, VOID); // $exit0
     if (this.selfLoop) out.op(Op.loop, VOID);
+    // Branch hint offsets count from the start of the body, its local declarations included.
+    const at = out.length;
     out.bytes(this.c.view());
     return {
       body: out.view(), count: Math.min(this.firstHelper < 0 ? k : this.firstHelper, this.blockLength), maxCount: k, appended: [], loopHead: null, exits: [],
       needsFlagsIn: this.needsFlagsIn, selfLoop: this.selfLoop && k === this.insns.length, helpers: this.firstHelper >= 0,
+      exitBranches: this.exitBranches.map((o) => at + o),
     };
   }
 }
