@@ -376,12 +376,13 @@ class Translator {
   /** Exits before the current instruction when the i32 on the stack is not 0. */
   private exitIf(): void {
     this.setExit(this.k);
-    this.unlikely(); this.c.op(Op.br_if, this.outBy(0));
+    this.leave(Op.br_if, this.outBy(0));
   }
 
-  /** The branch emitted next (`br_if` or `if`) leaves the function: a way runs rarely take. */
-  private unlikely(): void {
+  /** A branch (`br_if` to the epilogue, or the `if` around an exit) that leaves the function: a way runs rarely take (Translation.exitBranches). */
+  private leave(op: Op.br_if | Op.if, immediate: number): void {
     this.exitBranches.push(this.c.length);
+    this.c.op(op, immediate);
   }
 
   /** The depth of the last exit's target from the body's top level plus `nested` enclosing blocks. */
@@ -441,7 +442,7 @@ class Translator {
     const w = this.tmp32();
     this.st(); this.mem(Op.i32_load, SlabOffset.FLAGS); this.set(w);
     this.produce({ k: 'word', w });
-    this.get(this.helperRes); this.setExitKS(this.k + 1); this.unlikely(); this.c.op(Op.br_if, this.outBy(0));
+    this.get(this.helperRes); this.setExitKS(this.k + 1); this.leave(Op.br_if, this.outBy(0));
     return true;
   }
 
@@ -930,7 +931,7 @@ class Translator {
         // popped is the one its CALL pushed (the callee may have changed it: then it leaves, done).
         const curK = this.curK; const curS = this.curS;
         this.get(v); this.i64n(this.insns[this.k + 1]!.rip); this.c.u8(Op.i64_ne);
-        this.unlikely(); this.c.op(Op.if, VOID);
+        this.leave(Op.if, VOID);
         this.setExitKS(this.k + 1);
         this.c.op(Op.br, this.outBy(1));
         this.c.u8(Op.end);
@@ -1458,7 +1459,7 @@ class Translator {
       const curK = this.curK; const curS = this.curS;
       this.cond(cc);
       if (join) this.c.u8(Op.i32_eqz);
-      this.unlikely(); this.c.op(Op.if, VOID);
+      this.leave(Op.if, VOID);
       this.exits.push({ part: this.part(), taken: !join, target: join ? i.next : target });
       this.setRip(join ? i.next : target);
       this.setExitKS(this.k + 1);
