@@ -97,6 +97,13 @@ function nextCodeGen(): number {
 export { REP_CHUNK } from './ops-string.js';
 
 const TWO32 = 4294967296;
+
+/** Stores the integer `v` (|v| < 2^53: a canonical address) as an i64 at words [k, k + 1] of `w`. */
+function putI64(w: Int32Array, k: number, v: number): void {
+  const hi = Math.floor(v / TWO32);
+  w[k] = (v - hi * TWO32) | 0;
+  w[k + 1] = hi | 0;
+}
 /** Calls of a compiled block with a wasm function after which the run loop weighs them (jitTrialOver). */
 const JIT_TRIAL_CALLS = 512;
 /** Instructions per call below which such a block goes back to the wasm tier. */
@@ -962,12 +969,12 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     f[SlabOffset.TSC_AUX >> 3] = (this.cpuidConfig?.features ?? DEFAULT_CPUID_FEATURES).rdtscp ? this.tscAux >>> 0 : -1;
   }
 
-  /** FS, GS and kernel GS bases where wasm code reads them (they change through instruction handlers and SWAPGS in wasm). */
+  /** FS, GS and kernel GS bases (i64) where wasm code reads them (they change through instruction handlers and SWAPGS in wasm). */
   private writeSegBases(slab: CpuSlab): void {
-    const f = slab.f64;
-    f[SlabOffset.FS_BASE >> 3] = this.seg[Seg.FS]!.base;
-    f[SlabOffset.GS_BASE >> 3] = this.seg[Seg.GS]!.base;
-    f[SlabOffset.KGS_BASE >> 3] = this.kernelGsBase;
+    const w = slab.i32;
+    putI64(w, SlabOffset.FS_BASE >> 2, this.seg[Seg.FS]!.base);
+    putI64(w, SlabOffset.GS_BASE >> 2, this.seg[Seg.GS]!.base);
+    putI64(w, SlabOffset.KGS_BASE >> 2, this.kernelGsBase);
   }
 
   /** An odd number of SWAPGS ran in wasm since the bases were written (SlabOffset.GS_SWAPPED): swap the Cpu's. */

@@ -31,7 +31,11 @@ export const enum SlabOffset {
    * block leaves is what the next reads.
    */
   FLAGS = 136,
-  /** f64: FS and GS bases, written by the run loop before each call into wasm. */
+  /**
+   * i64: FS and GS bases, written by the run loop before each call into wasm. Integers, not f64:
+   * a per-CPU access then adds a plain load, where a conversion (and its trap check) sat on the
+   * address's dependency chain.
+   */
   FS_BASE = 144,
   GS_BASE = 152,
   /** i32: where a chain of blocks stopped: the table index of its last block, instructions done in it. */
@@ -69,7 +73,7 @@ export const enum SlabOffset {
    */
   TSC = 216,
   /**
-   * f64: IA32_KERNEL_GS_BASE beside GS_BASE, for SWAPGS in wasm, which swaps the two and flips
+   * i64: IA32_KERNEL_GS_BASE beside GS_BASE, for SWAPGS in wasm, which swaps the two and flips
    * GS_SWAPPED (i32, 1/0): the run loop after a chain, and a helper call before its instruction,
    * swap the Cpu's bases when it is set (a system call's two SWAPGS leave it clear). Written with
    * the bases before a chain and after a helper call.

@@ -586,8 +586,8 @@ class Translator {
     // With FS/GS the offset itself must be canonical (Cpu.offset).
     this.notCanonical(ea); this.exitIf();
     const lin = this.tmp64();
-    this.get(ea); this.st(); this.mem(Op.f64_load, i.seg === Seg.FS ? SlabOffset.FS_BASE : SlabOffset.GS_BASE);
-    this.c.u8(Op.i64_trunc_f64_s); this.c.u8(Op.i64_add); this.set(lin);
+    this.get(ea); this.st(); this.mem(Op.i64_load, i.seg === Seg.FS ? SlabOffset.FS_BASE : SlabOffset.GS_BASE);
+    this.c.u8(Op.i64_add); this.set(lin);
     return lin;
   }
 
@@ -946,10 +946,10 @@ class Translator {
         // SWAPGS (SDM SWAPGS): GS base <-> IA32_KERNEL_GS_BASE on the slab's copies; #GP at
         // CPL > 0 is the interpreter's. Twice per system call (two helper calls each before).
         this.st(); this.mem(Op.i32_load, SlabOffset.CPL); this.exitIf();
-        const t = this.local(F64);
-        this.st(); this.mem(Op.f64_load, SlabOffset.GS_BASE); this.set(t);
-        this.st(); this.st(); this.mem(Op.f64_load, SlabOffset.KGS_BASE); this.mem(Op.f64_store, SlabOffset.GS_BASE);
-        this.st(); this.get(t); this.mem(Op.f64_store, SlabOffset.KGS_BASE);
+        const t = this.tmp64();
+        this.st(); this.mem(Op.i64_load, SlabOffset.GS_BASE); this.set(t);
+        this.st(); this.st(); this.mem(Op.i64_load, SlabOffset.KGS_BASE); this.mem(Op.i64_store, SlabOffset.GS_BASE);
+        this.st(); this.get(t); this.mem(Op.i64_store, SlabOffset.KGS_BASE);
         this.st(); this.st(); this.mem(Op.i32_load, SlabOffset.GS_SWAPPED); this.i32c(1); this.c.u8(Op.i32_xor); this.mem(Op.i32_store, SlabOffset.GS_SWAPPED);
         return 'next';
       }
