@@ -9,6 +9,8 @@ import { makeTestCpu, setMode, CODE_ADDRESS, SNIPPET_RAM_BYTES } from './run-sni
 import type { RunExit } from '../cpu.js';
 import { setJitThreshold, jitThreshold } from '../jit/block-compiler.js';
 import { WasmTier, setWasmTier, wasmThreshold, wasmBatch } from '../wasm/tier.js';
+import { fninit } from '../x87/stack.js';
+import { invalidateRecord } from '../x87/registers.js';
 
 export const DATA = 0x10000;
 const STACK = 0x30000;
@@ -64,6 +66,14 @@ export function run(code: Uint8Array, seed: number, threshold: number, budget = 
         // Every flag but VM: the warm-up run before the compared one may have changed any (STI,
         // STD, POPF of a random word setting AC, ID or NT).
         cpu.setRflags(r() & 0x8d5, 0x3f7fd5 & ~0x20000);
+        // x87 and SSE as a new CPU has them: the warm-up run may have loaded any (FRSTOR of random
+        // data left an unmasked exception pending, and the compared run's next x87 instruction
+        // took #MF where the interpreter's run, on a new CPU, did not).
+        fninit(cpu);
+        cpu.fpr.fill(0);
+        for (let k = 0; k < 8; k++) invalidateRecord(cpu, k);
+        cpu.xmm.fill(0);
+        cpu.mxcsr = 0x1f80;
       };
       let exit: RunExit = { kind: 'budget' };
       const go = (): void => {
