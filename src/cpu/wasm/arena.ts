@@ -82,6 +82,15 @@ export const enum SlabOffset {
   GS_SWAPPED = 232,
   /** f64: what RDTSCP puts in ECX (IA32_TSC_AUX), -1 when RDTSCP is #UD (not announced); written with TSC. */
   TSC_AUX = 240,
+  /**
+   * i32: set by a helper call whose instruction switched mode and lets the chain go on
+   * (HelperResult.Jump: SYSCALL and SYSRET between 64-bit code): the dispatcher then takes the
+   * new mode's code generations and TLB half from the next three words, and clears it.
+   */
+  MODE_SWITCH = 248,
+  MODE_GEN = 252,
+  MODE_GLOBAL_GEN = 256,
+  MODE_HALF = 260,
   TAG_R = 1024,
   TAG_W = TAG_R + 2 * TLB_SIZE * 8,
   ADDEND = TAG_W + 2 * TLB_SIZE * 8,
@@ -108,9 +117,11 @@ export const enum SlabOffset {
 /**
  * What a helper call (an instruction a wasm function hands to the interpreter, Cpu.wasmHelper)
  * returns: go on with the next instruction; stop after it (RIP is where it left it: it branched,
- * or changed what chains depend on); or stop before it (it faulted: the run loop delivers that).
+ * or changed what chains depend on); stop before it (it faulted: the run loop delivers that); or
+ * end the function after it with the chain going on at SlabOffset.RIP in the mode it switched to
+ * (SlabOffset.MODE_SWITCH). Continue and Jump are the results with bits 0 and 1 clear.
  */
-export const enum HelperResult { Continue = 0, Stop = 1, Fault = 2 }
+export const enum HelperResult { Continue = 0, Stop = 1, Fault = 2, Jump = 4 }
 
 export const JUMP_BITS = 16;
 export const JUMP_ENTRIES = 1 << JUMP_BITS;
@@ -175,8 +186,9 @@ export class WasmArena {
       release,
       base,
       gpr: new Uint32Array(b, base + SlabOffset.GPR, 32),
-      i32: new Int32Array(b, base, 64),
-      f64: new Float64Array(b, base, 32),
+      // The words before the TLB (SlabOffset up to TAG_R): a write past a view is silently dropped.
+      i32: new Int32Array(b, base, SlabOffset.TAG_R / 4),
+      f64: new Float64Array(b, base, SlabOffset.TAG_R / 8),
       tagR: new Float64Array(b, base + SlabOffset.TAG_R, 2 * TLB_SIZE),
       tagW: new Float64Array(b, base + SlabOffset.TAG_W, 2 * TLB_SIZE),
       addend: new Float64Array(b, base + SlabOffset.ADDEND, 2 * TLB_SIZE),

@@ -13,6 +13,7 @@ import { jitThreshold, setJitThreshold } from '../jit/block-compiler.js';
 import type { Cpu } from '../cpu.js';
 import { Flag } from '../state.js';
 import { UnimplementedInstructionError } from '../fault.js';
+import { FakeClock, FakeIrq, RamBus, enterLong64, standardGdt } from '../testing/system-fixture.js';
 
 /** The wasm tier alone (JIT off), and handing blocks on to the JIT. */
 function agree(name: string, code: Uint8Array, seeds = 20, setup?: (g: Uint32Array) => void): void {
@@ -381,7 +382,7 @@ const USER_SETUP = hex('b9 80 00 00 c0  0f 32  83 c8 01  0f 30 ' + // EFER.SCE
  * block's run `wasmAt` (-1: no wasm tier). With `warmUp`, a first run from the same state gets
  * blocks translated that the compared run reaches only once.
  */
-function runUserMode(userCode: Uint8Array, kernelCode: Uint8Array, wasmAt: number, warmUp = false): { exit: string; gpr: number[]; rip: number; cpl: number; count: number } {
+function runUserMode(userCode: Uint8Array, kernelCode: Uint8Array, wasmAt: number, warmUp = false, entries?: { n: number }): { exit: string; gpr: number[]; rip: number; cpl: number; count: number } {
   const savedJit = jitThreshold;
   const savedWasm = [wasmThreshold, wasmBatch] as const;
   setJitThreshold(-1);
@@ -391,9 +392,12 @@ function runUserMode(userCode: Uint8Array, kernelCode: Uint8Array, wasmAt: numbe
   if (tier !== null) { tier.ram.fill(0); tier.codePages.fill(0); }
   ram.set(USER_SETUP, CODE_ADDRESS); ram.set(userCode, USER); ram.set(kernelCode, KERNEL);
   const { cpu } = makeTestCpu(ram, undefined, 0, tier);
+  const run = tier?.run;
+  if (tier !== null && entries !== undefined) tier.run = (...a) => { entries.n++; return run!(...a); };
   try {
     let exit = 'budget';
     for (let pass = warmUp ? 0 : 1; pass < 2; pass++) {
+      if (entries !== undefined) entries.n = 0;
       setMode(cpu, 'long64', CODE_ADDRESS, DATA);
       cpu.setRflags(2, 0x37d5);
       cpu.instructionCount = 0;
@@ -407,6 +411,7 @@ function runUserMode(userCode: Uint8Array, kernelCode: Uint8Array, wasmAt: numbe
     }
     return { exit, gpr: Array.from(cpu.gpr), rip: cpu.rip, cpl: cpu.cpl, count: cpu.instructionCount };
   } finally {
+    if (tier !== null && run !== undefined) tier.run = run;
     cpu.dispose();
     setJitThreshold(savedJit);
     setWasmTier(...savedWasm);
@@ -415,18 +420,92 @@ function runUserMode(userCode: Uint8Array, kernelCode: Uint8Array, wasmAt: numbe
 
 // SYSCALL and SYSRET, helper calls that change the privilege level, between blocks run as wasm:
 // SYSCALL sits in a block wasm appends to the one before, and the kernel side returns with
-// SYSRETQ. (A variant that let chains go on across the change of mode, measured ±0, once stored
-// the wrong RIP there: this caught it.)
-void test('SYSCALL/SYSRET inside wasm chains agree with the interpreter', () => {
+// SYSRETQ. The chain goes on across both (HelperResult.Jump): in the new mode's TLB half and
+// code generations, at the RIP the helper left. (An earlier variant once stored the wrong RIP
+// there: this caught it.)
+void test('SYSCALL/SYSRET inside wasm chains agree with the interpreter, and chains go on across them', () => {
   // l: add rdx, 1; cmp rdx, -1; je out (never); inc rsi; syscall; jmp l; out: hlt
   const userCode = hex('48 83 c2 01  48 83 fa ff  74 09  48 ff c6  0f 05  eb ef  90 90  f4');
   const kernelCode = hex('48 ff c3  48 0f 07'); // inc rbx; sysretq
   const want = runUserMode(userCode, kernelCode, -1);
   assert.equal(want.exit, 'budget');
-  assert.ok(want.gpr[6]! > 100, `system calls were made (${want.gpr[6]})`);
+  const calls = want.gpr[6]!;
+  assert.ok(calls > 100, `system calls were made (${calls})`);
   const before = wasmStats.translated;
-  assert.deepEqual(runUserMode(userCode, kernelCode, 1), want);
+  const entries = { n: 0 };
+  assert.deepEqual(runUserMode(userCode, kernelCode, 1, true, entries), want);
   assert.ok(wasmStats.translated > before, 'blocks were translated');
+  // A chain that stopped at each SYSCALL and SYSRET would take two entries per system call; the
+  // quanta (7-207 instructions) end the others.
+  assert.ok(entries.n * 2 < calls, `entries into wasm ${entries.n} for ${calls} system calls`);
+});
+
+
+/**
+ * The supervisor-only page test below: 4 KiB pages over the 512 KiB of RAM, all user-accessible
+ * but SECRET's; CPL 0 code programs STAR (Linux's layout over standardGdt) and LSTAR, and SYSRETs
+ * to `user`; `kernel` runs at LSTAR. Returns how the run ended (at most 20,000 instructions).
+ */
+function runPaged(user: Uint8Array, kernel: Uint8Array, wasmAt: number): { exit: string; rip: number; cpl: number; rax: number; rsi: number; entries: number } {
+  const SECRET = 0x60000, UCODE = 0x41000, KENTRY = 0x40800, PML4 = 0x70000;
+  const savedJit = jitThreshold;
+  const savedWasm = [wasmThreshold, wasmBatch] as const;
+  setJitThreshold(-1);
+  setWasmTier(wasmAt, 1);
+  const tier = wasmAt >= 0 ? testTier() : null;
+  if (tier !== null) { tier.ram.fill(0); tier.codePages.fill(0); }
+  const bus = new RamBus(SNIPPET_RAM_BYTES, tier?.ram);
+  bus.w64(PML4, (PML4 + 0x1000) | 7, 0);
+  bus.w64(PML4 + 0x1000, (PML4 + 0x2000) | 7, 0);
+  bus.w64(PML4 + 0x2000, (PML4 + 0x3000) | 7, 0);
+  for (let p = 0; p < SNIPPET_RAM_BYTES / 4096; p++) bus.w64(PML4 + 0x3000 + p * 8, (p * 4096) | (p * 4096 === SECRET ? 3 : 7), 0);
+  bus.w32(SECRET, 0x5ec2e7);
+  bus.ram.set(hex('b9 81 00 00 c0  31 c0  ba 08 00 20 00  0f 30 ' + // STAR: kernel CS 0x08, user base 0x20
+    `b9 82 00 00 c0  b8 ${le32(KENTRY)}  31 d2  0f 30 ` + // LSTAR
+    `48 c7 c1 ${le32(UCODE)}  41 bb 02 00 00 00  48 0f 07`), CODE_ADDRESS); // SYSRETQ to user
+  bus.ram.set(kernel, KENTRY);
+  bus.ram.set(user, UCODE);
+  const cpu = new CpuClass(0, bus, new FakeIrq(), new FakeClock(), { deliverEvent: null, wasm: tier });
+  let entries = 0;
+  const run = tier?.run;
+  if (tier !== null) tier.run = (...a) => { entries++; return run!(...a); };
+  try {
+    standardGdt(bus, cpu);
+    enterLong64(cpu, PML4);
+    cpu.rip = CODE_ADDRESS;
+    cpu.setRflags(2, 0x37d5);
+    cpu.gpr[8] = 0x30000; cpu.gpr[9] = 0;
+    cpu.gpr[14] = 0x50000; // RDI: a user page
+    let exit = 'budget';
+    while (cpu.instructionCount < 20000 && exit === 'budget') {
+      const e = cpu.run(Math.min(7 + (cpu.instructionCount % 5) * 50, 20000 - cpu.instructionCount));
+      exit = e.kind === 'fault' ? `fault ${e.vector}` : e.kind;
+    }
+    return { exit, rip: cpu.rip, cpl: cpu.cpl, rax: cpu.gpr[0]!, rsi: cpu.gpr[12]!, entries };
+  } finally {
+    if (tier !== null && run !== undefined) tier.run = run;
+    cpu.dispose();
+    setJitThreshold(savedJit);
+    setWasmTier(...savedWasm);
+  }
+}
+
+// A chain that goes on across SYSRET runs the user code in the user half of the wasm TLB: the
+// kernel just read a supervisor-only page (its entry is in the supervisor half), and user code
+// reading the same address must take #PF (U/S), in wasm as in the interpreter, not hit the
+// kernel's entry. Guest user programs reading kernel memory is what the halves prevent.
+void test('after SYSRET in a chain, user code cannot read a supervisor-only page the kernel just read', () => {
+  // l: inc rsi; cmp rsi, 300; jne s; mov edi, 0x60000; s: syscall; mov rax, [rdi]; jmp l
+  const user = hex('48 ff c6  48 81 fe 2c 01 00 00  75 05  bf 00 00 06 00  0f 05  48 8b 07  eb e8');
+  const kernel = hex('48 8b 1c 25 00 00 06 00  48 0f 07'); // mov rbx, [0x60000]; sysretq
+  const want = runPaged(user, kernel, -1);
+  assert.equal(want.exit, 'fault 14');
+  assert.equal(want.cpl, 3);
+  assert.equal(want.rip, 0x41000 + 19, 'at the user read');
+  assert.equal(want.rsi, 300);
+  const got = runPaged(user, kernel, 1);
+  assert.deepEqual({ ...got, entries: 0 }, { ...want, entries: 0 });
+  assert.ok(got.entries * 2 < 300, `chains went on across SYSCALL and SYSRET (${got.entries} entries into wasm)`);
 });
 
 // A hostile or buggy user program: CLI and STI at CPL 3 with IOPL 0 are #GP(0) (SDM CLI, STI).

@@ -190,6 +190,7 @@ function dispatcherBody(recBase: number): Uint8Array {
   const i32c = (v: number): void => { b.u8(Op.i32_const); b.s32(v); };
   const mem = (op: number, off: number): void => { b.u8(op); b.u8(0); b.u32(off); };
   const genOk = (): void => { get(T); get(GEN); b.u8(Op.i32_eq); get(T); get(GLOBAL_GEN); b.u8(Op.i32_eq); b.u8(Op.i32_or); };
+  get(SLAB); i32c(0); mem(Op.i32_store, SlabOffset.MODE_SWITCH);
   b.op(Op.block, VOID, Op.loop, VOID);
   // r = table[index](slab, half): bit 0 flags written, bit 1 the block ran to its end, then the count
   get(SLAB); get(HALF); get(BUDGET); get(INDEX); b.op(Op.call_indirect, 0, 0); set(R);
@@ -200,6 +201,16 @@ function dispatcherBody(recBase: number): Uint8Array {
   get(FLAGS_KNOWN); get(T); b.u8(Op.i32_or); set(FLAGS_KNOWN);
   get(ANY_FLAGS); get(T); b.u8(Op.i32_or); set(ANY_FLAGS);
   get(R); i32c(2); b.u8(Op.i32_and); b.u8(Op.i32_eqz); b.op(Op.br_if, 1);
+  // SYSCALL or SYSRET switched mode and the chain goes on (HelperResult.Jump): links and the jump
+  // cache are checked against the new mode's generations, functions get its TLB half.
+  get(SLAB); mem(Op.i32_load, SlabOffset.MODE_SWITCH); b.op(Op.if, VOID);
+  get(SLAB); mem(Op.i32_load, SlabOffset.MODE_GEN); set(GEN);
+  get(SLAB); mem(Op.i32_load, SlabOffset.MODE_GLOBAL_GEN); set(GLOBAL_GEN);
+  get(SLAB); mem(Op.i32_load, SlabOffset.MODE_HALF); set(HALF);
+  get(SLAB); i32c(0); mem(Op.i32_store, SlabOffset.MODE_SWITCH);
+  // Nor is the jump a backward branch (user code sits below the kernel's RIPs, as numbers).
+  b.u8(Op.f64_const); b.f64(-Infinity); set(CUR_RIP);
+  b.u8(Op.end);
   get(BUDGET); get(DONE); b.u8(Op.i32_sub); set(BUDGET);
   get(SLAB); mem(Op.f64_load, SlabOffset.RIP); set(RIP);
   get(INDEX); i32c(REC_SHIFT); b.u8(Op.i32_shl); set(REC);

@@ -442,6 +442,11 @@ class Translator {
     const w = this.tmp32();
     this.st(); this.mem(Op.i32_load, SlabOffset.FLAGS); this.set(w);
     this.produce({ k: 'word', w });
+    // SYSCALL and SYSRET may return Jump: the function ends as if run to its end, at the RIP the
+    // helper stored (the chain goes on in the new mode). After Stop that RIP is unused.
+    if (i.map === OpMap.M0F && (i.op === 0x05 || i.op === 0x07)) {
+      this.st(); this.mem(Op.f64_load, SlabOffset.RIP); this.c.op(0xfc, 6 /* i64.trunc_sat_f64_s */); this.set(this.ripLocal);
+    }
     this.get(this.helperRes); this.setExitKS(this.k + 1); this.leave(Op.br_if, this.outBy(0));
     return true;
   }
@@ -1708,7 +1713,8 @@ class Translator {
     if (this.selfLoop) { this.get(this.base); this.c.u8(Op.i32_add); }
     this.i32c(2); this.c.u8(Op.i32_shl);
     this.get(k); this.i32c(this.blockLength); this.c.u8(Op.i32_ge_u);
-    if (this.helperRes >= 0) { this.get(this.helperRes); this.c.u8(Op.i32_eqz); this.c.u8(Op.i32_and); } // a helper stopped the chain
+    // A helper that stopped the chain (Stop), or faulted in an appended block, ends it; Jump goes on.
+    if (this.helperRes >= 0) { this.get(this.helperRes); this.i32c(3); this.c.u8(Op.i32_and); this.c.u8(Op.i32_eqz); this.c.u8(Op.i32_and); }
     this.i32c(1); this.c.u8(Op.i32_shl); this.c.u8(Op.i32_or);
     this.get(this.exitCode); this.i32c(0xff); this.c.u8(Op.i32_gt_u); this.c.u8(Op.i32_or);
     if (this.selfLoop) { this.get(this.loopFlags); this.c.u8(Op.i32_or); }
