@@ -377,6 +377,19 @@ const USER_SETUP = hex('b9 80 00 00 c0  0f 32  83 c8 01  0f 30 ' + // EFER.SCE
   `48 c7 c1 ${le32(USER)}  41 bb 02 00 00 00  48 0f 07`); // SYSRETQ to user (IOPL 0)
 
 /**
+ * Runs `cpu` in machine-like quanta (7 to 207 instructions) until `total` instructions or an
+ * exit other than the budget; returns that exit ('fault N' for a fault).
+ */
+function runQuanta(cpu: Cpu, total: number): string {
+  let exit = 'budget';
+  while (cpu.instructionCount < total && exit === 'budget') {
+    const e = cpu.run(Math.min(7 + (cpu.instructionCount % 5) * 50, total - cpu.instructionCount));
+    exit = e.kind === 'fault' ? `fault ${e.vector}` : e.kind;
+  }
+  return exit;
+}
+
+/**
  * Runs the setup, then `userCode` (and `kernelCode` at LSTAR) for up to 4,000 instructions in
  * machine-like quanta, stopping at the first exit other than the budget; wasm translating at a
  * block's run `wasmAt` (-1: no wasm tier). With `warmUp`, a first run from the same state gets
@@ -403,11 +416,7 @@ function runUserMode(userCode: Uint8Array, kernelCode: Uint8Array, wasmAt: numbe
       cpu.instructionCount = 0;
       cpu.gpr[8] = 0x30000; cpu.gpr[9] = 0;
       for (const r of [2, 3, 6, 7, 12, 13]) cpu.gpr[r] = 0; // RDX, RBX, RSI
-      exit = 'budget';
-      while (cpu.instructionCount < 4000 && exit === 'budget') {
-        const e = cpu.run(Math.min(7 + (cpu.instructionCount % 5) * 50, 4000 - cpu.instructionCount));
-        exit = e.kind === 'fault' ? `fault ${e.vector}` : e.kind;
-      }
+      exit = runQuanta(cpu, 4000);
     }
     return { exit, gpr: Array.from(cpu.gpr), rip: cpu.rip, cpl: cpu.cpl, count: cpu.instructionCount };
   } finally {
@@ -440,6 +449,21 @@ void test('SYSCALL/SYSRET inside wasm chains agree with the interpreter, and cha
   assert.ok(entries.n * 2 < calls, `entries into wasm ${entries.n} for ${calls} system calls`);
 });
 
+
+// A hostile kernel side: SYSRET to a non-canonical RCX is #GP(0) at CPL 0 (SDM SYSRET), after
+// 200 system calls whose chains went on across SYSCALL and SYSRET. wasm stops before it, with
+// nothing changed, as the interpreter does.
+void test('SYSRET to a non-canonical address in a chain faults (#GP) in wasm as in the interpreter', () => {
+  const userCode = hex('48 83 c2 01  48 83 fa ff  74 09  48 ff c6  0f 05  eb ef  90 90  f4');
+  // inc rbx; cmp rbx, 200; jne s; mov rcx, 0x800000000000; s: sysretq
+  const kernelCode = hex('48 ff c3  48 81 fb c8 00 00 00  75 0a  48 b9 00 00 00 00 00 80 00 00  48 0f 07');
+  const want = runUserMode(userCode, kernelCode, -1);
+  assert.equal(want.exit, 'fault 13');
+  assert.equal(want.cpl, 0);
+  assert.equal(want.gpr[6], 200);
+  assert.equal(want.rip, KERNEL + 22, 'at the SYSRET');
+  assert.deepEqual(runUserMode(userCode, kernelCode, 1, true), want);
+});
 
 /**
  * The supervisor-only page test below: 4 KiB pages over the 512 KiB of RAM, all user-accessible
@@ -476,11 +500,7 @@ function runPaged(user: Uint8Array, kernel: Uint8Array, wasmAt: number): { exit:
     cpu.setRflags(2, 0x37d5);
     cpu.gpr[8] = 0x30000; cpu.gpr[9] = 0;
     cpu.gpr[14] = 0x50000; // RDI: a user page
-    let exit = 'budget';
-    while (cpu.instructionCount < 20000 && exit === 'budget') {
-      const e = cpu.run(Math.min(7 + (cpu.instructionCount % 5) * 50, 20000 - cpu.instructionCount));
-      exit = e.kind === 'fault' ? `fault ${e.vector}` : e.kind;
-    }
+    const exit = runQuanta(cpu, 20000);
     return { exit, rip: cpu.rip, cpl: cpu.cpl, rax: cpu.gpr[0]!, rsi: cpu.gpr[12]!, entries };
   } finally {
     if (tier !== null && run !== undefined) tier.run = run;
