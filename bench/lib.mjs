@@ -4,6 +4,7 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
@@ -89,6 +90,9 @@ export function vmCommand(engine, { dist, kernelPath, initrdPath, append, memMib
   if (engine === 'tshv') {
     // TSHV_BENCH_NODE_ARGS: node flags for the tshv process, e.g. "--cpu-prof --cpu-prof-dir=DIR".
     const nodeArgs = (process.env.TSHV_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+    // As the launcher and the daemon start a VMM (src/vmm/process-flags.ts): V8's worker threads
+    // leave one core to the vCPU.
+    if (!nodeArgs.some((a) => a.startsWith('--v8-pool-size'))) nodeArgs.unshift(`--v8-pool-size=${Math.min(4, Math.max(1, availableParallelism() - 1))}`);
     argv = [process.execPath, [...nodeArgs, join(dist, 'bin', 'tshv.js'), 'run', '--kernel', kernelPath, '--initrd', initrdPath,
       '--append', append, '--memory', String(memMib), '--cpus', '1', '--no-reboot', ...extra]];
   } else {

@@ -21,6 +21,7 @@ import type { Duplex } from 'node:stream';
 import type { VmSpec } from '../api/schema/vm.js';
 import { TshvError, errorMessage } from '../common/errors.js';
 import { VmmControlClient, VmmControlError, VmmRefusedError, type VmmWatch } from '../vmm/control/client.js';
+import { vmmNodeFlags } from '../vmm/process-flags.js';
 import type { VmmAction, VmmExitRecord, VmmRunState } from '../vmm/control/protocol.js';
 import { VmCgroups, type CgroupPlacement } from './cgroups.js';
 import type { VmmEnd } from './vm-state.js';
@@ -215,7 +216,7 @@ export class Supervisor {
     rmSync(paths.socketPath, { force: true });
     rmSync(paths.exitPath, { force: true });
     const args = [
-      this.options.entryPath, 'run', '--name', vm.name, '--control', paths.socketPath, '--exit-file', paths.exitPath,
+      ...vmmNodeFlags(), this.options.entryPath, 'run', '--name', vm.name, '--control', paths.socketPath, '--exit-file', paths.exitPath,
       '--console', 'none', ...vmmRunArgs(vm.spec),
     ];
     rotateLog(paths.logPath);

@@ -34,6 +34,18 @@ function parseCount(s: string | undefined, fallback: number): number {
   return Number.isInteger(n) && n >= 0 ? n : fallback;
 }
 
+/**
+ * V8's budget for moving a wasm function from Liftoff to TurboFan (--wasm-tiering-budget, "a rough
+ * approximation of bytes executed"; V8 11's default 1,800,000): a function of ~1 KB tiers up after
+ * ~1,800 calls. Much guest kernel code runs a few times per I/O request (a sequential read enters
+ * ~1,100 functions per request, most once or twice), so at the default it stayed in Liftoff for
+ * several passes of bench/blk after the cold one. TSHV_WASM_TIERING_BUDGET sets another.
+ */
+const tieringBudget = parseCount(env['TSHV_WASM_TIERING_BUDGET'], 300_000);
+if (tieringBudget > 0) {
+  try { setFlagsFromString(`--wasm-tiering-budget=${tieringBudget}`); } catch { /* another engine */ }
+}
+
 /** Executions of a block before it is translated (TSHV_WASM=0 turns the tier off). */
 export let wasmThreshold: number = env['TSHV_WASM'] === '0' ? -1 : parseCount(env['TSHV_WASM_THRESHOLD'], 64);
 /** Translated blocks compiled together (one module each). */

@@ -16,6 +16,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { GUEST_READY_LINE } from '../../guest/init-script.js';
+import { vmmNodeFlags } from '../process-flags.js';
+
 
 /** The busybox shell's prompt in the default guest (PS1 from its /etc/profile). */
 export const GUEST_SHELL_PROMPT = 'root@tshv:~# ';
@@ -88,7 +90,7 @@ export class GuestSession implements Disposable {
   private constructor(options: GuestSessionOptions) {
     this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     const entry = options.entryPath ?? tshvEntryPath();
-    const argv = [process.execPath, entry, 'run', ...(options.runArgs ?? [])];
+    const argv = [process.execPath, ...vmmNodeFlags(), entry, 'run', ...(options.runArgs ?? [])];
     const launcher = options.launcher ?? [];
     const command = [...launcher, ...argv];
     this.child = spawn(command[0]!, command.slice(1), {
