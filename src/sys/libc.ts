@@ -255,6 +255,19 @@ export function fallocateRaw(fd: number, mode: number, offsetBytes: number, leng
   return r < 0 ? -koffi.errno() : 0;
 }
 
+// --- sync_file_range(2), for disk back ends' write-behind (issue 4) ---
+const sfr = {
+  syncFileRange: libc.func('int sync_file_range(int fd, int64_t offset, int64_t nbytes, unsigned int flags)'),
+};
+/** sync_file_range(2) flag: start writeback of the range's dirty pages, without waiting for it. */
+export const SYNC_FILE_RANGE_WRITE = 2;
+
+/** sync_file_range(fd, offset, nbytes, flags); returns 0 or -errno. */
+export function syncFileRangeRaw(fd: number, offsetBytes: number, lengthBytes: number, flags: number): number {
+  const r = sfr.syncFileRange(fd, offsetBytes, lengthBytes, flags) as number;
+  return r < 0 ? -koffi.errno() : 0;
+}
+
 // --- poll(2), for readiness of non-blocking fds (a TAP watched from a worker thread, issue 4) ---
 const pl = {
   poll: libc.func('int poll(_Inout_ uint8_t *fds, unsigned long nfds, int timeout)'),
