@@ -39,7 +39,7 @@ function parseCount(s: string | undefined, fallback: number): number {
  * approximation of bytes executed"; V8 11's default 1,800,000): a function of ~1 KB tiers up after
  * ~1,800 calls. Much guest kernel code runs a few times per I/O request (a sequential read enters
  * ~1,100 functions per request, most once or twice), so at the default it stayed in Liftoff for
- * several passes of bench/blk after the cold one. TSHV_WASM_TIERING_BUDGET sets another.
+ * several passes of bench/blk after the cold one. TSHV_WASM_TIERING_BUDGET sets another (0: V8's).
  */
 const tieringBudget = parseCount(env['TSHV_WASM_TIERING_BUDGET'], 300_000);
 if (tieringBudget > 0) {

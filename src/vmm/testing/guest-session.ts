@@ -18,7 +18,6 @@ import { fileURLToPath } from 'node:url';
 import { GUEST_READY_LINE } from '../../guest/init-script.js';
 import { vmmNodeFlags } from '../process-flags.js';
 
-
 /** The busybox shell's prompt in the default guest (PS1 from its /etc/profile). */
 export const GUEST_SHELL_PROMPT = 'root@tshv:~# ';
 
