@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { CALL_CASES, CASES, PAGE_CASES, REGION_CASES, STRING_CASES, FLAG_PRODUCERS, DATA, hex, run, agree as agreeAll, testTier } from '../testing/jit-cases.js';
 import { CODE_ADDRESS, FIXED_CLOCK, NO_INTERRUPTS, SNIPPET_RAM_BYTES, makeRamBus, makeTestCpu, setMode } from '../testing/run-snippet.js';
 import { Cpu as CpuClass } from '../cpu.js';
-import { setWasmModuleLimit, setWasmReview, setWasmTier, wasmBatch, wasmStats, wasmThreshold } from './tier.js';
+import { setWasmModuleLimit, setWasmReview, setWasmTier, wasmBatch, wasmStats, wasmThreshold, type WasmTier } from './tier.js';
 import { translateBlock } from './translate.js';
 import { Op } from './encoder.js';
 import { jitThreshold, setJitThreshold } from '../jit/block-compiler.js';
@@ -390,27 +390,45 @@ function runQuanta(cpu: Cpu, total: number): string {
 }
 
 /**
- * Runs the setup, then `userCode` (and `kernelCode` at LSTAR) for up to 4,000 instructions in
- * machine-like quanta, stopping at the first exit other than the budget; wasm translating at a
- * block's run `wasmAt` (-1: no wasm tier). With `warmUp`, a first run from the same state gets
- * blocks translated that the compared run reaches only once.
+ * Runs `body` with the JIT off and wasm translating at a block's run `wasmAt` (-1: no wasm tier,
+ * `tier` null), the tier's RAM and code-page map cleared, counting entries into wasm in `entries`;
+ * then disposes the CPUs `body` put in `cpus` and restores the thresholds.
  */
-function runUserMode(userCode: Uint8Array, kernelCode: Uint8Array, wasmAt: number, warmUp = false, entries?: { n: number }): { exit: string; gpr: number[]; rip: number; cpl: number; count: number } {
+function withTestTier<T>(wasmAt: number, body: (tier: WasmTier | null, cpus: Cpu[]) => T, entries: { n: number } = { n: 0 }): T {
   const savedJit = jitThreshold;
   const savedWasm = [wasmThreshold, wasmBatch] as const;
   setJitThreshold(-1);
   setWasmTier(wasmAt, 1);
   const tier = wasmAt >= 0 ? testTier() : null;
-  const ram = tier?.ram ?? new Uint8Array(SNIPPET_RAM_BYTES);
   if (tier !== null) { tier.ram.fill(0); tier.codePages.fill(0); }
-  ram.set(USER_SETUP, CODE_ADDRESS); ram.set(userCode, USER); ram.set(kernelCode, KERNEL);
-  const { cpu } = makeTestCpu(ram, undefined, 0, tier);
   const run = tier?.run;
-  if (tier !== null && entries !== undefined) tier.run = (...a) => { entries.n++; return run!(...a); };
+  if (tier !== null) tier.run = (...a) => { entries.n++; return run!(...a); };
+  const cpus: Cpu[] = [];
   try {
+    return body(tier, cpus);
+  } finally {
+    if (tier !== null && run !== undefined) tier.run = run;
+    for (const c of cpus) c.dispose();
+    setJitThreshold(savedJit);
+    setWasmTier(...savedWasm);
+  }
+}
+
+/**
+ * Runs the setup, then `userCode` (and `kernelCode` at LSTAR) for up to 4,000 instructions in
+ * machine-like quanta, stopping at the first exit other than the budget; wasm translating at a
+ * block's run `wasmAt` (-1: no wasm tier). With `warmUp`, a first run from the same state gets
+ * blocks translated that the compared run reaches only once.
+ */
+function runUserMode(userCode: Uint8Array, kernelCode: Uint8Array, wasmAt: number, warmUp = false, entries: { n: number } = { n: 0 }): { exit: string; gpr: number[]; rip: number; cpl: number; count: number } {
+  return withTestTier(wasmAt, (tier, cpus) => {
+    const ram = tier?.ram ?? new Uint8Array(SNIPPET_RAM_BYTES);
+    ram.set(USER_SETUP, CODE_ADDRESS); ram.set(userCode, USER); ram.set(kernelCode, KERNEL);
+    const { cpu } = makeTestCpu(ram, undefined, 0, tier);
+    cpus.push(cpu);
     let exit = 'budget';
     for (let pass = warmUp ? 0 : 1; pass < 2; pass++) {
-      if (entries !== undefined) entries.n = 0;
+      entries.n = 0;
       setMode(cpu, 'long64', CODE_ADDRESS, DATA);
       cpu.setRflags(2, 0x37d5);
       cpu.instructionCount = 0;
@@ -419,12 +437,7 @@ function runUserMode(userCode: Uint8Array, kernelCode: Uint8Array, wasmAt: numbe
       exit = runQuanta(cpu, 4000);
     }
     return { exit, gpr: Array.from(cpu.gpr), rip: cpu.rip, cpl: cpu.cpl, count: cpu.instructionCount };
-  } finally {
-    if (tier !== null && run !== undefined) tier.run = run;
-    cpu.dispose();
-    setJitThreshold(savedJit);
-    setWasmTier(...savedWasm);
-  }
+  }, entries);
 }
 
 // SYSCALL and SYSRET, helper calls that change the privilege level, between blocks run as wasm:
@@ -472,28 +485,21 @@ void test('SYSRET to a non-canonical address in a chain faults (#GP) in wasm as 
  */
 function runPaged(user: Uint8Array, kernel: Uint8Array, wasmAt: number): { exit: string; rip: number; cpl: number; rax: number; rsi: number; entries: number } {
   const SECRET = 0x60000, UCODE = 0x41000, KENTRY = 0x40800, PML4 = 0x70000;
-  const savedJit = jitThreshold;
-  const savedWasm = [wasmThreshold, wasmBatch] as const;
-  setJitThreshold(-1);
-  setWasmTier(wasmAt, 1);
-  const tier = wasmAt >= 0 ? testTier() : null;
-  if (tier !== null) { tier.ram.fill(0); tier.codePages.fill(0); }
-  const bus = new RamBus(SNIPPET_RAM_BYTES, tier?.ram);
-  bus.w64(PML4, (PML4 + 0x1000) | 7, 0);
-  bus.w64(PML4 + 0x1000, (PML4 + 0x2000) | 7, 0);
-  bus.w64(PML4 + 0x2000, (PML4 + 0x3000) | 7, 0);
-  for (let p = 0; p < SNIPPET_RAM_BYTES / 4096; p++) bus.w64(PML4 + 0x3000 + p * 8, (p * 4096) | (p * 4096 === SECRET ? 3 : 7), 0);
-  bus.w32(SECRET, 0x5ec2e7);
-  bus.ram.set(hex('b9 81 00 00 c0  31 c0  ba 08 00 20 00  0f 30 ' + // STAR: kernel CS 0x08, user base 0x20
-    `b9 82 00 00 c0  b8 ${le32(KENTRY)}  31 d2  0f 30 ` + // LSTAR
-    `48 c7 c1 ${le32(UCODE)}  41 bb 02 00 00 00  48 0f 07`), CODE_ADDRESS); // SYSRETQ to user
-  bus.ram.set(kernel, KENTRY);
-  bus.ram.set(user, UCODE);
-  const cpu = new CpuClass(0, bus, new FakeIrq(), new FakeClock(), { deliverEvent: null, wasm: tier });
-  let entries = 0;
-  const run = tier?.run;
-  if (tier !== null) tier.run = (...a) => { entries++; return run!(...a); };
-  try {
+  const entries = { n: 0 };
+  return withTestTier(wasmAt, (tier, cpus) => {
+    const bus = new RamBus(SNIPPET_RAM_BYTES, tier?.ram);
+    bus.w64(PML4, (PML4 + 0x1000) | 7, 0);
+    bus.w64(PML4 + 0x1000, (PML4 + 0x2000) | 7, 0);
+    bus.w64(PML4 + 0x2000, (PML4 + 0x3000) | 7, 0);
+    for (let p = 0; p < SNIPPET_RAM_BYTES / 4096; p++) bus.w64(PML4 + 0x3000 + p * 8, (p * 4096) | (p * 4096 === SECRET ? 3 : 7), 0);
+    bus.w32(SECRET, 0x5ec2e7);
+    bus.ram.set(hex('b9 81 00 00 c0  31 c0  ba 08 00 20 00  0f 30 ' + // STAR: kernel CS 0x08, user base 0x20
+      `b9 82 00 00 c0  b8 ${le32(KENTRY)}  31 d2  0f 30 ` + // LSTAR
+      `48 c7 c1 ${le32(UCODE)}  41 bb 02 00 00 00  48 0f 07`), CODE_ADDRESS); // SYSRETQ to user
+    bus.ram.set(kernel, KENTRY);
+    bus.ram.set(user, UCODE);
+    const cpu = new CpuClass(0, bus, new FakeIrq(), new FakeClock(), { deliverEvent: null, wasm: tier });
+    cpus.push(cpu);
     standardGdt(bus, cpu);
     enterLong64(cpu, PML4);
     cpu.rip = CODE_ADDRESS;
@@ -501,13 +507,8 @@ function runPaged(user: Uint8Array, kernel: Uint8Array, wasmAt: number): { exit:
     cpu.gpr[8] = 0x30000; cpu.gpr[9] = 0;
     cpu.gpr[14] = 0x50000; // RDI: a user page
     const exit = runQuanta(cpu, 20000);
-    return { exit, rip: cpu.rip, cpl: cpu.cpl, rax: cpu.gpr[0]!, rsi: cpu.gpr[12]!, entries };
-  } finally {
-    if (tier !== null && run !== undefined) tier.run = run;
-    cpu.dispose();
-    setJitThreshold(savedJit);
-    setWasmTier(...savedWasm);
-  }
+    return { exit, rip: cpu.rip, cpl: cpu.cpl, rax: cpu.gpr[0]!, rsi: cpu.gpr[12]!, entries: entries.n };
+  }, entries);
 }
 
 // A chain that goes on across SYSRET runs the user code in the user half of the wasm TLB: the
