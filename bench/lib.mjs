@@ -3,7 +3,7 @@
 // Plain node, no build of its own: it imports the project's compiled output (dist/ by default).
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -118,9 +118,14 @@ export class VmProcess {
     this.exit = undefined;
     this.watchers = [];
     this.t0 = performance.now();
+    /** Where each chunk of output ended (its length then) and when it came (atMsOf). */
+    this.chunkEnds = [];
+    this.chunkMs = [];
     this.child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const onData = (chunk) => {
       this.output += chunk.toString('latin1');
+      this.chunkEnds.push(this.output.length);
+      this.chunkMs.push(performance.now() - this.t0);
       this.check();
     };
     this.child.stdout.on('data', onData);
@@ -163,6 +168,34 @@ export class VmProcess {
     }
   }
 
+  /** Host time (ms since spawn) of the chunk that brought the output's character at `index`. */
+  atMsOf(index) {
+    let lo = 0, hi = this.chunkEnds.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.chunkEnds[mid] > index) hi = mid; else lo = mid + 1;
+    }
+    return this.chunkMs[lo] ?? NaN;
+  }
+
+  /**
+   * The mean host time, in seconds, from each line starting with `startLine` to the next line
+   * starting with `endLine`, among the lines of output[from, to), as their chunks came: a guest
+   * program's own loop, timed without its start and exit. NaN when there is no such pair.
+   */
+  meanSpanS(startLine, endLine, from, to) {
+    let sum = 0, n = 0, startAt = -1;
+    for (let at = from; at < to;) {
+      const nl = this.output.indexOf('\n', at);
+      if (nl < 0 || nl >= to) break;
+      const text = this.output.slice(at, nl);
+      if (text.startsWith(startLine)) startAt = nl;
+      else if (startAt >= 0 && text.startsWith(endLine)) { sum += this.atMsOf(nl) - this.atMsOf(startAt); n++; startAt = -1; }
+      at = nl + 1;
+    }
+    return n > 0 ? sum / n / 1000 : NaN;
+  }
+
   async waitExit(timeoutMs) {
     let timer;
     const t = new Promise((_, rej) => { timer = setTimeout(() => rej(new Error(`${this.engine}: still running after ${timeoutMs} ms`)), timeoutMs); });
@@ -192,6 +225,28 @@ export class VmProcess {
   kill() {
     if (!this.exit) this.child.kill('SIGKILL');
   }
+}
+
+/**
+ * A scratch directory for a benchmark's files (removed at exit), on the host's disk (`$TMPDIR`,
+ * else /var/tmp), not a tmpfs, and a guest program compiled statically from `source` (a URL) into
+ * it, with the disk image that carries it into the guest (`prog.img`: the binary padded to whole
+ * 4 KiB, as a disk is whole sectors). The guest copies `binBytes.length` bytes of that disk.
+ */
+export function guestProgram(tag, source, name) {
+  const dir = mkdtempSync(join(process.env.TMPDIR ?? '/var/tmp', `tshv-bench-${tag}-`));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
+  const binPath = join(dir, name);
+  const cc = spawnSync('gcc', ['-static', '-O2', '-o', binPath, source.pathname], { stdio: 'inherit' });
+  if (cc.status !== 0) throw new Error('gcc -static failed (needs gcc and the static glibc, libc6-dev)');
+  const binBytes = readFileSync(binPath);
+  const progImg = join(dir, 'prog.img');
+  const fd = openSync(progImg, 'w');
+  writeSync(fd, binBytes);
+  ftruncateSync(fd, Math.ceil(binBytes.length / 4096) * 4096);
+  closeSync(fd);
+  return { dir, binPath, binBytes, progImg };
 }
 
 export function median(xs) {

@@ -3,8 +3,8 @@
  *   blkbench seqread  DEV MIB        sequential 1 MiB reads of the first MIB MiB
  *   blkbench seqwrite DEV MIB        sequential 1 MiB writes (pattern), then fdatasync
  *   blkbench randread DEV MIB COUNT  COUNT reads of 4 KiB at random 4 KiB-aligned offsets in the first MIB MiB
- * Prints one line: "blkbench MODE bytes=N ns=T". O_DIRECT bypasses the guest's page cache, so
- * every byte goes through the virtio-blk device. */
+ * Prints "blkbench-start MODE" before its I/O and "blkbench MODE bytes=N ns=T" after. O_DIRECT
+ * bypasses the guest's page cache, so every byte goes through the virtio-blk device. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdint.h>
@@ -34,6 +34,10 @@ int main(int argc, char **argv) {
   void *buf;
   if (posix_memalign(&buf, 4096, chunk) != 0) die("posix_memalign");
   memset(buf, 0xa5, chunk);
+  /* The host times the I/O loop from this line to the result line (bench.mjs: the pass without
+   * the program's start and exit). */
+  printf("blkbench-start %s\n", mode);
+  fflush(stdout);
   uint64_t bytes = 0, t0 = now_ns();
   if (strcmp(mode, "seqread") == 0 || write_mode) {
     for (uint64_t i = 0; i < mib; i++) {
