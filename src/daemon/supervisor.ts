@@ -70,6 +70,8 @@ export interface VmmPaths {
 /** sockaddr_un.sun_path is 108 bytes with the terminating NUL (unix(7)). */
 const MAX_SOCKET_PATH_BYTES = 107;
 const DEFAULT_START_TIMEOUT_MS = 60_000;
+/** How long pause/resume wait for the watch to report the new run state (it comes within ms). */
+const RUN_STATE_WAIT_MS = 2000;
 const DEFAULT_QUIT_TIMEOUT_MS = 5000;
 /** How often a VMM without a working watch stream is checked for life. */
 const LIVENESS_POLL_MS = 1000;
@@ -81,6 +83,10 @@ interface ManagedVmm {
   paths: VmmPaths;
   client: VmmControlClient;
   watch: VmmWatch | undefined;
+  /** The run state as the watch last reported it (the one ordered source of run states). */
+  runState: VmmRunState | undefined;
+  /** Called on every run state the watch reports, and with `closed` when the watch closes. */
+  runStateWaiters: Set<(closed: boolean) => void>;
   /** Only for a VMM this daemon process spawned. */
   child: ChildProcess | undefined;
   childExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
@@ -256,7 +262,7 @@ export class Supervisor {
       try {
         const status = await m.client.status(2000);
         await this.openWatch(m);
-        this.options.events.runState(vm.id, status.state);
+        this.noteRunState(m, status.state);
         break;
       } catch (e) {
         const code = e instanceof VmmControlError ? e.code : undefined;
@@ -296,7 +302,7 @@ export class Supervisor {
           const status = await m.client.status(2000);
           await this.openWatch(m);
           runState = status.state;
-          this.options.events.runState(vm.id, status.state);
+          this.noteRunState(m, status.state);
           break;
         } catch (e) {
           if (Date.now() > deadline || !isOurVmm(pid, paths.socketPath)) {
@@ -319,9 +325,41 @@ export class Supervisor {
     return runState;
   }
 
-  /** One request to the VM's VMM. */
+  /**
+   * One request to the VM's VMM. For pause and resume it also waits (briefly) until the watch has
+   * reported the new run state: the reply and the event travel on two connections, and an event
+   * read after the reply would otherwise reach the daemon after the next action, as a stale
+   * transition (paused again after a resume).
+   */
   async request(vmId: string, action: VmmAction): Promise<void> {
-    await this.get(vmId).client.request(action);
+    const m = this.get(vmId);
+    await m.client.request(action);
+    if (action.action === 'pause' || action.action === 'resume') {
+      await this.watchReports(m, action.action === 'pause' ? 'paused' : 'running', RUN_STATE_WAIT_MS);
+    }
+  }
+
+  /** Resolves when the watch reports `state` (at once if it has), when it closes, or after `timeoutMs`. */
+  private async watchReports(m: ManagedVmm, state: VmmRunState, timeoutMs: number): Promise<void> {
+    if (m.runState === state || m.watch === undefined) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        m.runStateWaiters.delete(check);
+        resolve();
+      };
+      const check = (closed: boolean): void => {
+        if (closed || m.runState === state) done();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      m.runStateWaiters.add(check);
+    });
+  }
+
+  private noteRunState(m: ManagedVmm, state: VmmRunState): void {
+    m.runState = state;
+    this.options.events.runState(m.id, state);
+    for (const w of [...m.runStateWaiters]) w(false);
   }
 
   async attachConsole(vmId: string): Promise<Duplex> {
@@ -412,7 +450,7 @@ export class Supervisor {
     const m: ManagedVmm = {
       id: vm.id, name: vm.name, pid, paths, child, childExit: undefined, exitRecord: undefined,
       client: new VmmControlClient(paths.socketPath, { requestTimeoutMs: 10_000 }),
-      watch: undefined, cgroupDirs, memoryLimitMib: vm.spec.memoryLimitMib, stopRequested: false, released: false,
+      watch: undefined, runState: undefined, runStateWaiters: new Set(), cgroupDirs, memoryLimitMib: vm.spec.memoryLimitMib, stopRequested: false, released: false,
       gone, markGone, wake: () => {},
     };
     child?.once('exit', (code, signal) => {
@@ -429,17 +467,22 @@ export class Supervisor {
       if (m.released) return;
       switch (event.event) {
         case 'state':
-          this.options.events.runState(m.id, event.state);
+          this.noteRunState(m, event.state);
           return;
         case 'reset':
+          // Not a run state: the VMM reports a change it makes on reset (paused to running) as a
+          // `state` event. The reset event comes once the next machine is built, so reading it as
+          // `running` could undo a pause asked meanwhile.
           this.options.events.log(`VM "${m.name}": the machine was reset`);
-          this.options.events.runState(m.id, 'running');
           return;
         case 'exiting':
           m.exitRecord = event.exit;
       }
     });
-    void m.watch.closed.then(() => m.wake());
+    void m.watch.closed.then(() => {
+      m.wake();
+      for (const w of [...m.runStateWaiters]) w(true);
+    });
   }
 
   private alive(m: ManagedVmm): boolean {
