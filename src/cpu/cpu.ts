@@ -21,6 +21,7 @@ import { PAUSE_LOOP_EXIT_NS, PAUSE_STALL_NS } from './pause.js';
 import { WasmState, wasmThreshold, type WasmTier } from './wasm/tier.js';
 import { HelperResult, SlabOffset, type CpuSlab } from './wasm/arena.js';
 import { TLB_SIZE } from './mmu.js';
+import { takeFastSystemCallMode } from './system-ops.js';
 
 /**
  * Numeric fields of the Cpu that take values outside V8's small-integer range (2^30): the
@@ -497,23 +498,32 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     this.blockExit = true;
     const now = this.modeNow;
     if (now.mode !== mode || now.cpl !== this.cpl || now.csBase !== cs.base || now.csLimit !== cs.limit) {
-      const list = this.modeGens;
-      let e: ModeGens | undefined;
-      for (let k = 0; k < list.length; k++) {
-        const x = list[k]!;
-        if (x.mode === mode && x.cpl === this.cpl && x.csBase === cs.base && x.csLimit === cs.limit) { e = x; break; }
-      }
-      if (e === undefined) {
-        // Real-mode code can use many CS bases: past a bound the list starts over (new
-        // generations are always safe: only links made under the old ones are lost).
-        if (list.length >= MODE_GENS_MAX) list.length = 0;
-        e = { mode, cpl: this.cpl, csBase: cs.base, csLimit: cs.limit, gen: -1, globalGen: -1 };
-        list.push(e);
-      }
-      this.modeNow = e;
+      // Real-mode code can use many CS bases: past a bound the list starts over (new
+      // generations are always safe: only links made under the old ones are lost).
+      if (this.modeGens.length >= MODE_GENS_MAX && this.findModeGens(mode, this.cpl, cs.base, cs.limit) === undefined) this.modeGens.length = 0;
+      this.modeNow = this.modeGensOf(mode, this.cpl, cs.base, cs.limit)!;
     }
     this.selectCodeGen();
     this.fetchPageLin = NaN;
+  }
+
+  private findModeGens(mode: CpuMode, cpl: number, csBase: number, csLimit: number): ModeGens | undefined {
+    const list = this.modeGens;
+    for (let k = 0; k < list.length; k++) {
+      const x = list[k]!;
+      if (x.mode === mode && x.cpl === cpl && x.csBase === csBase && x.csLimit === csLimit) return x;
+    }
+    return undefined;
+  }
+
+  /** The mode's entry in modeGens, added when missing (undefined when the list is full). */
+  private modeGensOf(mode: CpuMode, cpl: number, csBase: number, csLimit: number): ModeGens | undefined {
+    let e = this.findModeGens(mode, cpl, csBase, csLimit);
+    if (e === undefined && this.modeGens.length < MODE_GENS_MAX) {
+      e = { mode, cpl, csBase, csLimit, gen: -1, globalGen: -1 };
+      this.modeGens.push(e);
+    }
+    return e;
   }
 
   /** codeGen and globalCodeGen of the current mode (new ones after a flush dropped them). */
@@ -853,6 +863,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
             this.putWasmFlags(slab);
             this.writeSegBases(slab);
             this.writeWasmTsc(slab);
+            this.writeWasmSys(slab);
             const si = slab.i32;
             si[SlabOffset.REST >> 2] = this.flagsRest;
             si[SlabOffset.CPL >> 2] = this.cpl;
@@ -865,6 +876,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
             const r = wasm.run(w, slab.base, this.cpl === 3 ? TLB_SIZE : 0, budget, 1, generation, jitThreshold < 0 ? 0x7fffffff : jitThreshold, globalGeneration, block.rip);
             this.flagsRest = si[SlabOffset.REST >> 2]!;
             if (si[SlabOffset.GS_SWAPPED >> 2] !== 0) this.takeSwapgs(slab);
+            if (si[SlabOffset.SYS_SWITCHED >> 2] !== 0) this.takeWasmSys(slab);
             if ((r & 1) !== 0) this.takeWasmFlags(slab);
             this.instructionCount += r >>> 1;
             const last = slab.i32[SlabOffset.LAST_INDEX >> 2]!;
@@ -977,6 +989,48 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     putI64(w, SlabOffset.KGS_BASE >> 2, this.kernelGsBase);
   }
 
+  /**
+   * What SYSCALL and SYSRETQ in wasm read (SlabOffset.SYS_OK...): whether they may run there, and
+   * the code generations of the two modes they switch between (as updateMode would select them;
+   * a generation given now is as new as one given at the switch).
+   */
+  private writeWasmSys(slab: CpuSlab): void {
+    const w = slab.i32;
+    // Not with CR4.TSD: RDTSC in wasm follows the CPL a chain started at. (TF is clear in chains.)
+    let ok = this.stopRip < 0 && this.mode === CpuMode.Long64 && (this.efer & Efer.SCE) !== 0 && (this.cr4 & Cr4.TSD) === 0;
+    if (ok) {
+      const k = this.modeGensOf(CpuMode.Long64, 0, 0, 0xffffffff);
+      const u = this.modeGensOf(CpuMode.Long64, 3, 0, 0xffffffff);
+      if (k === undefined || u === undefined) ok = false;
+      else {
+        for (const e of [k, u]) {
+          if (e.gen < 0) e.gen = nextCodeGen();
+          if (e.globalGen < 0) e.globalGen = nextCodeGen();
+        }
+        w[SlabOffset.SYS_GEN_K >> 2] = (k.gen * 2) | 0;
+        w[SlabOffset.SYS_GLOBAL_GEN_K >> 2] = (k.globalGen * 2) | 0;
+        w[SlabOffset.SYS_GEN_U >> 2] = (u.gen * 2 + 1) | 0;
+        w[SlabOffset.SYS_GLOBAL_GEN_U >> 2] = (u.globalGen * 2 + 1) | 0;
+      }
+    }
+    w[SlabOffset.SYS_OK >> 2] = ok ? 1 : 0;
+    w[SlabOffset.SYS_CLEAR >> 2] = (this.sfmask | Flag.RF) & 0x3f7fd5;
+    slab.f64[SlabOffset.LSTAR >> 3] = this.lstar;
+  }
+
+  /**
+   * SYSCALL or SYSRETQ ran in wasm since the chain began (SlabOffset.SYS_SWITCHED): the Cpu takes
+   * the segments and mode of the privilege level they left (registers and RFLAGS are the
+   * slab's). The switch is plain control flow, as after those instructions in a helper call
+   * (jumpAcrossMode): the block goes on, and the link from it holds.
+   */
+  private takeWasmSys(slab: CpuSlab): void {
+    slab.i32[SlabOffset.SYS_SWITCHED >> 2] = 0;
+    takeFastSystemCallMode(this, slab.i32[SlabOffset.CPL >> 2]!);
+    this.blockExit = false;
+    this.linkAcrossMode = true;
+  }
+
   /** An odd number of SWAPGS ran in wasm since the bases were written (SlabOffset.GS_SWAPPED): swap the Cpu's. */
   private takeSwapgs(slab: CpuSlab): void {
     slab.i32[SlabOffset.GS_SWAPPED >> 2] = 0;
@@ -998,6 +1052,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     this.lazyFlags = slab.i32[SlabOffset.FLAGS >> 2]!;
     this.flagsRest = slab.i32[SlabOffset.REST >> 2]!;
     if (slab.i32[SlabOffset.GS_SWAPPED >> 2] !== 0) this.takeSwapgs(slab);
+    if (slab.i32[SlabOffset.SYS_SWITCHED >> 2] !== 0) this.takeWasmSys(slab);
     const gen = this.codeGen, globalGen = this.globalCodeGen, cpl = this.cpl, rest = this.flagsRest;
     const next = i.next;
     this.rip = next;
@@ -1011,6 +1066,8 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     slab.i32[SlabOffset.CC_OP >> 2] = LazyOp.None;
     this.writeSegBases(slab);
     this.writeWasmTsc(slab);
+    // WRMSR (EFER, IA32_FMASK, IA32_LSTAR) and MOV to CR4 (TSD) change what SYSCALL in wasm reads.
+    if (i.map === OpMap.M0F && (i.op === 0x30 || i.op === 0x22)) this.writeWasmSys(slab);
     const flags = this.flagsRest;
     const pending = this.irq.hasInterrupt();
     slab.i32[SlabOffset.REST >> 2] = flags;
@@ -1036,7 +1093,8 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
   }
 
   /**
-   * After SYSCALL or SYSRET in a helper call: whether the chain may go on at the new RIP in the
+   * After SYSCALL or SYSRET in a helper call (the forms wasm does not run itself, as SYSRET to
+   * 32-bit code: translate.ts fastSystemCall): whether the chain may go on at the new RIP in the
    * new mode (HelperResult.Jump), as the run loop would enter it, having written what the
    * dispatcher and the functions read of that mode. A system call otherwise took two returns to
    * the run loop, ~46,000 per 8 MiB received over TCP by busybox nc. Not when the new code is not

@@ -317,16 +317,39 @@ function setFlat(cpu: SystemCpu, seg: Seg, selector: number, attr: number): void
   s.selector = selector & 0xffff; s.base = 0; s.limit = 0xffffffff; s.attr = attr;
 }
 
+/** CS and SS as SYSCALL loads them (from IA32_STAR[47:32]). */
+function syscallSegments(cpu: SystemCpu): void {
+  const csSel = cpu.starHi & 0xffff;
+  setFlat(cpu, Seg.CS, csSel & 0xfffc, ATTR_CODE64_DPL0);
+  setFlat(cpu, Seg.SS, (csSel + 8) & 0xfffc, ATTR_DATA_DPL0);
+}
+
+/** CS and SS as SYSRET loads them (from IA32_STAR[63:48]), to 64-bit code or (not `long`) 32-bit. */
+function sysretSegments(cpu: SystemCpu, long: boolean): void {
+  const base = cpu.starHi >>> 16;
+  if (long) setFlat(cpu, Seg.CS, ((base + 16) & 0xfffc) | 3, ATTR_CODE64_DPL3);
+  else setFlat(cpu, Seg.CS, (base & 0xfffc) | 3, ATTR_CODE32_DPL3);
+  setFlat(cpu, Seg.SS, ((base + 8) & 0xfffc) | 3, ATTR_DATA_DPL3);
+}
+
+/**
+ * The segments and mode that SYSCALL (`cpl` 0) or SYSRETQ (`cpl` 3) leave, for the switches wasm
+ * code made in a chain (translate.ts fastSystemCall, Cpu.takeWasmSys): the registers and RFLAGS
+ * are set already.
+ */
+export function takeFastSystemCallMode(cpu: SystemCpu, cpl: number): void {
+  if (cpl === 0) syscallSegments(cpu); else sysretSegments(cpu, true);
+  cpu.updateMode();
+}
+
 const syscall: SystemHandler = (cpu) => {
   if ((cpu.efer & Efer.SCE) === 0 || cpu.mode !== CpuMode.Long64) ud();
-  const csSel = cpu.starHi & 0xffff;
   const rip = cpu.rip;
   setReg64Num(cpu, Reg.RCX, rip);
   const rflags = cpu.getRflags();
   cpu.setReg64(Reg.R11, (rflags & ~Flag.RF) >>> 0, 0);
   cpu.setRflags(0, (cpu.sfmask | Flag.RF) & 0x3f7fd5);
-  setFlat(cpu, Seg.CS, csSel & 0xfffc, ATTR_CODE64_DPL0);
-  setFlat(cpu, Seg.SS, (csSel + 8) & 0xfffc, ATTR_DATA_DPL0);
+  syscallSegments(cpu);
   cpu.rip = cpu.lstar;
   cpu.updateMode();
   cpu.linkAcrossMode = true;
@@ -335,17 +358,14 @@ const syscall: SystemHandler = (cpu) => {
 const sysret: SystemHandler = (cpu, i) => {
   if ((cpu.efer & Efer.SCE) === 0 || cpu.mode !== CpuMode.Long64) ud();
   requireCpl0(cpu);
-  const base = cpu.starHi >>> 16;
   let target: number;
   if (i.opSize === 8) {
     target = getReg64Num(cpu, Reg.RCX);
     if (target >= 0x800000000000 || target < -0x800000000000) gp0();
-    setFlat(cpu, Seg.CS, ((base + 16) & 0xfffc) | 3, ATTR_CODE64_DPL3);
   } else {
     target = cpu.gpr[2 * Reg.RCX]!;
-    setFlat(cpu, Seg.CS, (base & 0xfffc) | 3, ATTR_CODE32_DPL3);
   }
-  setFlat(cpu, Seg.SS, ((base + 8) & 0xfffc) | 3, ATTR_DATA_DPL3);
+  sysretSegments(cpu, i.opSize === 8);
   cpu.setRflags((cpu.gpr[2 * Reg.R11]! & 0x3c7fd7) | 2, 0x3f7fd7);
   cpu.rip = target;
   cpu.updateMode();

@@ -84,13 +84,31 @@ export const enum SlabOffset {
   TSC_AUX = 240,
   /**
    * i32: set by a helper call whose instruction switched mode and lets the chain go on
-   * (HelperResult.Jump: SYSCALL and SYSRET between 64-bit code): the dispatcher then takes the
+   * (HelperResult.Jump: SYSCALL and SYSRET between 64-bit code), or by SYSCALL and SYSRETQ run in
+   * wasm (SYS_OK below): the dispatcher then takes the
    * new mode's code generations and TLB half from the next three words, and clears it.
    */
   MODE_SWITCH = 248,
   MODE_GEN = 252,
   MODE_GLOBAL_GEN = 256,
   MODE_HALF = 260,
+  /**
+   * SYSCALL and SYSRETQ in wasm (translate.ts fastSystemCall), written by the run loop before a
+   * chain (Cpu.writeWasmSys): SYS_OK (i32) 1 when they may run there (EFER.SCE, IA32_FMASK clears
+   * the six flags, TF and IF, CR4.TSD clear, no stop RIP), else they stop the function before
+   * them; SYS_CLEAR (i32) the RFLAGS bits SYSCALL clears; LSTAR (f64) its target; the code
+   * generations of 64-bit code at CPL 0 and CPL 3 (for MODE_GEN, MODE_GLOBAL_GEN); SYS_SWITCHED
+   * (i32) set by either, so that the run loop after the chain, or a helper call before its
+   * instruction, gives the Cpu the segments and mode of SlabOffset.CPL (Cpu.takeWasmSys).
+   */
+  SYS_OK = 264,
+  SYS_CLEAR = 268,
+  LSTAR = 272,
+  SYS_GEN_K = 280,
+  SYS_GLOBAL_GEN_K = 284,
+  SYS_GEN_U = 288,
+  SYS_GLOBAL_GEN_U = 292,
+  SYS_SWITCHED = 296,
   TAG_R = 1024,
   TAG_W = TAG_R + 2 * TLB_SIZE * 8,
   ADDEND = TAG_W + 2 * TLB_SIZE * 8,

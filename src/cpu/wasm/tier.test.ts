@@ -420,7 +420,7 @@ function withTestTier<T>(wasmAt: number, body: (tier: WasmTier | null, cpus: Cpu
  * block's run `wasmAt` (-1: no wasm tier). With `warmUp`, a first run from the same state gets
  * blocks translated that the compared run reaches only once.
  */
-function runUserMode(userCode: Uint8Array, kernelCode: Uint8Array, wasmAt: number, warmUp = false, entries: { n: number } = { n: 0 }): { exit: string; gpr: number[]; rip: number; cpl: number; count: number } {
+function runUserMode(userCode: Uint8Array, kernelCode: Uint8Array, wasmAt: number, warmUp = false, entries: { n: number } = { n: 0 }): { exit: string; gpr: number[]; rip: number; cpl: number; count: number; rflags: number; cs: number; ss: number } {
   return withTestTier(wasmAt, (tier, cpus) => {
     const ram = tier?.ram ?? new Uint8Array(SNIPPET_RAM_BYTES);
     ram.set(USER_SETUP, CODE_ADDRESS); ram.set(userCode, USER); ram.set(kernelCode, KERNEL);
@@ -436,7 +436,10 @@ function runUserMode(userCode: Uint8Array, kernelCode: Uint8Array, wasmAt: numbe
       for (const r of [2, 3, 6, 7, 12, 13]) cpu.gpr[r] = 0; // RDX, RBX, RSI
       exit = runQuanta(cpu, 4000);
     }
-    return { exit, gpr: Array.from(cpu.gpr), rip: cpu.rip, cpl: cpu.cpl, count: cpu.instructionCount };
+    return {
+      exit, gpr: Array.from(cpu.gpr), rip: cpu.rip, cpl: cpu.cpl, count: cpu.instructionCount,
+      rflags: cpu.getRflags(), cs: cpu.seg[1]!.selector, ss: cpu.seg[2]!.selector,
+    };
   }, entries);
 }
 
@@ -462,6 +465,55 @@ void test('SYSCALL/SYSRET inside wasm chains agree with the interpreter, and cha
   assert.ok(entries.n * 2 < calls, `entries into wasm ${entries.n} for ${calls} system calls`);
 });
 
+
+// SYSCALL and SYSRETQ run in wasm (translate.ts fastSystemCall). The kernel side here programs
+// IA32_FMASK to clear IF (WRMSR in the chain: what SYSCALL in wasm reads is written again after
+// it) and returns with IF set in R11. An interrupt asserted while the kernel side runs (IF clear)
+// comes right after the SYSRETQ that sets IF: wasm stops before that SYSRETQ and the run loop
+// delivers it at the first user instruction, as the interpreter does. The segments, RFLAGS and
+// the privilege level the Cpu has after chains that switched in wasm are the interpreter's.
+void test('SYSCALL/SYSRETQ in wasm: FMASK from WRMSR, an interrupt pending when SYSRETQ sets IF, segments and RFLAGS after', () => {
+  // l: inc rsi; syscall; jmp l
+  const userCode = hex('48 ff c6  0f 05  eb f9');
+  // mov r8, rcx; mov ecx, IA32_FMASK; mov eax, IF; xor edx, edx; wrmsr; mov rcx, r8; inc rbx;
+  // mov r11d, 0x202; sysretq
+  const kernelCode = hex('49 89 c8  b9 84 00 00 c0  b8 00 02 00 00  31 d2  0f 30  4c 89 c1  48 ff c3  41 bb 02 02 00 00  48 0f 07');
+  const run = (wasmAt: number): { delivered: number[][]; end: number[]; entries: number } => {
+    const entries = { n: 0 };
+    return withTestTier(wasmAt, (tier, cpus) => {
+      const ram = tier?.ram ?? new Uint8Array(SNIPPET_RAM_BYTES);
+      ram.set(USER_SETUP, CODE_ADDRESS); ram.set(userCode, USER); ram.set(kernelCode, KERNEL);
+      const { cpu } = makeTestCpu(ram, undefined, 0, tier);
+      cpus.push(cpu);
+      let pending = false;
+      const delivered: number[][] = [];
+      Object.assign(cpu.irq, { hasInterrupt: () => pending, acknowledge: () => { pending = false; return 0x30; } });
+      // The handler returns at once: the record is where and in which state the interrupt came.
+      cpu.deliverEvent = (c: Cpu, vector: number) => { delivered.push([vector, c.rip, c.cpl, c.getRflags(), c.gpr[6]!, c.instructionCount]); };
+      setMode(cpu, 'long64', CODE_ADDRESS, DATA);
+      cpu.setRflags(2, 0x37d5);
+      cpu.gpr[8] = 0x30000; cpu.gpr[9] = 0;
+      let asserted = 0;
+      while (cpu.instructionCount < 30_000) {
+        const e = cpu.run(7 + (cpu.instructionCount % 5) * 50);
+        assert.equal(e.kind, 'budget');
+        // Between quanta, as a device would: now and then while the kernel side runs.
+        if (cpu.cpl === 0 && cpu.instructionCount > 2000 * (asserted + 1)) { pending = true; asserted++; }
+      }
+      return {
+        delivered,
+        end: [cpu.rip, cpu.cpl, cpu.getRflags(), cpu.seg[1]!.selector, cpu.seg[2]!.selector, cpu.gpr[6]!, cpu.gpr[6]!, cpu.instructionCount],
+        entries: entries.n,
+      };
+    }, entries);
+  };
+  const want = run(-1);
+  assert.ok(want.delivered.length >= 5, `interrupts were delivered (${want.delivered.length})`);
+  for (const d of want.delivered) assert.equal(d[2], 3, 'in user mode, after the SYSRETQ that set IF');
+  const got = run(1);
+  assert.deepEqual({ ...got, entries: 0 }, { ...want, entries: 0 });
+  assert.ok(got.entries * 4 < want.end[5]!, `chains went on across SYSCALL and SYSRETQ (${got.entries} entries into wasm, ${want.end[5]} system calls)`);
+});
 
 // A hostile kernel side: SYSRET to a non-canonical RCX is #GP(0) at CPL 0 (SDM SYSRET), after
 // 200 system calls whose chains went on across SYSCALL and SYSRET. wasm stops before it, with

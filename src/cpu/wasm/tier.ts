@@ -213,7 +213,8 @@ function dispatcherBody(recBase: number): Uint8Array {
   get(FLAGS_KNOWN); get(T); b.u8(Op.i32_or); set(FLAGS_KNOWN);
   get(ANY_FLAGS); get(T); b.u8(Op.i32_or); set(ANY_FLAGS);
   get(R); i32c(2); b.u8(Op.i32_and); b.u8(Op.i32_eqz); b.op(Op.br_if, 1);
-  // SYSCALL or SYSRET switched mode and the chain goes on (HelperResult.Jump): links and the jump
+  // SYSCALL or SYSRET switched mode and the chain goes on (in wasm, translate.ts fastSystemCall, or
+  // a helper call that returned HelperResult.Jump): links and the jump
   // cache are checked against the new mode's generations, functions get its TLB half.
   get(SLAB); mem(Op.i32_load, SlabOffset.MODE_SWITCH); b.op(Op.if, VOID);
   get(SLAB); mem(Op.i32_load, SlabOffset.MODE_GEN); set(GEN);
