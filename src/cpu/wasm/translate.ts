@@ -1432,13 +1432,12 @@ class Translator {
 
   /**
    * SYSCALL, or SYSRET to 64-bit code (REX.W), between 64-bit code (SDM Vol. 2B SYSCALL, SYSRET),
-   * as the interpreter runs them (system-ops.ts) when the run loop allowed it (SlabOffset.SYS_OK):
-   * the registers and
-   * RFLAGS here, the privilege level in the slab, and the chain goes on in the new mode
-   * (MODE_SWITCH, as after a helper's HelperResult.Jump). The Cpu takes the segments and mode
+   * as the interpreter runs them (system-ops.ts), when the run loop allowed it (SlabOffset.SYS_OK):
+   * registers and RFLAGS here, the privilege level in the slab, and the chain goes on in the new
+   * mode (MODE_SWITCH, as after a helper's HelperResult.Jump). The Cpu takes the segments and mode
    * after the chain (SYS_SWITCHED, Cpu.takeWasmSys). Otherwise, and for SYSRET's #GP (CPL > 0, RCX
-   * not canonical) or a switch that leaves TF set, or IF with an interrupt pending, the function
-   * stops before it and the interpreter runs it. A helper call each before, with its mode switch in JS:
+   * not canonical) or a switch that leaves TF set, or IF set with an interrupt pending, the
+   * function stops before it and the interpreter runs it. Each was a helper call before, its JS
    * ~21 % of a system call (stop 25).
    */
   private fastSystemCall(i: DecodedInsn, sysret: boolean): 'branch' {
