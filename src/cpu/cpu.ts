@@ -992,7 +992,8 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
   /**
    * What SYSCALL and SYSRETQ in wasm read (SlabOffset.SYS_OK...): whether they may run there, and
    * the code generations of the two modes they switch between (as updateMode would select them;
-   * a generation given now is as new as one given at the switch).
+   * a generation given now is as new as one given at the switch); and CR2 (SlabOffset.CR2: only
+   * a fault's delivery, between chains, and MOV to CR2, a helper, change it).
    */
   private writeWasmSys(slab: CpuSlab): void {
     const w = slab.i32;
@@ -1016,6 +1017,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     w[SlabOffset.SYS_OK >> 2] = ok ? 1 : 0;
     w[SlabOffset.SYS_CLEAR >> 2] = (this.sfmask | Flag.RF) & 0x3f7fd5;
     slab.f64[SlabOffset.LSTAR >> 3] = this.lstar;
+    putI64(w, SlabOffset.CR2 >> 2, this.cr2);
   }
 
   /**
@@ -1066,7 +1068,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     slab.i32[SlabOffset.CC_OP >> 2] = LazyOp.None;
     this.writeSegBases(slab);
     this.writeWasmTsc(slab);
-    // WRMSR (EFER, IA32_FMASK, IA32_LSTAR) and MOV to CR4 (TSD) change what SYSCALL in wasm reads.
+    // WRMSR (EFER, IA32_FMASK, IA32_LSTAR) and MOV to CR4 (TSD) or CR2 change what wasm reads.
     if (i.map === OpMap.M0F && (i.op === 0x30 || i.op === 0x22)) this.writeWasmSys(slab);
     const flags = this.flagsRest;
     const pending = this.irq.hasInterrupt();

@@ -109,6 +109,8 @@ export const enum SlabOffset {
   SYS_GEN_U = 288,
   SYS_GLOBAL_GEN_U = 292,
   SYS_SWITCHED = 296,
+  /** i64: CR2, for MOV r64, CR2 in wasm (every page fault's handler reads it); written with SYS_OK. */
+  CR2 = 304,
   TAG_R = 1024,
   TAG_W = TAG_R + 2 * TLB_SIZE * 8,
   ADDEND = TAG_W + 2 * TLB_SIZE * 8,

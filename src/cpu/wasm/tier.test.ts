@@ -584,9 +584,9 @@ void test('after SYSRET in a chain, user code cannot read a supervisor-only page
 // A hostile or buggy user program: CLI and STI at CPL 3 with IOPL 0 are #GP(0) (SDM CLI, STI).
 // wasm runs CLI, STI and PUSHF itself; at CPL > IOPL it stops before them and the interpreter
 // raises the fault, with RIP at the instruction and nothing changed.
-void test('CLI and STI in user mode fault (#GP) in wasm as in the interpreter; PUSHF does not', () => {
-  for (const op of ['fa', 'fb']) {
-    // l: add rdx, 1; pushf; pop rsi; cmp rdx, 40; jne l; cli|sti; hlt
+void test('CLI, STI and MOV from CR2 in user mode fault (#GP) in wasm as in the interpreter; PUSHF does not', () => {
+  for (const op of ['fa', 'fb', '0f 20 d0']) {
+    // l: add rdx, 1; pushf; pop rsi; cmp rdx, 40; jne l; cli|sti|mov rax, cr2; hlt
     const userCode = hex(`48 83 c2 01  9c  5e  48 83 fa 28  75 f4  ${op}  f4`);
     const want = runUserMode(userCode, hex('f4'), -1);
     assert.equal(want.exit, 'fault 13');

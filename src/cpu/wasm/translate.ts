@@ -792,6 +792,14 @@ class Translator {
       }
       if ((op === 0xd2 || op === 0xd3) && (size === 4 || size === 8)) return this.shift(i, size, e, -1);
       if (op === 0xfa || op === 0xfb) return this.cliSti(op === 0xfb);
+      if (op === 0xfc || op === 0xfd) {
+        // CLD, STD (SDM CLD, STD): DF in the slab's RFLAGS, where string ops read it at run time.
+        // A helper call each before: CLD opens every interrupt and exception entry.
+        this.st(); this.st(); this.mem(Op.i32_load, SlabOffset.REST);
+        if (op === 0xfc) { this.i32c(~Flag.DF); this.c.u8(Op.i32_and); } else { this.i32c(Flag.DF); this.c.u8(Op.i32_or); }
+        this.mem(Op.i32_store, SlabOffset.REST);
+        return 'next';
+      }
       if (op === 0x9c && size === 8) {
         // PUSHF (SDM PUSHF): RFLAGS with VM and RF clear, bit 1 set; no check in 64-bit mode.
         const v = this.tmp64();
@@ -959,6 +967,15 @@ class Translator {
         return 'next';
       }
       if ((op === 0x05 || (op === 0x07 && i.opSize === 8)) && this.k === this.insns.length - 1) return this.fastSystemCall(i, op === 0x07);
+      if (op === 0x20 && i.reg === 2) {
+        // MOV r64, CR2 (SDM MOV—Move to/from Control Registers), from the slab's copy; #GP at
+        // CPL > 0 is the interpreter's. A helper call each before: one per page fault.
+        this.st(); this.mem(Op.i32_load, SlabOffset.CPL); this.exitIf();
+        const v = this.tmp64();
+        this.st(); this.mem(Op.i64_load, SlabOffset.CR2); this.set(v);
+        this.regSet(8, (i.modrm & 7) | ((i.rex & 1) << 3), 1, v);
+        return 'next';
+      }
       if (op === 0x31 || (op === 0x01 && i.modrm === 0xf9)) return this.rdtsc(op !== 0x31);
       // Hint NOPs and prefetches (0F 18-1F, 0F 0D): no access, no fault (ops-misc.ts).
       if ((op >= 0x18 && op <= 0x1f) || op === 0x0d) return 'next';
