@@ -115,6 +115,12 @@ const MODE_GENS_MAX = 64;
 /** A mode's code generations (-1: none yet, or dropped). */
 interface ModeGens { mode: number; cpl: number; csBase: number; csLimit: number; gen: number; globalGen: number }
 
+/** New code generations for a mode whose ones a flush dropped (-1). */
+function giveCodeGens(e: ModeGens): void {
+  if (e.gen < 0) e.gen = nextCodeGen();
+  if (e.globalGen < 0) e.globalGen = nextCodeGen();
+}
+
 /** DR6.BS: the #DB came from single-stepping (SDM Vol. 3A §17.2.3). */
 const DR6_BS = 1 << 14;
 
@@ -529,8 +535,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
   /** codeGen and globalCodeGen of the current mode (new ones after a flush dropped them). */
   private selectCodeGen(): void {
     const e = this.modeNow;
-    if (e.gen < 0) e.gen = nextCodeGen();
-    if (e.globalGen < 0) e.globalGen = nextCodeGen();
+    giveCodeGens(e);
     this.codeGen = e.gen;
     this.globalCodeGen = e.globalGen;
   }
@@ -1004,10 +1009,8 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
       const u = this.modeGensOf(CpuMode.Long64, 3, 0, 0xffffffff);
       if (k === undefined || u === undefined) ok = false;
       else {
-        for (const e of [k, u]) {
-          if (e.gen < 0) e.gen = nextCodeGen();
-          if (e.globalGen < 0) e.globalGen = nextCodeGen();
-        }
+        giveCodeGens(k);
+        giveCodeGens(u);
         w[SlabOffset.SYS_GEN_K >> 2] = (k.gen * 2) | 0;
         w[SlabOffset.SYS_GLOBAL_GEN_K >> 2] = (k.globalGen * 2) | 0;
         w[SlabOffset.SYS_GEN_U >> 2] = (u.gen * 2 + 1) | 0;

@@ -317,8 +317,9 @@ export const CASES: [string, string][] = [
   // RFLAGS beyond the six arithmetic flags: DF (STD/CLD), IF (CLI/STI) read back by PUSHF 64
   // and 16 (wasm runs CLI, STI and PUSHF 64 on the slab's copy of them, the interpreter the rest)
   ['DF and IF read back by PUSHF', 'fd  fb  9c  5a  fa  9c  5e  fc  66 9c  66 58  fb  9c  5f  48 01 d8  9c  59'],
-  // STD then REP MOVSB (backwards: the interpreter's), CLD then REP MOVSB forwards, in one block
+  // MOV r64, CR2 into RCX and R10 (CR2 holds a random kernel address: run() above)
   ['MOV r64, CR2 (CPL 0)', '48 01 d8  0f 20 d1  48 01 c8  41 0f 20 d2  4c 01 d3'],
+  // STD then REP MOVSB (backwards: the interpreter's), CLD then REP MOVSB forwards, in one block
   ['STD and CLD around REP MOVSB', 'fd  48 8d 73 18  48 8d 7b 28  b9 04 00 00 00  f3 a4  fc  48 8d 73 08  b9 05 00 00 00  f3 a4  48 01 d8'],
   // XADD register and memory forms (a byte one with AH, one with itself), fences
   ['XADD forms, fences', '48 0f c1 c8  0f 92 c1  0f c1 03  0f 94 c2  0f c0 e3  0f 98 c6  48 0f c1 c0  0f ae e8  0f ae f0  0f ae f8  f0 48 0f c1 53 08  0f 9c c7'],

@@ -502,7 +502,7 @@ void test('SYSCALL/SYSRETQ in wasm: FMASK from WRMSR, an interrupt pending when 
       }
       return {
         delivered,
-        end: [cpu.rip, cpu.cpl, cpu.getRflags(), cpu.seg[1]!.selector, cpu.seg[2]!.selector, cpu.gpr[6]!, cpu.gpr[6]!, cpu.instructionCount],
+        end: [cpu.rip, cpu.cpl, cpu.getRflags(), cpu.seg[1]!.selector, cpu.seg[2]!.selector, cpu.gpr[6]!, cpu.instructionCount],
         entries: entries.n,
       };
     }, entries);
