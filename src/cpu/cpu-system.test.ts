@@ -52,6 +52,28 @@ void test('with paging: an access past the mapping page-faults with CR2 set', ()
   assert.equal(cpu.gpr[2 * 3], 14);
 });
 
+// Looking up or decoding code where nothing is mapped is not a fault the guest sees, so it must
+// not change CR2: a wasm review translated a block anew (its trace looked up an address the
+// current process does not map) between a #PF's delivery and the kernel's read of CR2, and the
+// kernel handled the fault at that address, killing the process (bench/ops, stop 26).
+void test('with paging: lookups and decodes that fault where nothing is mapped leave CR2 alone', () => {
+  const { cpu, ram } = machine();
+  cpu.cr2 = 0x1234;
+  assert.equal(cpu.lookupBlock(0x400000), null);
+  assert.equal(cpu.cr2, 0x1234, 'after a lookup');
+  // nop x6; then mov eax, 0x77 across the end of the mapping (0x200000): the block is decoded up
+  // to it, and the fetch fault comes when it runs.
+  ram.set([0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0xb8, 0x77], 0x1ffff8);
+  ram.set([0xbb, 0x0e, 0, 0, 0], 0x6100);
+  cpu.rip = 0x1ffff8;
+  assert.equal(cpu.run(1).kind, 'budget');
+  assert.equal(cpu.rip, 0x1ffff9);
+  assert.equal(cpu.cr2, 0x1234, 'after the decode, before the instruction whose fetch faults');
+  cpu.stopRip = 0x6105;
+  assert.equal(cpu.run(100).kind, 'stop');
+  assert.equal(cpu.cr2, 0x200000, 'the fetch fault set it');
+});
+
 void test('with paging: bulk REP STOSQ/MOVSB across pages, and code writes through the Mmu drop blocks', () => {
   const { cpu, ram } = machine();
   // mov rdi, 0x20ff8; mov ecx, 0x400; mov rax, -1; rep stosq (crosses 0x21000)

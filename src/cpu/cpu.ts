@@ -622,9 +622,14 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
    */
   lookupBlock(rip: number): Block | null {
     let pa: number;
+    // The MMU sets CR2 when it raises #PF; a lookup's fault is not the guest's (SDM Vol. 3A
+    // §4.7: CR2 is loaded when a page fault is delivered), and one between a #PF's delivery and
+    // the handler's read of CR2 made the kernel handle the fault at the wrong address (stop 27).
+    const cr2 = this.cr2;
     try {
       pa = this.mem.translateCode(this.codeLin(rip));
     } catch {
+      this.cr2 = cr2;
       return null;
     }
     const b = this.blocks.get(BlockCache.key(pa, this.codeBits), rip);
@@ -647,13 +652,17 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
     let r = rip;
     let l = lin;
     const cacheable = this.bus.ramOffset(pa - (pa % 4096)) >= 0;
+    const cr2 = this.cr2;
     for (;;) {
       let i: DecodedInsn;
       try {
         i = decode(this, this.table, r, csBase, this.codeBits);
       } catch (e) {
         if (insns.length === 0) throw e;
-        break; // decode it (and fault) when execution gets there
+        // Decode it (and fault) when execution gets there: until then, CR2 is as it was (the
+        // instructions before it may read it).
+        this.cr2 = cr2;
+        break;
       }
       insns.push(i);
       const len = i.length;
