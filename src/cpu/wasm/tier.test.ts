@@ -324,8 +324,8 @@ function readOnlyPageRun(wasmAt: number): { cr2: number; gpr: number[]; pushedRi
   const savedJit = jitThreshold;
   const savedWasm = [wasmThreshold, wasmBatch] as const;
   setJitThreshold(-1);
+  const tier = wasmAt >= 0 ? testTier() : null; // first: the tier's creation sets a threshold of its own
   setWasmTier(wasmAt, 1);
-  const tier = wasmAt >= 0 ? testTier() : null;
   const ram = tier?.ram ?? new Uint8Array(SNIPPET_RAM_BYTES);
   ram.fill(0); tier?.codePages.fill(0);
   const v = new DataView(ram.buffer, ram.byteOffset, ram.byteLength);
@@ -398,8 +398,8 @@ function withTestTier<T>(wasmAt: number, body: (tier: WasmTier | null, cpus: Cpu
   const savedJit = jitThreshold;
   const savedWasm = [wasmThreshold, wasmBatch] as const;
   setJitThreshold(-1);
+  const tier = wasmAt >= 0 ? testTier() : null; // first: the tier's creation sets a threshold of its own
   setWasmTier(wasmAt, 1);
-  const tier = wasmAt >= 0 ? testTier() : null;
   if (tier !== null) { tier.ram.fill(0); tier.codePages.fill(0); }
   const run = tier?.run;
   if (tier !== null) tier.run = (...a) => { entries.n++; return run!(...a); };
@@ -621,4 +621,57 @@ void test('the branch hints name the exits of a function: each offset is a br_if
       assert.ok(t.body[o] === Op.br_if || t.body[o] === Op.if, `a branch at ${o}: ${t.body[o]}`);
     }
   });
+});
+
+// A review (WasmTier.review) looks at the functions of every address space, while the CPU runs in
+// one of them. A block of another process's code, translated anew there, got the blocks that
+// address space has at the RIPs of its trace appended: the current process's code at those
+// virtual addresses. In the guest, a process's loop then ran another program's instructions
+// after a branch (bench/ops: a segfault now and then after mmap, stop 26). Here page V holds
+// two programs, A and B, under two page tables; they differ in one instruction (add edx, 3 in A,
+// add edx, 7 in B, in the block a Jcc's taken way goes to). A's loop head is made with the other
+// way appended, then runs that way until its function must be translated anew; reviews are only
+// on while B runs. A's loop must still add 3.
+void test('a review translates a function anew only in its own address space', () => {
+  const V = 0x41000, ROOT_A = 0x70000, ROOT_B = 0x74000;
+  // h: inc eax; test esi, esi; jnz t; add edx, 2; jmp c; t: add edx, N; nop; jmp c; c: cmp eax, ecx; jb h; hlt
+  const prog = (n: number): Uint8Array => hex(`ff c0  85 f6  75 05  83 c2 02  eb 06  83 c2 0${n}  90  eb 00  39 c8  72 eb  f4`);
+  setWasmReview(1e9, 1e9);
+  try {
+    withTestTier(4, (tier, cpus) => {
+      const bus = new RamBus(SNIPPET_RAM_BYTES, tier!.ram);
+      for (const [root, codePa] of [[ROOT_A, V], [ROOT_B, V + 0x2000]] as const) {
+        bus.w64(root, (root + 0x1000) | 3, 0);
+        bus.w64(root + 0x1000, (root + 0x2000) | 3, 0);
+        bus.w64(root + 0x2000, (root + 0x3000) | 3, 0);
+        for (let p = 0; p < SNIPPET_RAM_BYTES / 4096; p++) bus.w64(root + 0x3000 + p * 8, (p * 4096 === V ? codePa : p * 4096) | 3, 0);
+      }
+      bus.ram.set(prog(3), V);
+      bus.ram.set(prog(7), V + 0x2000);
+      const cpu = new CpuClass(0, bus, new FakeIrq(), new FakeClock(), { deliverEvent: null, wasm: tier });
+      cpus.push(cpu);
+      standardGdt(bus, cpu);
+      enterLong64(cpu, ROOT_A);
+      const round = (root: number, esi: number): number => {
+        if (cpu.cr3 !== root) { cpu.cr3 = root; cpu.flushTlb(false); } // as MOV CR3 does
+        cpu.rip = V; cpu.halted = false;
+        cpu.gpr[0] = 0; cpu.gpr[4] = 0; cpu.gpr[2] = 500; cpu.gpr[12] = esi;
+        for (let n = 0; n < 100 && cpu.run(5000, true).kind !== 'halt'; n++);
+        assert.equal(cpu.gpr[0], 500);
+        return cpu.gpr[4];
+      };
+      for (let n = 0; n < 4; n++) assert.equal(round(ROOT_A, 0), 1000);
+      const headA = cpu.lookupBlock(V)!;
+      assert.equal(headA.wasmMax, 3 + 2 + 2, 'A\'s loop goes the fall-through way in its function');
+      for (let n = 0; n < 16; n++) assert.equal(round(ROOT_A, 1), 1500);
+      const reviewed = wasmStats.reviewed;
+      setWasmReview(1, 0);
+      for (let n = 0; n < 40; n++) assert.equal(round(ROOT_B, 1), 3500);
+      for (let n = 0; n < 40; n++) assert.equal(round(ROOT_A, 1), 1500, `A's round ${n} after B's`);
+      assert.ok(wasmStats.reviewed > reviewed, 'A\'s loop head was translated anew');
+      assert.equal(headA.wasmMax, 3 + 3 + 2, 'A\'s loop goes the taken way in its function');
+    });
+  } finally {
+    setWasmReview(4096, 50);
+  }
 });

@@ -469,22 +469,29 @@ export class WasmTier {
       if (runs < REVIEW_MIN) continue;
       const insns = this.rec[at + Rec.INSNS / 4]!;
       const passes = Math.max(runs, ((insns - r.insns) >>> 0) / Math.max(1, b.wasmMax));
-      r.entries = entries;
-      r.insns = insns;
       // Chains that went on from the function through its links since the last look: a side
       // exit's target is one of them when the exit was taken lately.
       const aRip = this.recF64[at / 2 + Rec.A_RIP / 8]!;
       const bRip = this.recF64[at / 2 + Rec.B_RIP / 8]!;
       const aCount = this.rec[at + Rec.A_COUNT / 4]!;
       const bCount = this.rec[at + Rec.B_COUNT / 4]!;
-      this.rec[at + Rec.A_COUNT / 4] = 0;
-      this.rec[at + Rec.B_COUNT / 4] = 0;
       let worst: SideExit | null = null;
       let most = 0;
       for (const e of r.exits) {
         const c = e.target === aRip ? aCount : e.target === bRip ? bCount : 0;
         if (c * 2 > passes && c > most) { worst = e; most = c; }
       }
+      // A translation finds the blocks of its trace at their RIPs through the current page
+      // tables and privilege level, and a review runs in whatever address space the vCPU is in:
+      // another process's code sits at the same virtual addresses (a user block of bench/ops's
+      // program got the shell's code appended and the program crashed, stop 26), and kernel code
+      // looked up from user mode is not found (nothing appended). Such a function waits, its
+      // counts kept, for a review where its own RIP finds it.
+      if (worst !== null && cpu.lookupBlock(b.rip) !== b) continue;
+      r.entries = entries;
+      r.insns = insns;
+      this.rec[at + Rec.A_COUNT / 4] = 0;
+      this.rec[at + Rec.B_COUNT / 4] = 0;
       if (worst === null) continue;
       const n = this.reviews.get(b) ?? 0;
       if (n >= REVIEW_MAX) continue;
