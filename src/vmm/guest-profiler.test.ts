@@ -85,16 +85,17 @@ test('the stack scan counts kernel text addresses above RSP once per sample', ()
   words.set(rsp, [0x81234567, 0xffffffff]); // return address in kernel text
   words.set(rsp + 8, [0x12345678, 0]); // data
   words.set(rsp + 16, [0x81234567, 0xffffffff]); // same address again: counted once
-  const cpu: ProfiledCpu & { hi: number } = {
-    cpuIndex: 0, rip: -0x7f000000, instructionCount: 10, pauseCount: 0, gpr, hi: 0,
+  const cpu: ProfiledCpu & { hi: number; cr2: number } = {
+    cpuIndex: 0, rip: -0x7f000000, instructionCount: 10, pauseCount: 0, gpr, hi: 0, cr2: 0x5000,
     readSystem64(lin: number): number {
       const w = words.get(lin);
-      if (w === undefined) throw new Error('not mapped');
+      if (w === undefined) { this.cr2 = lin; throw new Error('not mapped'); } // as the MMU's #PF
       this.hi = w[1];
       return w[0];
     },
   };
   profiler.sample(cpu, 10, { kind: 'budget' });
+  assert.equal(cpu.cr2, 0x5000, 'the scan\'s fault at the end of the stack is not the guest\'s');
   profiler.finish([cpu], 10);
   const p = JSON.parse(readFileSync(outPath, 'utf8')) as GuestProfile;
   assert.deepEqual(p.stackWeights, { ffffffff81234567: 10 });

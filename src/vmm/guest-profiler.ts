@@ -41,6 +41,8 @@ export interface ProfiledCpu {
   /** Reads 8 bytes as the kernel would (low half returned, high half in `hi`); may throw. */
   readSystem64?(lin: number): number;
   hi?: number;
+  /** Set by a read that page-faults: the scan puts it back (the guest must not see its faults). */
+  cr2?: number;
 }
 
 /** The JSON written to `outPath` (read by scripts/guest-profile.mjs). */
@@ -130,6 +132,7 @@ export class GuestProfiler {
     const rsp = (g[9]! | 0) * 4294967296 + g[8]!;
     if (rsp >= 0) return; // user mode stack: kernel callers only
     const seen = new Set<number>();
+    const cr2 = cpu.cr2;
     try {
       for (let k = 0; k < this.stackWords; k++) {
         const lo = read(rsp + 8 * k);
@@ -142,7 +145,10 @@ export class GuestProfiler {
         this.stackWeights.set(addr, (this.stackWeights.get(addr) ?? 0) + executed);
       }
     } catch {
-      // End of the mapped stack: keep what was read.
+      // End of the mapped stack: keep what was read. The MMU set CR2 for the fault; a sample
+      // between a #PF's delivery and the handler's read of CR2 would change the fault the guest
+      // handles (stop 27: Cpu.lookupBlock did that).
+      if (cr2 !== undefined) cpu.cr2 = cr2;
     }
   }
 
