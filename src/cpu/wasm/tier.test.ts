@@ -626,12 +626,11 @@ void test('the branch hints name the exits of a function: each offset is a br_if
 // A review (WasmTier.review) looks at the functions of every address space, while the CPU runs in
 // one of them. A block of another process's code, translated anew there, got the blocks that
 // address space has at the RIPs of its trace appended: the current process's code at those
-// virtual addresses. In the guest, a process's loop then ran another program's instructions
-// after a branch (bench/ops: a segfault now and then after mmap, stop 26). Here page V holds
-// two programs, A and B, under two page tables; they differ in one instruction (add edx, 3 in A,
-// add edx, 7 in B, in the block a Jcc's taken way goes to). A's loop head is made with the other
-// way appended, then runs that way until its function must be translated anew; reviews are only
-// on while B runs. A's loop must still add 3.
+// virtual addresses (guest programs share them: busybox and a static program both start at
+// 0x401000). Here page V holds two programs, A and B, under two page tables; they differ in one
+// instruction (add edx, 3 in A, add edx, 7 in B, in the block a Jcc's taken way goes to). A's
+// loop head is made with the other way appended, then runs that way until its function must be
+// translated anew; reviews are only on while B runs. A's loop must still add 3.
 void test('a review translates a function anew only in its own address space', () => {
   const V = 0x41000, ROOT_A = 0x70000, ROOT_B = 0x74000;
   // h: inc eax; test esi, esi; jnz t; add edx, 2; jmp c; t: add edx, N; nop; jmp c; c: cmp eax, ecx; jb h; hlt

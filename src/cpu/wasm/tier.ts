@@ -483,10 +483,9 @@ export class WasmTier {
       }
       // A translation finds the blocks of its trace at their RIPs through the current page
       // tables and privilege level, and a review runs in whatever address space the vCPU is in:
-      // another process's code sits at the same virtual addresses (a user block of bench/ops's
-      // program got the shell's code appended and the program crashed, stop 26), and kernel code
-      // looked up from user mode is not found (nothing appended). Such a function waits, its
-      // counts kept, for a review where its own RIP finds it.
+      // another process's code sits at the same virtual addresses (it was appended to a user
+      // block: tier.test.ts), and kernel code looked up from user mode is not found (nothing
+      // appended). Such a function waits, its counts kept, for a review where its own RIP finds it.
       if (worst !== null && cpu.lookupBlock(b.rip) !== b) continue;
       r.entries = entries;
       r.insns = insns;
