@@ -84,8 +84,12 @@ export async function defaultGuest(dist) {
  * devices per engine ({ tshv: ['--disk', ...], qemu: ['-drive', ...] }); `launcher` runs the
  * command through another (e.g. ['ip', 'netns', 'exec', NS]), which must exec it.
  */
-export function vmCommand(engine, { dist, kernelPath, initrdPath, append, memMib, extraArgs, launcher }) {
+export function vmCommand(engine, { dist, kernelPath, initrdPath, append: baseAppend, memMib, extraArgs, launcher }) {
   const extra = extraArgs?.[engine] ?? [];
+  // TSHV_BENCH_APPEND: more kernel parameters for both engines (experiments, e.g. "spectre_v2=off"),
+  // before the benchmark's own (its tshv.run="..." stays last).
+  const more = process.env.TSHV_BENCH_APPEND ?? '';
+  const append = more === '' ? baseAppend : `${more} ${baseAppend}`;
   let argv;
   if (engine === 'tshv') {
     // TSHV_BENCH_NODE_ARGS: node flags for the tshv process, e.g. "--cpu-prof --cpu-prof-dir=DIR".

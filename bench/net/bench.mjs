@@ -16,6 +16,7 @@
 //
 // usage: node bench/net/bench.mjs [--runs N] [--memory MIB] [--dist DIR] [--no-build] [--only tshv|qemu]   (as root)
 //   TSHV_BENCH_PASSES=N: steady-state transfers per direction after the cold one (default 3)
+//   TSHV_BENCH_DIRECTIONS=rx (or tx): one direction only (A/B runs of one phase)
 
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -29,6 +30,9 @@ const TRANSFER_MIB = 8;
 /** Transfers of each direction after its cold one (the steady-state figure is over them). */
 const PASSES = Number(process.env.TSHV_BENCH_PASSES ?? 3);
 if (!Number.isInteger(PASSES) || PASSES < 1) throw new Error(`TSHV_BENCH_PASSES must be a positive integer, not "${process.env.TSHV_BENCH_PASSES}"`);
+/** tx: guest -> host, rx: host -> guest. */
+const DIRECTIONS = (process.env.TSHV_BENCH_DIRECTIONS ?? 'tx,rx').split(',').filter((d) => d !== '');
+if (DIRECTIONS.length === 0 || DIRECTIONS.some((d) => d !== 'tx' && d !== 'rx')) throw new Error(`TSHV_BENCH_DIRECTIONS must list tx and/or rx, not "${process.env.TSHV_BENCH_DIRECTIONS}"`);
 const NS = `tshvbench${process.pid}`;
 const TAP = 'tbtap0';
 const HOST_IP = '10.254.79.1';
@@ -112,8 +116,9 @@ console.log(hostContext());
 
 const job = `ip addr add ${GUEST_IP}/24 dev eth0; ip link set eth0 up; ` +
   `until ping -c 1 -W 1 ${HOST_IP} >/dev/null; do sleep 1; done; ` +
-  `echo bench-begin-tx; ${Array(PASSES + 1).fill(`dd if=/dev/zero bs=64k count=${TRANSFER_MIB * 16} 2>/dev/null | nc ${HOST_IP} 5001`).join('; ')}; echo bench-end-tx; ` +
-  `echo bench-begin-rx; ${Array(PASSES + 1).fill(`nc ${HOST_IP} 5002 > /dev/null`).join('; ')}; echo bench-end-rx`;
+  DIRECTIONS.map((dir) => `echo bench-begin-${dir}; ` + Array(PASSES + 1).fill(dir === 'tx'
+    ? `dd if=/dev/zero bs=64k count=${TRANSFER_MIB * 16} 2>/dev/null | nc ${HOST_IP} 5001`
+    : `nc ${HOST_IP} 5002 > /dev/null`).join('; ') + `; echo bench-end-${dir}`).join('; ');
 const append = `console=ttyS0 quiet tshv.run="${job}"`;
 const extraArgs = {
   tshv: ['--net', `tap=${TAP},mac=${MAC}`],
@@ -126,7 +131,7 @@ const vmOptions = () => ({
 });
 const { results, failures } = await runInterleaved(opts, vmOptions, async (vm, engine) => {
   const run = {};
-  for (const dir of ['tx', 'rx']) {
+  for (const dir of DIRECTIONS) {
     const begin = await vm.waitFor(new RegExp(`\\nbench-begin-${dir}\\r?\\n`), opts.timeoutMs);
     const end = await vm.waitFor(new RegExp(`\\nbench-end-${dir}\\r?\\n`), opts.timeoutMs);
     const transfers = [];
@@ -147,7 +152,7 @@ const { results, failures } = await runInterleaved(opts, vmOptions, async (vm, e
 
 console.log('');
 console.log('direction     tshv MiB/s   qemu MiB/s   tshv/qemu   by VMM CPU time   cold: tshv   qemu   tshv/qemu');
-for (const dir of ['tx', 'rx']) {
+for (const dir of DIRECTIONS) {
   const med = (engine, key) => median(results[engine].map((r) => r[dir][key]));
   const t = med('tshv', 'mibps');
   const q = med('qemu', 'mibps');
