@@ -188,16 +188,23 @@ export class VmProcess {
    * program's own loop, timed without its start and exit. NaN when there is no such pair.
    */
   meanSpanS(startLine, endLine, from, to) {
-    let sum = 0, n = 0, startAt = -1;
+    const spans = this.spansS(startLine, endLine, from, to);
+    return spans.length > 0 ? spans.reduce((a, x) => a + x, 0) / spans.length : NaN;
+  }
+
+  /** Each span (s) from a line starting with `startLine` to the next starting with `endLine`, in output[from, to). */
+  spansS(startLine, endLine, from, to) {
+    const spans = [];
+    let startAt = -1;
     for (let at = from; at < to;) {
       const nl = this.output.indexOf('\n', at);
       if (nl < 0 || nl >= to) break;
       const text = this.output.slice(at, nl);
       if (text.startsWith(startLine)) startAt = nl;
-      else if (startAt >= 0 && text.startsWith(endLine)) { sum += this.atMsOf(nl) - this.atMsOf(startAt); n++; startAt = -1; }
+      else if (startAt >= 0 && text.startsWith(endLine)) { spans.push((this.atMsOf(nl) - this.atMsOf(startAt)) / 1000); startAt = -1; }
       at = nl + 1;
     }
-    return n > 0 ? sum / n / 1000 : NaN;
+    return spans;
   }
 
   async waitExit(timeoutMs) {

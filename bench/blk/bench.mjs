@@ -109,7 +109,8 @@ const { results, failures } = await runInterleaved(opts, vmOptions, async (vm, e
     const wallS = (end.atMs - warm.atMs) / 1000 / PASSES;
     // The pass without the program's start and exit, and the shell's: on tshv ~20 ms of a 256 MiB
     // read's ~130 ms (fork, exec, ~300 page faults), on QEMU ~6 ms (stop 25; bench/ops times those).
-    const loopS = vm.meanSpanS(`blkbench-start ${phase.name}`, `blkbench ${phase.name} `, end.match.index, end.match.index + end.match[0].length);
+    const loops = vm.spansS(`blkbench-start ${phase.name}`, `blkbench ${phase.name} `, end.match.index, end.match.index + end.match[0].length);
+    const loopS = loops.length > 0 ? loops.reduce((a, x) => a + x, 0) / loops.length : NaN;
     // The program's own clock (guest time: on tshv virtual, ~1 ns per guest instruction while
     // the vCPU runs, so a measure of the guest's work rather than of the host's speed).
     const guestNs = [...end.match[0].matchAll(/ns=(\d+)/g)].map((m) => Number(m[1]));
@@ -117,7 +118,8 @@ const { results, failures } = await runInterleaved(opts, vmOptions, async (vm, e
     run[phase.name] = { coldS, wallS, loopS, guestS, cpuS: (end.cpuS - warm.cpuS) / PASSES };
     console.log(`${engine.padEnd(4)} ${phase.name.padEnd(8)} cold ${coldS.toFixed(2)} s (${rate(phase, coldS).toFixed(1)} ${unit(phase)}), ` +
       `then ${wallS.toFixed(3)} s per pass (${rate(phase, wallS).toFixed(1)} ${unit(phase)}), ${run[phase.name].cpuS.toFixed(3)} s CPU per pass; ` +
-      `I/O loop ${loopS.toFixed(3)} s (${rate(phase, loopS).toFixed(1)} ${unit(phase)}), guest clock ${(guestS * 1000).toFixed(1)} ms`);
+      `I/O loop ${loopS.toFixed(3)} s (${rate(phase, loopS).toFixed(1)} ${unit(phase)}; each pass's, ms: ${loops.map((x) => (x * 1000).toFixed(0)).join(' ')}), ` +
+      `guest clock ${(guestS * 1000).toFixed(1)} ms`);
   }
   await vm.waitExit(120_000).catch(() => {});
   return run;
