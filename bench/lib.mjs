@@ -188,8 +188,7 @@ export class VmProcess {
    * program's own loop, timed without its start and exit. NaN when there is no such pair.
    */
   meanSpanS(startLine, endLine, from, to) {
-    const spans = this.spansS(startLine, endLine, from, to);
-    return spans.length > 0 ? spans.reduce((a, x) => a + x, 0) / spans.length : NaN;
+    return mean(this.spansS(startLine, endLine, from, to));
   }
 
   /** Each span (s) from a line starting with `startLine` to the next starting with `endLine`, in output[from, to). */
@@ -258,6 +257,11 @@ export function guestProgram(tag, source, name) {
   ftruncateSync(fd, Math.ceil(binBytes.length / 4096) * 4096);
   closeSync(fd);
   return { dir, binPath, binBytes, progImg };
+}
+
+/** The mean of `xs`; NaN when there are none. */
+export function mean(xs) {
+  return xs.length > 0 ? xs.reduce((a, x) => a + x, 0) / xs.length : NaN;
 }
 
 export function median(xs) {

@@ -25,7 +25,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  buildProject, defaultGuest, ensureQemu, guestProgram, hostContext, median, parseBenchArgs, runInterleaved,
+  buildProject, defaultGuest, ensureQemu, guestProgram, hostContext, mean, median, parseBenchArgs, runInterleaved,
 } from '../lib.mjs';
 
 const DATA_MIB = 256;
@@ -110,11 +110,10 @@ const { results, failures } = await runInterleaved(opts, vmOptions, async (vm, e
     // The pass without the program's start and exit, and the shell's: on tshv ~20 ms of a 256 MiB
     // read's ~130 ms (fork, exec, ~300 page faults), on QEMU ~6 ms (stop 25; bench/ops times those).
     const loops = vm.spansS(`blkbench-start ${phase.name}`, `blkbench ${phase.name} `, end.match.index, end.match.index + end.match[0].length);
-    const loopS = loops.length > 0 ? loops.reduce((a, x) => a + x, 0) / loops.length : NaN;
+    const loopS = mean(loops);
     // The program's own clock (guest time: on tshv virtual, ~1 ns per guest instruction while
     // the vCPU runs, so a measure of the guest's work rather than of the host's speed).
-    const guestNs = [...end.match[0].matchAll(/ns=(\d+)/g)].map((m) => Number(m[1]));
-    const guestS = guestNs.reduce((a, x) => a + x, 0) / guestNs.length / 1e9;
+    const guestS = mean([...end.match[0].matchAll(/ns=(\d+)/g)].map((m) => Number(m[1]) / 1e9));
     run[phase.name] = { coldS, wallS, loopS, guestS, cpuS: (end.cpuS - warm.cpuS) / PASSES };
     console.log(`${engine.padEnd(4)} ${phase.name.padEnd(8)} cold ${coldS.toFixed(2)} s (${rate(phase, coldS).toFixed(1)} ${unit(phase)}), ` +
       `then ${wallS.toFixed(3)} s per pass (${rate(phase, wallS).toFixed(1)} ${unit(phase)}), ${run[phase.name].cpuS.toFixed(3)} s CPU per pass; ` +
