@@ -19,6 +19,7 @@
 //
 // usage: node bench/blk/bench.mjs [--runs N] [--memory MIB] [--dist DIR] [--no-build] [--only tshv|qemu]
 //   TSHV_BENCH_PASSES=N: steady-state passes per phase after the cold one (default 3)
+//   TSHV_BENCH_PHASES=seqread[,seqwrite][,randread]: only these phases (default all)
 
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -38,6 +39,13 @@ const PHASES = [
   { name: 'seqwrite', args: `seqwrite /dev/vda ${DATA_MIB}`, bytes: DATA_MIB * 1024 * 1024 },
   { name: 'randread', args: `randread /dev/vda ${DATA_MIB} ${RAND_COUNT}`, bytes: RAND_COUNT * 4096 },
 ];
+{
+  const only = (process.env.TSHV_BENCH_PHASES ?? '').split(',').filter((n) => n !== '');
+  for (const n of only) {
+    if (!PHASES.some((p) => p.name === n)) throw new Error(`TSHV_BENCH_PHASES: no phase "${n}" (seqread, seqwrite, randread)`);
+  }
+  if (only.length > 0) PHASES.splice(0, PHASES.length, ...PHASES.filter((p) => only.includes(p.name)));
+}
 
 const opts = parseBenchArgs('blk/bench', { runs: 1 });
 if (opts.build) buildProject();

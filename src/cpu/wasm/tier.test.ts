@@ -170,13 +170,14 @@ void test('STI in a wasm chain: goes on with no interrupt pending; a pending one
 });
 
 // A RET shared by three call sites has more successors than the two links of its record, so
-// its returns go through the jump cache. Two of the return addresses here share a slot: with
-// one way per slot they took turns there and each return to the evicted one ended the chain
-// (in the kernel, __list_del_entry_valid and __rq_qos_track, ~4 times per 1 MiB read).
-void test('two RIPs of one jump cache slot both stay: chains go on through a RET with three successors', () => {
-  const slotOf = (rip: number): number => Math.imul(rip >>> 0, 0x9e3779b1 | 0) >>> 16; // tier.ts jumpSlot
-  const X = 0x100, Y = 0xc675, Z = 0x40, F = 0x80;
-  assert.equal(slotOf(CODE_ADDRESS + X + 2), slotOf(CODE_ADDRESS + Y + 2), 'the returns after X and Y share a slot');
+// its returns go through the jump cache. Two of the return addresses here share a pair of slots
+// (the cache's two ways): in one slot, with one way per slot they took turns there and each
+// return to the evicted one ended the chain (in the kernel, __list_del_entry_valid and
+// __rq_qos_track, ~4 times per 1 MiB read); in the pair's two slots, each one's insertion into
+// its own slot pushed the other out (try_to_grab_pending and blk_mq_do_dispatch_sched, twice
+// per 1 MiB read).
+function threeReturns(Y: number): void {
+  const X = 0x100, Z = 0x40, F = 0x80;
   const code = new Uint8Array(Y + 16);
   const rel32 = (d: number): number[] => [d & 0xff, (d >> 8) & 0xff, (d >> 16) & 0xff, (d >>> 24) & 0xff];
   const jmp = (from: number, to: number): void => code.set([0xe9, ...rel32(to - (from + 5))], from);
@@ -197,6 +198,20 @@ void test('two RIPs of one jump cache slot both stay: chains go on through a RET
     assert.equal(cpu.gpr[2], 0);
     assert.ok(entries() < 50, `3000 rounds in a few chains (${entries()} entries into wasm)`);
   });
+}
+
+const jumpSlotOf = (rip: number): number => Math.imul(rip >>> 0, 0x9e3779b1 | 0) >>> 16; // tier.ts jumpSlot
+
+void test('two RIPs of one jump cache slot both stay: chains go on through a RET with three successors', () => {
+  assert.equal(jumpSlotOf(CODE_ADDRESS + 0x100 + 2), jumpSlotOf(CODE_ADDRESS + 0xc675 + 2), 'the returns after X and Y share a slot');
+  threeReturns(0xc675);
+});
+
+void test('two RIPs of the two slots of one jump cache pair both stay', () => {
+  const x = jumpSlotOf(CODE_ADDRESS + 0x100 + 2);
+  assert.equal(x % 2, 0);
+  assert.equal(jumpSlotOf(CODE_ADDRESS + 0x2bc2 + 2), x + 1, 'the return after Y has the other slot of the pair');
+  threeReturns(0x2bc2);
 });
 
 // A trace: a block's function goes on through the JMP that ends it and the Jcc way taken more

@@ -542,15 +542,18 @@ export class WasmTier {
    */
   remember(slab: CpuSlab, block: Block, generation: number, globalGeneration: number, cpu: Cpu): void {
     this.current = cpu;
-    let slot = jumpSlot(block.rip);
+    // Two ways: the pair of slots {2k, 2k + 1} that holds the RIP's slot, both of which the
+    // dispatcher probes (its own slot first). A new RIP goes into the pair's first slot and moves
+    // the one there to the second, so any two hot RIPs of one pair both stay
+    // (__list_del_entry_valid and __rq_qos_track took turns in one slot: ~4 chain stops per
+    // 1 MiB read). It used to go into its own slot: a RIP whose slot was the other one of the
+    // pair then pushed out the first (try_to_grab_pending's and blk_mq_do_dispatch_sched's next
+    // blocks, slots 2k and 2k + 1: two chain stops per 1 MiB read).
+    let slot = jumpSlot(block.rip) & ~1;
     const f = slab.jumpF64;
     const i = slab.jumpI32;
-    // Two ways: the RIP's slot and its partner (slot ^ 1), which the dispatcher probes second. A
-    // new RIP takes the slot and moves the one there to the partner, so two hot RIPs of one slot
-    // both stay (__list_del_entry_valid and __rq_qos_track took turns in one slot: ~4 chain
-    // stops per 1 MiB read, each a return to the run loop).
     if (f[slot * 2] !== block.rip) {
-      const other = slot ^ 1;
+      const other = slot | 1;
       if (f[other * 2] === block.rip) slot = other;
       else { f[other * 2] = f[slot * 2]!; i[other * 4 + 2] = i[slot * 4 + 2]!; i[other * 4 + 3] = i[slot * 4 + 3]!; }
     }
