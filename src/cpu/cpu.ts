@@ -1107,6 +1107,31 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
   }
 
   /**
+   * The dispatcher found `rip` in the jump cache only for an older code generation (wasm/tier.ts):
+   * the block there, looked up as the run loop would (the page tables now), goes into the jump
+   * cache for this one and its table index is returned, so the chain goes on; 0 when it has no
+   * function or chains must not go on (a stop RIP set, or the generation is not the Cpu's: the
+   * run loop then takes over, as before). After a CR3 write no entry of user code is current:
+   * guest → host TCP (busybox dd | nc, a context switch every few KiB) returned to the run loop
+   * once for each user block reached again, ~200,000 of its ~300,000 chain stops per 8 MiB.
+   */
+  wasmLookup(rip: number, generation: number): number {
+    const slab = this.slab!;
+    if (this.stopRip >= 0) return 0;
+    // A SYSCALL or SYSRET in the chain switched mode: the Cpu takes it as a helper call does.
+    if (slab.i32[SlabOffset.SYS_SWITCHED >> 2] !== 0) {
+      this.flagsRest = slab.i32[SlabOffset.REST >> 2]!;
+      this.takeWasmSys(slab);
+    }
+    const user = this.cpl === 3 ? 1 : 0;
+    if (generation !== ((this.codeGen * 2 + user) | 0)) return 0;
+    const b = this.lookupBlock(rip);
+    if (b === null || b.wasmIndex <= 0 || b.compiled !== null) return 0;
+    this.wasm!.remember(slab, b, generation, (this.globalCodeGen * 2 + user) | 0, this);
+    return b.wasmIndex;
+  }
+
+  /**
    * After SYSCALL or SYSRET in a helper call (the forms wasm does not run itself, as SYSRET to
    * 32-bit code: translate.ts fastSystemCall): whether the chain may go on at the new RIP in the
    * new mode (HelperResult.Jump), as the run loop would enter it, having written what the

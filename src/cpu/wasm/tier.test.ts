@@ -214,6 +214,30 @@ void test('two RIPs of the two slots of one jump cache pair both stay', () => {
   threeReturns(0x2bc2);
 });
 
+// After a CR3 write no jump cache entry of non-global code is current. A chain that reaches such
+// a block through a stale entry looks it up from the dispatcher (Cpu.wasmLookup) and goes on,
+// instead of returning to the run loop: here the JNZ at B back to the loop's head, on another
+// page. Each round still ends its chain at MOV CR3 (a helper that stops it): one entry into wasm
+// per round, where there were two.
+void test('after a CR3 write, a chain goes on through a stale jump cache entry (looked up from wasm)', () => {
+  const B = 0x1000;
+  const code = new Uint8Array(B + 16);
+  const rel32 = (d: number): number[] => [d & 0xff, (d >> 8) & 0xff, (d >> 16) & 0xff, (d >>> 24) & 0xff];
+  // 0: mov rax, cr3; mov cr3, rax; jmp B
+  code.set([0x0f, 0x20, 0xd8, 0x0f, 0x22, 0xd8, 0xe9, ...rel32(B - 11)], 0);
+  // B: inc ecx; dec edx; jnz 0; hlt
+  code.set([0xff, 0xc1, 0xff, 0xca, 0x0f, 0x85, ...rel32(-(B + 10)), 0xf4], B);
+  onTierCpu(0, code, (cpu, entries) => {
+    cpu.gpr[4] = 200; cpu.gpr[2] = 0;
+    assert.equal(cpu.run(100_000, true).kind, 'halt'); // translates the blocks, fills the jump cache
+    cpu.rip = CODE_ADDRESS; cpu.halted = false; cpu.gpr[4] = 1000; cpu.gpr[2] = 0;
+    entries(true);
+    assert.equal(cpu.run(1_000_000, true).kind, 'halt');
+    assert.equal(cpu.gpr[2], 1000);
+    assert.ok(entries() <= 1100, `about one entry into wasm per round (${entries()} for 1000 rounds)`);
+  });
+});
+
 // A trace: a block's function goes on through the JMP that ends it and the Jcc way taken more
 // often (both blocks decoded before it was translated), here round a loop of three blocks that
 // the loop search (two or three blocks joined by Jcc) does not find; the whole loop then

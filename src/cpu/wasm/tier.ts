@@ -183,7 +183,8 @@ function branchHints(shapes: readonly { exitBranches: number[] }[]): Bytes {
  * The dispatcher: run(index, slab, tlbHalf, budget, flagsKnown, generation) -> (instructions << 1)
  * | flags written. It calls table[index](slab, tlbHalf); when that block ran to its end, it finds
  * the block of the new RIP through the block's links or the vCPU's jump cache (filled by the run
- * loop) and goes on while the entry is for the current code generation and TLB half, its block
+ * loop, and by the module's import `m.h`, Cpu.wasmLookup, for a RIP whose entry is of an older
+ * generation) and goes on while the entry is for the current code generation and TLB half, its block
  * still VALID, its instructions within the budget and, if it reads incoming flags, those are known
  * (given, as the run loop now always does (Cpu.putWasmFlags), or written by a block of the chain).
  * What the run loop checks between blocks (interrupts, TF, the interrupt shadow, the mode) a chain
@@ -195,8 +196,8 @@ function dispatcherBody(recBase: number): Uint8Array {
   // params
   const INDEX = 0, SLAB = 1, HALF = 2, BUDGET = 3, FLAGS_KNOWN = 4, GEN = 5, JIT_AT = 6, GLOBAL_GEN = 7, CUR_RIP = 8;
   // locals: i32, f64, i32
-  const TOTAL = 9, R = 10, DONE = 11, E = 12, INFO = 13, ANY_FLAGS = 14, T = 15, RIP = 16, REC = 17;
-  b.u32(3); b.u32(7); b.u8(I32); b.u32(1); b.u8(F64); b.u32(1); b.u8(I32);
+  const TOTAL = 9, R = 10, DONE = 11, E = 12, INFO = 13, ANY_FLAGS = 14, T = 15, RIP = 16, REC = 17, SL = 18;
+  b.u32(3); b.u32(7); b.u8(I32); b.u32(1); b.u8(F64); b.u32(2); b.u8(I32);
   const get = (l: number): void => { b.u8(Op.local_get); b.u32(l); };
   const set = (l: number): void => { b.u8(Op.local_set); b.u32(l); };
   const i32c = (v: number): void => { b.u8(Op.i32_const); b.s32(v); };
@@ -246,19 +247,36 @@ function dispatcherBody(recBase: number): Uint8Array {
     i32c(Info.VALID); b.u8(Op.i32_and); b.op(Op.br_if, 2);
     b.op(Op.end, Op.end);
   }
-  // e = slab + jumpSlot(RIP) * 16 (the RIP's low 32 bits, hashed; the saturating conversion has
-  // no trap check)
+  // sl = jumpSlot(RIP) * 16 (the RIP's low 32 bits, hashed; the saturating conversion has no
+  // trap check), e = slab + sl. Depths: $found 0, $miss 1, $ok 2, $have 3, loop 4, out 5.
+  b.op(Op.block, VOID, Op.block, VOID, Op.block, VOID);
   get(RIP); b.op(0xfc, 6 /* i64.trunc_sat_f64_s */); b.u8(Op.i32_wrap_i64);
   i32c(JUMP_HASH); b.u8(Op.i32_mul); i32c(32 - JUMP_BITS); b.u8(Op.i32_shr_u);
-  i32c(4); b.u8(Op.i32_shl); set(T);
-  get(T); get(SLAB); b.u8(Op.i32_add); set(E);
-  // Not in its slot: the partner slot (the second way, WasmTier.remember).
+  i32c(4); b.u8(Op.i32_shl); set(SL);
+  get(SL); get(SLAB); b.u8(Op.i32_add); set(E);
+  get(E); mem(Op.f64_load, SlabOffset.JUMP); get(RIP); b.u8(Op.f64_eq); b.op(Op.br_if, 0);
+  // Not in its slot: the other slot of its pair (the second way, WasmTier.remember).
+  get(SL); i32c(16); b.u8(Op.i32_xor); get(SLAB); b.u8(Op.i32_add); set(E);
+  get(E); mem(Op.f64_load, SlabOffset.JUMP); get(RIP); b.u8(Op.f64_eq); b.op(Op.br_if, 0);
+  b.op(Op.br, 5);
+  b.u8(Op.end); // $found
+  get(E); mem(Op.i32_load, SlabOffset.JUMP + 12); set(T);
+  genOk(); b.op(Op.br_if, 1);
+  b.u8(Op.end); // $miss
+  // In the jump cache for an older generation (after a CR3 write, every entry of user code is):
+  // the run loop's lookup, from here (Cpu.wasmLookup), which puts the block in the pair's slots
+  // for this one; 0: the run loop takes over. Not for a RIP not in the jump cache at all: that is
+  // mostly code run too few times to have a function yet, for which the lookup would come back
+  // empty-handed (~350,000 times in a boot). Depths: $ok 0, $have 1, loop 2, out 3.
+  get(RIP); get(GEN); b.op(Op.call, 0); b.u8(Op.i32_eqz); b.op(Op.br_if, 3);
+  get(SL); i32c(~16); b.u8(Op.i32_and); get(SLAB); b.u8(Op.i32_add); set(E);
   get(E); mem(Op.f64_load, SlabOffset.JUMP); get(RIP); b.u8(Op.f64_ne); b.op(Op.if, VOID);
-  get(T); i32c(16); b.u8(Op.i32_xor); get(SLAB); b.u8(Op.i32_add); set(E);
-  get(E); mem(Op.f64_load, SlabOffset.JUMP); get(RIP); b.u8(Op.f64_ne); b.op(Op.br_if, 3);
+  get(E); i32c(16); b.u8(Op.i32_add); set(E);
+  get(E); mem(Op.f64_load, SlabOffset.JUMP); get(RIP); b.u8(Op.f64_ne); b.op(Op.br_if, 4);
   b.u8(Op.end);
   get(E); mem(Op.i32_load, SlabOffset.JUMP + 12); set(T);
-  genOk(); b.u8(Op.i32_eqz); b.op(Op.br_if, 2);
+  genOk(); b.u8(Op.i32_eqz); b.op(Op.br_if, 3);
+  b.u8(Op.end); // $ok
   get(E); mem(Op.i32_load, SlabOffset.JUMP + 8); set(E);
   // The new link becomes A, A becomes B.
   get(REC); get(REC); mem(Op.f64_load, recBase + Rec.A_RIP); mem(Op.f64_store, recBase + Rec.B_RIP);
@@ -343,6 +361,8 @@ export class WasmTier {
   private current: Cpu | null = null;
   /** The function modules import as `m.h`: runs helper `id` (Cpu.wasmHelper). */
   private readonly helper = (id: number): number => this.current!.wasmHelper(this.helperInsns[id]!, this.helperOwners[id]!);
+  /** The dispatcher's import `m.h`: the table index of the block at a RIP whose jump cache entry is of an older generation, or 0 (Cpu.wasmLookup). */
+  private readonly lookup = (rip: number, generation: number): number => this.current!.wasmLookup(rip, generation);
   private readonly helperOf = (i: DecodedInsn, owner: Block): number => {
     this.helperInsns.push(i);
     this.helperOwners.push(owner);
@@ -408,10 +428,10 @@ export class WasmTier {
     // new one's blocks at those indices (a NaN RIP matches nothing).
     for (const slab of this.slabs) slab.jumpF64.fill(NaN);
     const bytes = buildModule({
-      types: [{ params: [I32, I32, I32], results: [I32] }, { params: [I32, I32, I32, I32, I32, I32, I32, I32, F64], results: [I32] }],
-      funcTypes: [1], memPages: ARENA_PAGES, tableMin: 1, tableBase: -1, bodies: [dispatcherBody(this.recBase)], exports: [['run', 0]],
+      types: [{ params: [I32, I32, I32], results: [I32] }, { params: [I32, I32, I32, I32, I32, I32, I32, I32, F64], results: [I32] }, { params: [F64, I32], results: [I32] }],
+      funcTypes: [1], memPages: ARENA_PAGES, tableMin: 1, tableBase: -1, bodies: [dispatcherBody(this.recBase)], exports: [['run', 1]], importFunc: 2,
     });
-    const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { m: { mem: this.arena.memory, t: this.table } });
+    const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { m: { mem: this.arena.memory, t: this.table, h: this.lookup } });
     this.run = inst.exports['run'] as WasmTier['run'];
   }
 
