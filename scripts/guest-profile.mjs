@@ -23,6 +23,10 @@
 //   --from      only analyse a profile JSON written before (TSHV_PROFILE=...)
 //   --json      keep the raw profile JSON here
 //   --stack N   also scan N stack words per sample for callers (approximate inclusive view)
+//
+// With the wasm tier, the report ends with where chains returned to the run loop (Cpu.chainStops),
+// by kind and by place: a measure of the engine that repeats from run to run, where times on a
+// shared host do not. Sample with --every 1000000 for it: each sample ends a chain too.
 
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -107,17 +111,31 @@ async function loadKallsyms(opts, guest) {
   return parseKallsyms(readFileSync(cached, 'utf8'));
 }
 
-function symbolize(syms, ripHex) {
-  const rip = BigInt(`0x${ripHex}`);
-  if (rip < 0x800000000000n) return '[user]';
+/** The last symbol at or below kernel address `rip` (a BigInt), or undefined. */
+function symbolBelow(syms, rip) {
   let lo = 0; let hi = syms.length - 1; let best = -1;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
     if (syms[mid].addr <= rip) { best = mid; lo = mid + 1; } else hi = mid - 1;
   }
-  if (best < 0) return `[kernel ${ripHex}]`;
-  const s = syms[best];
+  return best < 0 ? undefined : syms[best];
+}
+
+function symbolize(syms, ripHex) {
+  const rip = BigInt(`0x${ripHex}`);
+  if (rip < 0x800000000000n) return '[user]';
+  const s = symbolBelow(syms, rip);
+  if (s === undefined) return `[kernel ${ripHex}]`;
   return s.module !== undefined ? `${s.name} [${s.module}]` : s.name;
+}
+
+/** `name+0xoff` for a kernel address, `[user 0x...]` below the kernel's half. */
+function symbolizeAt(syms, ripHex) {
+  const rip = BigInt(`0x${ripHex}`);
+  if (rip < 0x800000000000n) return `[user 0x${ripHex.replace(/^0+(?=.)/, '')}]`;
+  const s = symbolBelow(syms, rip);
+  if (s === undefined) return `[kernel ${ripHex}]`;
+  return `${s.name}+0x${(rip - s.addr).toString(16)}${s.module !== undefined ? ` [${s.module}]` : ''}`;
 }
 
 // Functions whose instructions are the guest waiting for time to pass (delays, calibration).
@@ -167,6 +185,30 @@ function report(profile, syms, top) {
   };
   table('port I/O by port (r/w)', profile.pio);
   table('MMIO by 4 KiB page (r/w)', profile.mmio);
+  const stops = Object.entries(profile.chainStops ?? {});
+  if (stops.length > 0) {
+    // Cpu.chainStops: "mid <rip> <map>:<opcode>" (before an instruction the chain could not run),
+    // "end <rip>" (after a block whose next one it could not enter), "end <rip> budget", "helper
+    // <rip>" (after an instruction a helper ran), "fault <rip> <map>:<opcode>".
+    const all = stops.reduce((a, [, n]) => a + n, 0);
+    const kinds = new Map();
+    for (const [k, n] of stops) {
+      const [kind, , what] = k.split(' ');
+      const key = kind === 'mid' ? `before an instruction (opcode map:byte ${what})` : kind === 'helper' ? 'after an instruction a helper ran'
+        : kind === 'fault' ? 'a fault in a helper' : what === 'budget' ? 'at a block end, quantum used up' : 'at a block end';
+      kinds.set(key, (kinds.get(key) ?? 0) + n);
+    }
+    console.log('');
+    console.log(`wasm chain stops (returns to the run loop): ${big(all)}, one per ${big(Math.round(profile.instructions / all))} instructions` +
+      `${profile.sampleEveryInsns < 1e6 ? ` (each ${profile.sampleEveryInsns}-instruction sample ends a chain too: use --every 1000000)` : ''}`);
+    for (const [k, n] of [...kinds].sort((a, b) => b[1] - a[1]).slice(0, 10)) console.log(`${big(n).padStart(12)} ${pct(n, all)}  ${k}`);
+    console.log('');
+    console.log('wasm chain stops by place');
+    for (const [k, n] of stops.sort((a, b) => b[1] - a[1]).slice(0, top)) {
+      const [kind, rip, what] = k.split(' ');
+      console.log(`${big(n).padStart(12)} ${pct(n, all)}  ${kind} ${symbolizeAt(syms, rip.padStart(16, '0'))}${what !== undefined ? ` ${what}` : ''}`);
+    }
+  }
 }
 
 const opts = parseArgs(process.argv.slice(2));

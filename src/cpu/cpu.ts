@@ -167,6 +167,16 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
   pauseExits = false;
   /** PAUSE instructions executed (the guest profiler's spin-wait count). */
   pauseCount = 0;
+  /**
+   * When set (the guest profiler, TSHV_PROFILE), every return of a wasm chain to the run loop is
+   * counted here by where it stopped: "mid RIP map:op" before an instruction the chain could not
+   * run (a TLB miss, MMIO, an instruction left to the interpreter), "end RIP" after a block
+   * whose next one the chain could not find or enter ("end RIP budget": the quantum was used up),
+   * "helper RIP" after an instruction a helper ran that stopped the chain (MOV to CR3, an I/O
+   * port, HLT...), "fault RIP map:op" at one that faulted. Unlike the host's time, these counts
+   * repeat from run to run.
+   */
+  chainStops: Map<string, number> | null = null;
   /** Guest ns stalled beyond the executed instructions (PAUSE, pause.ts); the clock adds them. */
   stallNs = 0;
   private runStartStallNs = 0;
@@ -899,6 +909,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
               // RIP is where the helper's instruction left it, or that instruction faulted.
               this.helperStop = false;
               const e = this.helperThrown;
+              if (this.chainStops !== null) this.countChainStop(e === undefined ? 'helper' : 'fault', this.helperInsn, end);
               if (e === undefined) return null;
               i = this.helperInsn; this.helperThrown = undefined; this.helperInsn = null;
               throw e; // eslint-disable-line @typescript-eslint/only-throw-error -- rethrown as caught (CpuFault and others)
@@ -906,6 +917,7 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
             k = slab.i32[SlabOffset.LAST_DONE >> 2]!;
             // A block that ran to its end stored RIP; one that stopped before instruction k did not.
             this.rip = k < n ? insns[k]!.rip : slab.f64[SlabOffset.RIP >> 3]!;
+            if (this.chainStops !== null) this.countChainStop(k < n ? 'mid' : 'end', k < n ? insns[k]! : null, end);
             if (k >= n || (!finish && this.instructionCount >= end)) return null;
           }
         } else if (w === WasmState.NotYet && count >= wasmThreshold) {
@@ -942,6 +954,17 @@ export class Cpu extends CpuState implements CpuApi, CodeFetcher {
       if (compiled) { i = this.faultInsn; this.faultInsn = null; this.lastBlock = null; }
       return this.handleThrown(e, i);
     }
+  }
+
+  /**
+   * Counts a chain's return to the run loop (chainStops): before instruction `i` ('mid'), at a
+   * block's end, after a helper call that stopped the chain (RIP where its instruction left it),
+   * or at a helper's instruction that faulted (`i`).
+   */
+  private countChainStop(kind: 'mid' | 'end' | 'helper' | 'fault', i: DecodedInsn | null, end: number): void {
+    const rip = BigInt.asUintN(64, BigInt(i !== null ? i.rip : this.rip)).toString(16);
+    const key = i !== null ? `${kind} ${rip} ${i.map}:${i.op.toString(16)}` : kind === 'end' && this.instructionCount >= end ? `end ${rip} budget` : `${kind} ${rip}`;
+    this.chainStops!.set(key, (this.chainStops!.get(key) ?? 0) + 1);
   }
 
   /** The flags a wasm chain left in the slab (SlabOffset.CC_OP...) become the lazy record. */

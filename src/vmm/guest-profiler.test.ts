@@ -64,6 +64,24 @@ test('samples, I/O counts and HLTs are written once, when the marker appears on 
   assert.equal((JSON.parse(readFileSync(outPath, 'utf8')) as GuestProfile).guestTimeNs, 1234);
 }));
 
+test('chain stops: counted from the first sample after the start marker into the profile, then no more', () => withDir((dir) => {
+  const outPath = join(dir, 'p.json');
+  const profiler = new GuestProfiler({ outPath, sampleEveryInsns: 100, untilText: 'end', afterText: 'begin' });
+  const cpu: ProfiledCpu = { cpuIndex: 0, rip: 0x1000, instructionCount: 10, pauseCount: 0, chainStops: null };
+  const io = profiler.wrapIo({ onSerialOutput: () => undefined }, () => ({ cpus: [cpu], guestTimeNs: 0 }));
+  profiler.sample(cpu, 10, undefined);
+  assert.equal(cpu.chainStops, null, 'not before the start marker');
+  io.onSerialOutput(new TextEncoder().encode('begin\n'));
+  profiler.sample(cpu, 10, undefined);
+  const attached = (cpu as { chainStops?: Map<string, number> | null }).chainStops;
+  assert.ok(attached instanceof Map);
+  attached.set('mid ffffffff81000010 0:89', 3); // as Cpu.countChainStop counts
+  io.onSerialOutput(new TextEncoder().encode('end\n'));
+  assert.equal((cpu as { chainStops?: Map<string, number> | null }).chainStops, null, 'detached once written');
+  const p = JSON.parse(readFileSync(outPath, 'utf8')) as GuestProfile;
+  assert.deepEqual(p.chainStops, { 'mid ffffffff81000010 0:89': 3 });
+}));
+
 test('finish() writes the whole run when the marker never appeared', () => withDir((dir) => {
   const outPath = join(dir, 'p.json');
   const profiler = new GuestProfiler({ outPath, sampleEveryInsns: 100, untilText: 'never' });

@@ -43,6 +43,8 @@ export interface ProfiledCpu {
   hi?: number;
   /** Set by a read that page-faults: the scan puts it back (the guest must not see its faults). */
   cr2?: number;
+  /** Where wasm chains returned to the run loop (soft CPU with the wasm tier; Cpu.chainStops). */
+  chainStops?: Map<string, number> | null;
 }
 
 /** The JSON written to `outPath` (read by scripts/guest-profile.mjs). */
@@ -70,6 +72,12 @@ export interface GuestProfile {
   pio: Record<string, number>;
   /** MMIO accesses by 4 KiB page: "0xfee00000 w" -> count. */
   mmio: Record<string, number>;
+  /**
+   * Returns of wasm chains to the run loop by where they stopped (Cpu.chainStops): "mid <rip>
+   * <map>:<opcode>", "end <rip>", "end <rip> budget" -> count. Sample with a long period
+   * (TSHV_PROFILE_EVERY): each quantum the profiler cuts ends a chain too.
+   */
+  chainStops: Record<string, number>;
 }
 
 export class GuestProfiler {
@@ -88,6 +96,7 @@ export class GuestProfiler {
   private readonly stackWords: number;
   private readonly pio = new Map<string, number>();
   private readonly mmio = new Map<string, number>();
+  private readonly chainStops = new Map<string, number>();
   private halts = 0;
   private idleSkippedNs = 0;
   private tail = '';
@@ -121,6 +130,8 @@ export class GuestProfiler {
     if (!this.started) return;
     if (exit?.kind === 'halt') this.halts++;
     if (executed === 0 || this.written) return;
+    // Chain stops are counted from the first quantum sampled (the one that saw afterText ran before).
+    if (cpu.chainStops === null) cpu.chainStops = this.chainStops;
     this.ripWeights.set(cpu.rip, (this.ripWeights.get(cpu.rip) ?? 0) + executed);
     if (this.stackWords > 0) this.scanStack(cpu, executed);
   }
@@ -213,6 +224,7 @@ export class GuestProfiler {
 
   private write(cpus: readonly ProfiledCpu[], guestTimeNs: number, reachedUntil: boolean): void {
     this.written = true;
+    for (const c of cpus) if (c.chainStops !== undefined) c.chainStops = null;
     const profile: GuestProfile = {
       version: 1,
       sampleEveryInsns: this.sampleEveryInsns,
@@ -228,6 +240,7 @@ export class GuestProfiler {
       halts: this.halts,
       pio: Object.fromEntries(this.pio),
       mmio: Object.fromEntries(this.mmio),
+      chainStops: Object.fromEntries(this.chainStops),
     };
     // Written whole, then renamed: a reader polling for the file never sees half of it.
     const tmpPath = `${this.outPath}.tmp`;

@@ -232,9 +232,16 @@ void test('after a CR3 write, a chain goes on through a stale jump cache entry (
     assert.equal(cpu.run(100_000, true).kind, 'halt'); // translates the blocks, fills the jump cache
     cpu.rip = CODE_ADDRESS; cpu.halted = false; cpu.gpr[4] = 1000; cpu.gpr[2] = 0;
     entries(true);
+    cpu.chainStops = new Map();
     assert.equal(cpu.run(1_000_000, true).kind, 'halt');
     assert.equal(cpu.gpr[2], 1000);
     assert.ok(entries() <= 1100, `about one entry into wasm per round (${entries()} for 1000 rounds)`);
+    // Where the chains stopped (the guest profiler's count): after MOV CR3, every round.
+    const stops = [...cpu.chainStops];
+    cpu.chainStops = null;
+    const helper = stops.find(([k]) => k === `helper ${(CODE_ADDRESS + 6).toString(16)}`);
+    assert.ok(helper !== undefined && helper[1] >= 990, `stops after MOV CR3: ${JSON.stringify(stops)}`);
+    assert.ok(stops.filter(([k]) => k.startsWith('end')).reduce((a, [, n]) => a + n, 0) <= 10, `few stops at block ends: ${JSON.stringify(stops)}`);
   });
 });
 
