@@ -1,8 +1,9 @@
 // Where the guest spends its instructions (soft engine only): with TSHV_PROFILE=<file.json> the
 // run loop cuts quanta to `sampleEveryInsns` instructions and records the RIP each quantum ends at,
 // weighted by the instructions it ran, plus counts of port I/O by port, MMIO by page, PAUSE and
-// HLT. The profile is written once, when the guest's serial output first contains `untilText`
-// (default: the readiness line), or at the end of the run. scripts/guest-profile.mjs maps the RIPs
+// HLT, and where the soft CPU's wasm chains returned to its run loop (Cpu.chainStops). The
+// profile is written once, when the guest's serial output first contains `untilText` (default:
+// the readiness line), or at the end of the run. scripts/guest-profile.mjs maps the RIPs
 // to kernel symbols (System.map) and prints the tables. Off (no TSHV_PROFILE), nothing of this
 // runs: the machine holds no profiler and the CPU bus is not wrapped.
 
@@ -74,8 +75,9 @@ export interface GuestProfile {
   mmio: Record<string, number>;
   /**
    * Returns of wasm chains to the run loop by where they stopped (Cpu.chainStops): "mid <rip>
-   * <map>:<opcode>", "end <rip>", "end <rip> budget" -> count. Sample with a long period
-   * (TSHV_PROFILE_EVERY): each quantum the profiler cuts ends a chain too.
+   * <map>:<opcode>", "end <rip>", "end <rip> budget", "helper <rip>", "fault <rip> <map>:<opcode>"
+   * -> count. Sample with a long period (TSHV_PROFILE_EVERY): each quantum the profiler cuts ends
+   * a chain too.
    */
   chainStops: Record<string, number>;
 }
