@@ -129,12 +129,14 @@ function onTierCpu(wasmAt: number, code: Uint8Array, body: (cpu: Cpu, entries: (
   const { cpu } = makeTestCpu(tier.ram, undefined, 0, tier);
   let count = 0;
   const run = tier.run;
-  tier.run = (...a) => { count++; return run(...a); };
+  const counted: typeof run = (...a) => { count++; return run(...a); };
+  tier.run = counted;
   try {
     setMode(cpu, 'long64', CODE_ADDRESS, DATA);
     body(cpu, (reset = false) => { const n = count; if (reset) count = 0; return n; });
   } finally {
-    tier.run = run;
+    // A tier that started over (its module limit) has a new dispatcher: keep that one.
+    if (tier.run === counted) tier.run = run;
     cpu.dispose();
     setJitThreshold(savedJit);
     setWasmTier(...savedWasm);
@@ -242,6 +244,27 @@ void test('after a CR3 write, a chain goes on through a stale jump cache entry (
     const helper = stops.find(([k]) => k === `helper ${(CODE_ADDRESS + 6).toString(16)}`);
     assert.ok(helper !== undefined && helper[1] >= 990, `stops after MOV CR3: ${JSON.stringify(stops)}`);
     assert.ok(stops.filter(([k]) => k.startsWith('end')).reduce((a, [, n]) => a + n, 0) <= 10, `few stops at block ends: ${JSON.stringify(stops)}`);
+  });
+});
+
+// The lookup from wasm must never hand a chain a function whose code changed: here every round
+// writes B's first instruction (a code page) before jumping there, after a CR3 write made B's
+// jump cache entry stale. Warmed up with the bytes unchanged (INC ECX), then rewritten to INC EBX.
+void test('a stale jump cache entry whose code was rewritten is not followed into the old function', () => {
+  const B = 0x1000;
+  const code = new Uint8Array(B + 16);
+  const rel32 = (d: number): number[] => [d & 0xff, (d >> 8) & 0xff, (d >> 16) & 0xff, (d >>> 24) & 0xff];
+  // 0: mov rax, cr3; mov cr3, rax; mov [B + 1], dil; jmp B
+  code.set([0x0f, 0x20, 0xd8, 0x0f, 0x22, 0xd8, 0x40, 0x88, 0x3c, 0x25, ...rel32(CODE_ADDRESS + B + 1), 0xe9, ...rel32(B - 19)], 0);
+  // B: inc ecx (ff c1; ff c3: inc ebx); dec edx; jnz 0; hlt
+  code.set([0xff, 0xc1, 0xff, 0xca, 0x0f, 0x85, ...rel32(-(B + 10)), 0xf4], B);
+  onTierCpu(0, code, (cpu) => {
+    cpu.gpr[4] = 100; cpu.gpr[2] = 0; cpu.gpr[14] = 0xc1; cpu.gpr[15] = 0; // RDI: the byte written
+    assert.equal(cpu.run(100_000, true).kind, 'halt');
+    assert.equal(cpu.gpr[2], 100);
+    cpu.rip = CODE_ADDRESS; cpu.halted = false; cpu.gpr[4] = 100; cpu.gpr[2] = 0; cpu.gpr[6] = 0; cpu.gpr[14] = 0xc3;
+    assert.equal(cpu.run(1_000_000, true).kind, 'halt');
+    assert.deepEqual([cpu.gpr[2], cpu.gpr[6]], [0, 100], 'INC EBX ran every round, the old INC ECX never');
   });
 });
 
@@ -448,12 +471,14 @@ function withTestTier<T>(wasmAt: number, body: (tier: WasmTier | null, cpus: Cpu
   setWasmTier(wasmAt, 1);
   if (tier !== null) { tier.ram.fill(0); tier.codePages.fill(0); }
   const run = tier?.run;
-  if (tier !== null) tier.run = (...a) => { entries.n++; return run!(...a); };
+  const counted: WasmTier['run'] = (...a) => { entries.n++; return run!(...a); };
+  if (tier !== null) tier.run = counted;
   const cpus: Cpu[] = [];
   try {
     return body(tier, cpus);
   } finally {
-    if (tier !== null && run !== undefined) tier.run = run;
+    // A tier that started over (its module limit) has a new dispatcher: keep that one.
+    if (tier !== null && run !== undefined && tier.run === counted) tier.run = run;
     for (const c of cpus) c.dispose();
     setJitThreshold(savedJit);
     setWasmTier(...savedWasm);
